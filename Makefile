@@ -1,0 +1,60 @@
+# pairgate — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+BIN := node_modules/.bin
+export NPM_CONFIG_UPDATE_NOTIFIER := false
+export NPM_CONFIG_FUND := false
+export NPM_CONFIG_AUDIT := false
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: install
+install: node_modules/.installed ## Install dependencies from package-lock.json (npm ci)
+
+.PHONY: gen
+gen: install ## Regenerate src/gen/ from proto/ (buf + ts-proto)
+	bash scripts/gen.sh
+
+.PHONY: build
+build: install ## Compile TypeScript to dist/
+	rm -rf dist
+	$(BIN)/tsc -p tsconfig.build.json
+	chmod +x dist/src/cli/main.js dist/clients/node/main.js 2>/dev/null || true
+
+.PHONY: typecheck
+typecheck: install ## Type-check everything (src, clients, tests, scripts)
+	$(BIN)/tsc -p tsconfig.json
+
+.PHONY: lint
+lint: install ## buf lint (STANDARD) + eslint
+	$(BIN)/buf lint
+	$(BIN)/eslint --max-warnings 0 .
+
+.PHONY: test
+test: build check-gen typecheck ## Gen freshness, type-check, then all tests (unit, storage, integration, e2e); ends with "N passed, N failed"
+	$(BIN)/mocha
+
+.PHONY: check-gen
+check-gen: install ## Fail if src/gen/ is stale
+	bash scripts/check-gen.sh
+
+.PHONY: check
+check: lint typecheck check-gen test ## Everything CI should run
+
+.PHONY: run
+run: build ## Install, build and start the daemon in the foreground (state in ./.pairgate)
+	PAIRGATE_HOME=$${PAIRGATE_HOME:-$(CURDIR)/.pairgate} node dist/src/cli/main.js serve
+
+.PHONY: bench
+bench: build ## Benchmarks (see README, Performance)
+	node dist/bench/run.js
+
+.PHONY: clean
+clean: ## Remove build output
+	rm -rf dist
+
+.PHONY: help
+help: ## List targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'

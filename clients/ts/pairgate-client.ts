@@ -1,0 +1,129 @@
+import { existsSync } from "node:fs";
+import { type Client, credentials, type ServiceError } from "@grpc/grpc-js";
+import {
+  AckNotificationRequest,
+  CheckInboundRequest,
+  type CheckInboundResponse,
+  DmAccessServiceClient,
+  SubscribeNotificationsRequest,
+  type SubscribeNotificationsResponse,
+} from "../../src/gen/pairgate/v1/dm_access_service";
+import {
+  AddAllowedSenderRequest,
+  type AddAllowedSenderResponse,
+  ApprovePairingCodeRequest,
+  type ApprovePairingCodeResponse,
+  DmPairingServiceClient,
+  ListAllowedSendersRequest,
+  type ListAllowedSendersResponse,
+  type ListChannelsResponse,
+  ListPairingRequestsRequest,
+  type ListPairingRequestsResponse,
+  RejectPairingRequestRequest,
+  type RejectPairingRequestResponse,
+  RevokeAllowedSenderRequest,
+  type RevokeAllowedSenderResponse,
+  WatchPairingEventsRequest,
+  type WatchPairingEventsResponse,
+} from "../../src/gen/pairgate/v1/dm_pairing_service";
+import { DaemonNotRunningError, fromServiceError } from "./errors";
+import { type CallSettings, callUnary, openStream, type ServerStream } from "./rpc";
+
+/** Options of {@link PairgateClient}. */
+export interface PairgateClientOptions {
+  /** The daemon's operator socket (`<home>/pairgate.sock`). */
+  socketPath: string;
+  /** Deadline of each unary call in ms. @default 10000 */
+  deadlineMs?: number;
+}
+
+/** The calls channel adapters make (pairgate.v1.DmAccessService). */
+export interface DmAccessApi {
+  checkInbound(request: Partial<CheckInboundRequest>): Promise<CheckInboundResponse>;
+  subscribeNotifications(request: Partial<SubscribeNotificationsRequest>): ServerStream<SubscribeNotificationsResponse>;
+  ackNotification(notificationId: string): Promise<void>;
+}
+
+/** The owner's DM pairing calls (pairgate.v1.DmPairingService). */
+export interface DmPairingApi {
+  listPairingRequests(request: Partial<ListPairingRequestsRequest>): Promise<ListPairingRequestsResponse>;
+  approvePairingCode(request: Partial<ApprovePairingCodeRequest>): Promise<ApprovePairingCodeResponse>;
+  rejectPairingRequest(request: Partial<RejectPairingRequestRequest>): Promise<RejectPairingRequestResponse>;
+  listAllowedSenders(request: Partial<ListAllowedSendersRequest>): Promise<ListAllowedSendersResponse>;
+  addAllowedSender(request: Partial<AddAllowedSenderRequest>): Promise<AddAllowedSenderResponse>;
+  revokeAllowedSender(request: Partial<RevokeAllowedSenderRequest>): Promise<RevokeAllowedSenderResponse>;
+  listChannels(): Promise<ListChannelsResponse>;
+  watchPairingEvents(request: Partial<WatchPairingEventsRequest>): ServerStream<WatchPairingEventsResponse>;
+}
+
+/**
+ * PairgateClient is the promise-based client of the daemon's operator socket, used by the CLI and by
+ * automation. Every method rejects with a typed {@link PairgateError}; when nothing listens on the
+ * socket, with DaemonNotRunningError.
+ */
+export class PairgateClient {
+  readonly socketPath: string;
+  readonly dmAccess: DmAccessApi;
+  readonly dmPairing: DmPairingApi;
+  /** Shared call settings; sibling service clients (e.g. node admin) reuse them. */
+  readonly settings: CallSettings;
+  readonly #clients: Client[] = [];
+  readonly #access: DmAccessServiceClient;
+
+  constructor(options: PairgateClientOptions) {
+    this.socketPath = options.socketPath;
+    const socketPath = options.socketPath;
+    this.settings = {
+      deadlineMs: options.deadlineMs ?? 10_000,
+      mapError: (err: ServiceError) =>
+        existsSync(socketPath) ? fromServiceError(err, socketPath) : new DaemonNotRunningError(socketPath, { cause: err }),
+    };
+    this.#access = new DmAccessServiceClient(`unix:${socketPath}`, credentials.createInsecure());
+    this.#clients.push(this.#access);
+    const pairing = this.service(DmPairingServiceClient);
+    const s = this.settings;
+    const access = this.#access;
+
+    this.dmAccess = {
+      checkInbound: (r) => callUnary(access.checkInbound.bind(access), CheckInboundRequest.fromPartial(r), s),
+      subscribeNotifications: (r) =>
+        openStream(access.subscribeNotifications.bind(access), SubscribeNotificationsRequest.fromPartial(r), s),
+      ackNotification: async (notificationId) => {
+        await callUnary(access.ackNotification.bind(access), AckNotificationRequest.fromPartial({ notificationId }), s);
+      },
+    };
+    this.dmPairing = {
+      listPairingRequests: (r) =>
+        callUnary(pairing.listPairingRequests.bind(pairing), ListPairingRequestsRequest.fromPartial(r), s),
+      approvePairingCode: (r) =>
+        callUnary(pairing.approvePairingCode.bind(pairing), ApprovePairingCodeRequest.fromPartial(r), s),
+      rejectPairingRequest: (r) =>
+        callUnary(pairing.rejectPairingRequest.bind(pairing), RejectPairingRequestRequest.fromPartial(r), s),
+      listAllowedSenders: (r) =>
+        callUnary(pairing.listAllowedSenders.bind(pairing), ListAllowedSendersRequest.fromPartial(r), s),
+      addAllowedSender: (r) => callUnary(pairing.addAllowedSender.bind(pairing), AddAllowedSenderRequest.fromPartial(r), s),
+      revokeAllowedSender: (r) =>
+        callUnary(pairing.revokeAllowedSender.bind(pairing), RevokeAllowedSenderRequest.fromPartial(r), s),
+      listChannels: () => callUnary(pairing.listChannels.bind(pairing), {}, s),
+      watchPairingEvents: (r) =>
+        openStream(pairing.watchPairingEvents.bind(pairing), WatchPairingEventsRequest.fromPartial(r), s),
+    };
+  }
+
+  /**
+   * Creates another generated service client on this client's channel (one connection for all
+   * services). Closed by {@link close}.
+   */
+  service<C extends Client>(ctor: new (address: string, creds: ReturnType<typeof credentials.createInsecure>, options: object) => C): C {
+    const client = new ctor(`unix:${this.socketPath}`, credentials.createInsecure(), {
+      channelOverride: this.#access.getChannel(),
+    });
+    this.#clients.push(client);
+    return client;
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    for (const c of this.#clients) c.close();
+  }
+}

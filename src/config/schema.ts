@@ -1,0 +1,60 @@
+import { z } from "zod";
+import { SUPPORTED_CHANNELS } from "../domain/channels";
+
+const dmPolicy = z.enum(["pairing", "allowlist", "open", "disabled"]);
+
+/** An allowFrom entry: a sender id (numbers accepted for numeric ids) or "*". */
+const allowEntry = z.union([z.string().min(1).max(256), z.number().int().nonnegative()]).transform(String);
+
+const accountSchema = z.strictObject({
+  /** Policy of this account; inherits the channel's. */
+  dmPolicy: dmPolicy.optional(),
+  /** Allowed senders of this account; inherits the channel's. */
+  allowFrom: z.array(allowEntry).max(10_000).optional(),
+});
+
+const channelSchema = z.strictObject({
+  /** Policy for unknown senders. @default "pairing" */
+  dmPolicy: dmPolicy.optional(),
+  /** Senders always allowed; "*" (only with dmPolicy "open") allows everyone. */
+  allowFrom: z.array(allowEntry).max(10_000).optional(),
+  /** Per-account overrides, keyed by account id ([a-z0-9_-]{1,64}). */
+  accounts: z.record(z.string(), accountSchema).optional(),
+});
+
+/** The `channels` section: one optional entry per supported channel; any other key is an error. */
+const channelsSchema = z.strictObject(
+  Object.fromEntries(SUPPORTED_CHANNELS.map((c) => [c, channelSchema.optional()])) as Record<
+    string,
+    z.ZodOptional<typeof channelSchema>
+  >,
+);
+
+const dmSchema = z.strictObject({
+  /** How long a pending pairing request lives, from creation. @default 3600000 (1 h) */
+  pendingTtlMs: z.number().int().min(60_000).max(7 * 24 * 3600_000).default(3600_000),
+  /** Pending requests per channel account. @default 3 */
+  maxPending: z.number().int().min(1).max(100).default(3),
+  /** Messages sent this long before daemon start get no reply. @default 30000 */
+  historyGraceMs: z.number().int().min(0).max(24 * 3600_000).default(30_000),
+  /** How often expired requests are swept (and "expired" events emitted). @default 10000 */
+  sweepIntervalMs: z.number().int().min(100).max(3600_000).default(10_000),
+});
+
+/**
+ * The whole config file. Strict: unknown keys are errors. Every field is optional; `{}` (or no file)
+ * gives the embedded default: every channel on dmPolicy "pairing".
+ */
+export const configSchema = z.strictObject({
+  /** Log verbosity. @default "info" */
+  logLevel: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  /** Operator unix socket path. @default "<home>/pairgate.sock" */
+  socketPath: z.string().min(1).max(100).optional(),
+  /** DM pairing limits. */
+  dm: dmSchema.default(() => dmSchema.parse({})),
+  /** Per-channel DM policies. */
+  channels: channelsSchema.default({}),
+});
+
+/** The validated config. */
+export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,37 @@
+import type { CollectionName } from "../domain/store";
+
+/**
+ * The on-disk layout, version 1.
+ *
+ * One LevelDB database in `<home>/db`. Each collection is a sublevel whose keys LevelDB stores as
+ * `!<sublevel>!<key>`; values are JSON. Key parts are joined with NUL (U+0000); ids never contain
+ * control characters, so the layout is unambiguous and a scope's keys form one contiguous range.
+ *
+ * | sublevel          | key                                                   | value                          |
+ * |-------------------|-------------------------------------------------------|--------------------------------|
+ * | `meta`            | `schema_version`                                      | number (1)                     |
+ * | `dm_requests`     | `channel NUL account NUL senderId`                    | DmRequestRecord                |
+ * | `dm_codes`        | `channel NUL account NUL CODE`                        | { senderId }                   |
+ * | `dm_expiry`       | `expiresAtMs(16 digits) NUL channel NUL account NUL senderId` | { channel, accountId, senderId } |
+ * | `dm_allow`        | `channel NUL account NUL senderId`                    | DmAllowRecord                  |
+ * | `dm_outbox`       | `channel NUL account NUL createdAtMs(16 digits).rand` | DmOutboxRecord                 |
+ * | `dm_scope_stats`  | `channel NUL account NUL`                             | { approvedCount }              |
+ *
+ * Changing any of this requires bumping {@link SCHEMA_VERSION} and writing a migration.
+ */
+export const SCHEMA_VERSION = 1;
+
+/** Sublevel name of each collection. */
+export const SUBLEVELS: Readonly<Record<CollectionName, string>> = {
+  dmRequests: "dm_requests",
+  dmCodes: "dm_codes",
+  dmExpiry: "dm_expiry",
+  dmAllow: "dm_allow",
+  dmOutbox: "dm_outbox",
+  dmScopeStats: "dm_scope_stats",
+};
+
+/** Sublevel of store metadata (schema version, gateway identity). */
+export const META_SUBLEVEL = "meta";
+/** Key of the schema version inside {@link META_SUBLEVEL}. */
+export const SCHEMA_VERSION_KEY = "schema_version";

@@ -1,0 +1,117 @@
+import {
+  status,
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  type Metadata,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+} from "@grpc/grpc-js";
+import type { Logger } from "../../domain/logger";
+import { toGrpcStatus } from "./status";
+
+/** What every handler wrapper needs from the daemon. */
+export interface HandlerEnv {
+  readonly log: Logger;
+  /** Aborted when the daemon starts stopping; open streams then end with UNAVAILABLE. */
+  readonly stopping: AbortSignal;
+}
+
+/** What a handler knows about its call besides the request. */
+export interface CallContext {
+  /** The peer address as grpc-js reports it (e.g. "ipv4:127.0.0.1:5555" or "unix:..."). */
+  readonly peer: string;
+  /** Request metadata (headers). */
+  readonly metadata: Metadata;
+  /** Aborted when the client cancels or the call ends. */
+  readonly signal: AbortSignal;
+}
+
+/** A server stream as a handler sees it. */
+export interface StreamSink<Res> {
+  /** Sends one message; returns false if the stream is already gone. */
+  send(message: Res): boolean;
+}
+
+function contextOf(
+  call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
+  env: HandlerEnv,
+): CallContext {
+  const controller = new AbortController();
+  const abort = (): void => {
+    controller.abort();
+    env.stopping.removeEventListener("abort", abort);
+  };
+  call.once("cancelled", abort);
+  call.once("close", abort);
+  if (env.stopping.aborted) controller.abort();
+  else env.stopping.addEventListener("abort", abort, { once: true });
+  return { peer: call.getPeer(), metadata: call.metadata, signal: controller.signal };
+}
+
+/**
+ * THE adapter from an async unary handler to a grpc-js callback. The callback is called exactly once;
+ * a thrown error is mapped by toGrpcStatus, so no raw Error (or its message) reaches grpc-js.
+ */
+export function unary<Req, Res>(
+  method: string,
+  env: HandlerEnv,
+  fn: (request: Req, ctx: CallContext) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
+  const log = env.log;
+  return (call, callback) => {
+    let ctx: CallContext;
+    try {
+      ctx = contextOf(call as ServerUnaryCall<unknown, unknown>, env);
+    } catch (err) {
+      callback(toGrpcStatus(err, log, method));
+      return;
+    }
+    Promise.resolve()
+      .then(() => fn(call.request, ctx))
+      .then(
+        (response) => callback(null, response),
+        (err: unknown) => callback(toGrpcStatus(err, log, method)),
+      );
+  };
+}
+
+/**
+ * THE adapter for server-streaming handlers. The handler sends through `sink` and returns when the
+ * stream is complete (usually when `ctx.signal` aborts); a throw ends the stream with the mapped status.
+ */
+export function serverStream<Req, Res>(
+  method: string,
+  env: HandlerEnv,
+  fn: (request: Req, sink: StreamSink<Res>, ctx: CallContext) => Promise<void>,
+): handleServerStreamingCall<Req, Res> {
+  const log = env.log;
+  return (call) => {
+    const ctx = contextOf(call as ServerWritableStream<unknown, unknown>, env);
+    const sink: StreamSink<Res> = {
+      send: (message) => {
+        if (ctx.signal.aborted || call.destroyed || call.writableEnded) return false;
+        call.write(message);
+        return true;
+      },
+    };
+    Promise.resolve()
+      .then(() => fn(call.request, sink, ctx))
+      .then(
+        () => {
+          if (call.writableEnded || call.destroyed) return;
+          if (env.stopping.aborted) call.emit("error", { code: status.UNAVAILABLE, details: "pairgate daemon is stopping" });
+          else call.end();
+        },
+        (err: unknown) => {
+          if (call.writableEnded || call.destroyed) return;
+          call.emit("error", toGrpcStatus(err, log, method));
+        },
+      );
+  };
+}
+
+/** Resolves when `signal` aborts (the client went away or the server is stopping). */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+}

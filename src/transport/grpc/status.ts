@@ -1,0 +1,44 @@
+import { Metadata, status, type StatusObject } from "@grpc/grpc-js";
+import { DomainError, type DomainErrorCode, InvalidArgumentError } from "../../domain/errors";
+import type { Logger } from "../../domain/logger";
+
+/** THE mapping from domain error codes to gRPC status codes. Nothing else in pairgate picks a status. */
+export const STATUS_BY_CODE: Readonly<Record<DomainErrorCode, status>> = {
+  invalid_argument: status.INVALID_ARGUMENT,
+  not_found: status.NOT_FOUND,
+  already_exists: status.ALREADY_EXISTS,
+  failed_precondition: status.FAILED_PRECONDITION,
+  unauthenticated: status.UNAUTHENTICATED,
+  permission_denied: status.PERMISSION_DENIED,
+  resource_exhausted: status.RESOURCE_EXHAUSTED,
+  unavailable: status.UNAVAILABLE,
+  internal: status.INTERNAL,
+};
+
+/** Trailer naming the offending request field of an INVALID_ARGUMENT error. */
+export const FIELD_TRAILER = "pairgate-field";
+
+/**
+ * Turns anything a handler threw into a gRPC status. Domain errors keep their (caller-safe) message;
+ * anything else becomes INTERNAL "internal error". Every failure is logged with its private detail,
+ * never with request secrets.
+ */
+export function toGrpcStatus(err: unknown, log: Logger, method: string): Partial<StatusObject> {
+  const metadata = new Metadata();
+  if (err instanceof DomainError) {
+    const code = STATUS_BY_CODE[err.code];
+    if (err instanceof InvalidArgumentError && err.field !== undefined) metadata.set(FIELD_TRAILER, err.field);
+    const fields = { method, code: status[code], detail: err.logDetail, cause: causeText(err.cause) };
+    if (err.code === "internal" || err.code === "unavailable") log.error(err.message, fields);
+    else log.info(`rpc failed: ${err.message}`, fields);
+    return { code, details: err.message, metadata };
+  }
+  log.error("unexpected error in handler", { method, cause: causeText(err) });
+  return { code: status.INTERNAL, details: "internal error", metadata };
+}
+
+function causeText(err: unknown): string | undefined {
+  if (err === undefined) return undefined;
+  if (err instanceof Error) return err.stack ?? err.message;
+  return String(err);
+}
