@@ -37,7 +37,7 @@ export default tseslint.config(
   {
     files: ["src/cli/**/*.ts"],
     rules: banned(
-      ["level", "classic-level", "**/domain/**", "**/storage/**", "**/transport/**"],
+      ["level", "classic-level", "**/domain/**", "**/storage/**", "**/transport/**", "**/gen/**"],
       "the CLI talks to the daemon only through clients/ (src/cli/serve.ts is the one exception, see README).",
     ),
   },

@@ -18,3 +18,15 @@ export {
   DaemonNotRunningError,
   fromServiceError,
 } from "./errors";
+/** Generated message types and enums the client's callers need (re-exported so they never import src/gen). */
+export { Decision, CheckInboundResponse, Notification, NotificationKind } from "../../src/gen/pairgate/v1/dm_access_service";
+export {
+  AllowedSender,
+  ChannelStatus,
+  DmPolicy,
+  NotifyStatus,
+  PairingEventType,
+  PairingRequest,
+  SenderSource,
+  WatchPairingEventsResponse,
+} from "../../src/gen/pairgate/v1/dm_pairing_service";

@@ -624,7 +624,9 @@ export class DmPairing {
   }
 
   async #findLiveByCode(scope: Scope, code: string): Promise<{ senderId: string; record: DmRequestRecord }> {
-    const notFound = new NotFoundError(`No pending pairing request found for code: ${code}`);
+    const notFound = new NotFoundError(`No pending pairing request found for code: ${code}`, {
+      logDetail: `no pending pairing request for code ${maskCode(code)}`,
+    });
     const index = await this.#store.collection("dmCodes").get(scope.key + code);
     if (index === undefined) throw notFound;
     const record = await this.#store.collection("dmRequests").get(scope.key + index.senderId);

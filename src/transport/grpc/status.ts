@@ -30,7 +30,8 @@ export function toGrpcStatus(err: unknown, log: Logger, method: string): Partial
     if (err instanceof InvalidArgumentError && err.field !== undefined) metadata.set(FIELD_TRAILER, err.field);
     const fields = { method, code: status[code], detail: err.logDetail, cause: causeText(err.cause) };
     if (err.code === "internal" || err.code === "unavailable") log.error(err.message, fields);
-    else log.info(`rpc failed: ${err.message}`, fields);
+    // Log the caller-safe message unless the error supplied a log-specific one (e.g. with a masked code).
+    else log.info(`rpc failed: ${err.logDetail ?? err.message}`, { ...fields, detail: undefined });
     return { code, details: err.message, metadata };
   }
   log.error("unexpected error in handler", { method, cause: causeText(err) });

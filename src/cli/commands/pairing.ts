@@ -1,0 +1,250 @@
+import type { Command } from "commander";
+import {
+  AllowedSender,
+  type PairgateClient,
+  PairingEventType,
+  PairingRequest,
+  NotifyStatus,
+  SenderSource,
+  WatchPairingEventsResponse,
+} from "../../../clients/ts";
+import { type CliContext, UsageError } from "../context";
+import { isoTime, safeText } from "../output";
+
+interface ScopeOpts {
+  channel?: string;
+  provider?: string;
+  account?: string;
+  json?: boolean;
+}
+
+/** Reference-compatible channel option: --channel or its alias --provider. */
+function withScope(cmd: Command): Command {
+  return cmd
+    .option("--channel <channel>", "channel name (instead of the first argument)")
+    .option("--provider <channel>", "alias of --channel")
+    .option("--account <id>", "channel account (bot); default \"default\"");
+}
+
+async function channelRequired(client: PairgateClient): Promise<never> {
+  let expected = "";
+  try {
+    const names = [...new Set((await client.dmPairing.listChannels()).channels.map((c) => c.channel))];
+    expected = ` (expected one of: ${names.join(", ")})`;
+  } catch {
+    // The daemon may be down; the usage message is still useful without the list.
+  }
+  throw new UsageError(`Channel required. Use --channel <channel> or pass it as the first argument${expected}`);
+}
+
+/**
+ * Splits `[channel] <value>` positionals against --channel/--provider. Throws UsageError with the
+ * reference's messages for missing or surplus arguments.
+ */
+async function channelAndValue(
+  ctx: CliContext,
+  verb: string,
+  valueName: string,
+  first: string | undefined,
+  second: string | undefined,
+  opts: ScopeOpts,
+): Promise<{ channel: string; value: string }> {
+  const flag = opts.channel ?? opts.provider;
+  const usage =
+    `Usage: pairgate pairing ${verb} <channel> <${valueName}> ` +
+    `(or: pairgate pairing ${verb} --channel <channel> <${valueName}>)`;
+  if (flag !== undefined) {
+    if (second !== undefined) throw new UsageError(`Too many arguments. Use: pairgate pairing ${verb} --channel <channel> <${valueName}>`);
+    if (first === undefined) throw new UsageError(usage);
+    return { channel: flag, value: first };
+  }
+  if (first === undefined) return channelRequired(ctx.client());
+  if (second === undefined) throw new UsageError(usage);
+  return { channel: first, value: second };
+}
+
+async function channelOnly(ctx: CliContext, positional: string | undefined, opts: ScopeOpts): Promise<string> {
+  const channel = positional ?? opts.channel ?? opts.provider;
+  if (channel === undefined) return channelRequired(ctx.client());
+  return channel;
+}
+
+function metaText(meta: Record<string, string>): string {
+  return Object.keys(meta).length === 0 ? "" : safeText(JSON.stringify(meta));
+}
+
+/** Registers `pairgate pairing ...`: list, approve, reject, allowed, add, revoke, watch. */
+export function registerPairingCommands(program: Command, ctx: CliContext): void {
+  const pairing = program.command("pairing").description("DM pairing: pending codes and the per-channel allowlist");
+
+  withScope(pairing.command("list").description("list pending pairing requests of a channel"))
+    .argument("[channel]", "channel name, e.g. telegram")
+    .option("--json", "machine-readable output")
+    .action(
+      ctx.action(async (positional: string | undefined, opts: ScopeOpts) => {
+        const channel = await channelOnly(ctx, positional, opts);
+        const requests: PairingRequest[] = [];
+        let pageToken = "";
+        do {
+          const page = await ctx.client().dmPairing.listPairingRequests({ channel, accountId: opts.account ?? "", pageToken });
+          requests.push(...page.requests);
+          pageToken = page.nextPageToken;
+        } while (pageToken !== "");
+        const name = channel.trim().toLowerCase();
+        if (opts.json) {
+          ctx.out.json({ channel: name, accountId: opts.account ?? "default", requests: requests.map((r) => PairingRequest.toJSON(r)) });
+          return;
+        }
+        if (requests.length === 0) {
+          ctx.out.line(`No pending ${name} pairing requests.`);
+          return;
+        }
+        ctx.out.line(`Pairing requests (${requests.length})`);
+        ctx.out.line();
+        ctx.out.table(
+          ["Code", "ID", "Meta", "Requested"],
+          requests.map((r) => [r.code, safeText(r.senderId), metaText(r.senderMeta), isoTime(r.createdAtMs)]),
+        );
+      }),
+    );
+
+  withScope(pairing.command("approve").description("approve a pairing code: the sender joins the channel's allowlist"))
+    .argument("[channel]", "channel name (or use --channel)")
+    .argument("[code]", "the 8-character pairing code (case, spaces and hyphens ignored)")
+    .option("--notify", "also tell the sender, through the channel's adapter")
+    .option("--json", "machine-readable output")
+    .action(
+      ctx.action(async (first: string | undefined, second: string | undefined, opts: ScopeOpts & { notify?: boolean }) => {
+        const { channel, value: code } = await channelAndValue(ctx, "approve", "code", first, second, opts);
+        const res = await ctx.client().dmPairing.approvePairingCode({
+          channel,
+          code,
+          accountId: opts.account ?? "",
+          notify: opts.notify === true,
+        });
+        if (opts.json) {
+          ctx.out.json({
+            sender: res.sender === undefined ? null : AllowedSender.toJSON(res.sender),
+            notifyStatus: res.notifyStatus === NotifyStatus.NOTIFY_STATUS_UNSPECIFIED ? undefined : NotifyStatus[res.notifyStatus],
+            notificationId: res.notificationId,
+          });
+          return;
+        }
+        const name = channel.trim().toLowerCase();
+        ctx.out.line(`✅ Approved ${name} sender ${safeText(res.sender?.senderId ?? "")}`);
+        if (res.notifyStatus === NotifyStatus.NOTIFY_STATUS_NO_ADAPTER) {
+          ctx.out.error(
+            `Failed to notify requester: no channel adapter connected for ${name} ` +
+              "(the notice stays queued and is delivered when the adapter connects)",
+          );
+        } else if (res.notifyStatus === NotifyStatus.NOTIFY_STATUS_QUEUED) {
+          ctx.out.line(`Approval notice handed to the ${name} adapter.`);
+        }
+      }),
+    );
+
+  withScope(pairing.command("reject").description("reject a pending pairing request without granting access"))
+    .argument("[channel]", "channel name (or use --channel)")
+    .argument("[code]", "the pairing code")
+    .action(
+      ctx.action(async (first: string | undefined, second: string | undefined, opts: ScopeOpts) => {
+        const { channel, value: code } = await channelAndValue(ctx, "reject", "code", first, second, opts);
+        const res = await ctx.client().dmPairing.rejectPairingRequest({ channel, code, accountId: opts.account ?? "" });
+        ctx.out.line(`Rejected ${channel.trim().toLowerCase()} pairing request from ${safeText(res.request?.senderId ?? "")}`);
+      }),
+    );
+
+  withScope(pairing.command("allowed").description("list the senders allowed on a channel (config and approved)"))
+    .argument("[channel]", "channel name")
+    .option("--json", "machine-readable output")
+    .option("--limit <n>", "entries per page (max 500)", (v) => Number.parseInt(v, 10), 50)
+    .option("--page-token <token>", "continue from a previous page")
+    .option("--all", "fetch every page")
+    .action(
+      ctx.action(async (positional: string | undefined, opts: ScopeOpts & { limit: number; pageToken?: string; all?: boolean }) => {
+        const channel = await channelOnly(ctx, positional, opts);
+        if (!Number.isInteger(opts.limit) || opts.limit < 1) throw new UsageError("--limit must be a positive integer");
+        const senders: AllowedSender[] = [];
+        let pageToken = opts.pageToken ?? "";
+        do {
+          const page = await ctx.client().dmPairing.listAllowedSenders({
+            channel,
+            accountId: opts.account ?? "",
+            pageSize: opts.limit,
+            pageToken,
+          });
+          senders.push(...page.senders);
+          pageToken = page.nextPageToken;
+        } while (opts.all && pageToken !== "");
+        const name = channel.trim().toLowerCase();
+        if (opts.json) {
+          ctx.out.json({ channel: name, senders: senders.map((s) => AllowedSender.toJSON(s)), nextPageToken: pageToken });
+          return;
+        }
+        if (senders.length === 0) {
+          ctx.out.line(`No allowed ${name} senders. Approve a pairing code with: pairgate pairing approve ${name} <code>`);
+          return;
+        }
+        ctx.out.line(`Allowed ${name} senders (${senders.length}${pageToken !== "" ? "+" : ""})`);
+        ctx.out.line();
+        ctx.out.table(
+          ["ID", "Source", "Approved", "Meta"],
+          senders.map((s) => [
+            safeText(s.senderId),
+            s.source === SenderSource.SENDER_SOURCE_CONFIG ? "config" : `approved (${s.via})`,
+            isoTime(s.approvedAtMs),
+            metaText(s.senderMeta),
+          ]),
+        );
+        if (pageToken !== "") ctx.out.line(`More senders: pairgate pairing allowed ${name} --page-token ${pageToken} (or --all)`);
+      }),
+    );
+
+  withScope(pairing.command("add").description("allow a sender directly, without a pairing code"))
+    .argument("[channel]", "channel name (or use --channel)")
+    .argument("[senderId]", "the sender's id on that channel")
+    .action(
+      ctx.action(async (first: string | undefined, second: string | undefined, opts: ScopeOpts) => {
+        const { channel, value } = await channelAndValue(ctx, "add", "senderId", first, second, opts);
+        const res = await ctx.client().dmPairing.addAllowedSender({ channel, senderId: value, accountId: opts.account ?? "" });
+        const name = channel.trim().toLowerCase();
+        const id = safeText(res.sender?.senderId ?? "");
+        ctx.out.line(res.created ? `✅ Allowed ${name} sender ${id}` : `${name} sender ${id} was already allowed`);
+      }),
+    );
+
+  withScope(pairing.command("revoke").description("remove an approved sender from a channel's allowlist"))
+    .argument("[channel]", "channel name (or use --channel)")
+    .argument("[senderId]", "the sender's id")
+    .action(
+      ctx.action(async (first: string | undefined, second: string | undefined, opts: ScopeOpts) => {
+        const { channel, value } = await channelAndValue(ctx, "revoke", "senderId", first, second, opts);
+        const res = await ctx.client().dmPairing.revokeAllowedSender({ channel, senderId: value, accountId: opts.account ?? "" });
+        ctx.out.line(`Revoked ${channel.trim().toLowerCase()} sender ${safeText(res.sender?.senderId ?? "")}`);
+      }),
+    );
+
+  pairing
+    .command("watch")
+    .description("stream pairing events (requested, approved, rejected, expired, revoked) until Ctrl-C")
+    .argument("[channel]", "only this channel")
+    .option("--account <id>", "only this account")
+    .option("--json", "one JSON object per line")
+    .action(
+      ctx.action(async (channel: string | undefined, opts: { account?: string; json?: boolean }) => {
+        const stream = ctx.client().dmPairing.watchPairingEvents({ channel: channel ?? "", accountId: opts.account ?? "" });
+        const stop = (): void => stream.cancel();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+        for await (const e of stream) {
+          if (opts.json) {
+            ctx.out.line(JSON.stringify(WatchPairingEventsResponse.toJSON(e)));
+            continue;
+          }
+          const type = PairingEventType[e.type].replace("PAIRING_EVENT_TYPE_", "").toLowerCase();
+          const code = e.code === "" ? "" : `  code ${e.code}`;
+          ctx.out.line(`${isoTime(e.atMs)}  ${type.padEnd(9)}  ${e.channel}/${e.accountId}  ${safeText(e.senderId)}${code}`);
+        }
+      }),
+    );
+}
