@@ -4,3 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 buf generate
+# The descriptor set behind server reflection: buf's exact FileDescriptorProtos (see
+# src/transport/grpc/server.ts for why proto-loader's synthetic descriptors are not used).
+buf build --exclude-source-info -o src/gen/pairgate.binpb

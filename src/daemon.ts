@@ -1,15 +1,21 @@
-import { chmod, mkdir, rm, stat } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Server } from "@grpc/grpc-js";
+import { type Server, ServerCredentials } from "@grpc/grpc-js";
 import { type LoadedConfig, loadConfig } from "./config/load";
 import { type Clock, systemClock } from "./domain/clock";
 import { DmPairing } from "./domain/dm-pairing";
+import { GATEWAY_IDENTITY_KEY, type GatewayIdentity, gatewayIdentityOf, newGatewayKey } from "./domain/gateway-identity";
 import { createJsonLogger, type Logger } from "./domain/logger";
+import { NodePairing } from "./domain/node-pairing";
 import { DmAccessServiceService } from "./gen/pairgate/v1/dm_access_service";
 import { DmPairingServiceService } from "./gen/pairgate/v1/dm_pairing_service";
+import { NodeAdminServiceService } from "./gen/pairgate/v1/node_admin_service";
+import { NodePairingServiceService } from "./gen/pairgate/v1/node_pairing_service";
 import { LevelStore, StoreLockedError } from "./storage/level-store";
 import { dmAccessHandlers, dmPairingHandlers } from "./transport/grpc/dm-handlers";
 import type { HandlerEnv } from "./transport/grpc/handler";
+import { nodeAdminHandlers, nodePairingHandlers } from "./transport/grpc/node-handlers";
+import { createSelfSignedCert } from "./transport/grpc/self-signed-cert";
 import { addHealth, addReflection, bindUnix, createServer, stopServer } from "./transport/grpc/server";
 
 /** pairgate's version, reported by GetGatewayInfo and `pairgate --version`. */
@@ -46,6 +52,12 @@ export interface Daemon {
   readonly socketPath: string;
   /** The DM engine (tests use it to sweep expiry deterministically). */
   readonly dm: DmPairing;
+  /** The node listener's bound address as "host:port" (the real port when `nodes.listen` used port 0). */
+  readonly nodeAddress: string;
+  /** Whether the node listener serves TLS. */
+  readonly nodeTls: boolean;
+  /** The node pairing engine (tests use it to sweep expiry deterministically). */
+  readonly nodes: NodePairing;
   /** Stops gracefully: ends streams, drains calls (up to 5 s), closes the store, removes the socket. */
   stop(): Promise<void>;
 }
@@ -68,6 +80,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     );
   }
 
+  const nodeListen = splitHostPort(config.nodes.listen);
+  if (!isLoopbackHost(nodeListen.host) && config.nodes.tls === undefined && !config.nodes.insecure) {
+    throw new DaemonStartError(
+      `nodes.listen is "${config.nodes.listen}", which is not a loopback address, and nodes.tls is not set ` +
+        `(config ${loaded.source}): set nodes.tls to {"cert": ..., "key": ...} or "auto", ` +
+        `or set nodes.insecure: true to send node tokens in clear`,
+    );
+  }
+
   await mkdir(home, { recursive: true, mode: 0o700 });
   if (((await stat(home)).mode & 0o077) !== 0) await chmod(home, 0o700);
 
@@ -84,9 +105,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const servers: Server[] = [];
   const stopping = new AbortController();
   let sweeper: NodeJS.Timeout | undefined;
+  let nodeSweeper: NodeJS.Timeout | undefined;
   const cleanup = async (): Promise<void> => {
     stopping.abort();
     if (sweeper !== undefined) clearInterval(sweeper);
+    if (nodeSweeper !== undefined) clearInterval(nodeSweeper);
     await Promise.all(servers.map((s) => stopServer(s, 5_000)));
     await store.close();
     await rm(socketPath, { force: true });
@@ -105,27 +128,68 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       historyGraceMs: config.dm.historyGraceMs,
     });
     const env: HandlerEnv = { log: log.child({ component: "grpc" }), stopping: stopping.signal };
+    const nodes = new NodePairing({
+      store,
+      clock,
+      logger: log.child({ component: "nodes" }),
+      identity: await gatewayIdentity(store, clock),
+      gatewayName: config.nodes.name,
+      version: VERSION,
+      maxPending: config.nodes.maxPending,
+      autoApproveLoopback: config.nodes.autoApproveLoopback,
+    });
 
     const operator = createServer();
     servers.push(operator);
     operator.addService(DmAccessServiceService, dmAccessHandlers(dm, env));
     operator.addService(DmPairingServiceService, dmPairingHandlers(dm, env));
-    addHealth(operator, ["pairgate.v1.DmAccessService", "pairgate.v1.DmPairingService"]);
-    addReflection(operator, ["pairgate/v1/dm_access_service.proto", "pairgate/v1/dm_pairing_service.proto"]);
+    operator.addService(NodeAdminServiceService, nodeAdminHandlers(nodes, env));
+    addHealth(operator, ["pairgate.v1.DmAccessService", "pairgate.v1.DmPairingService", "pairgate.v1.NodeAdminService"]);
+    addReflection(operator, ["pairgate.v1.DmAccessService", "pairgate.v1.DmPairingService", "pairgate.v1.NodeAdminService"]);
     // We hold the database lock, so any socket file left here is stale.
     await rm(socketPath, { force: true });
     await bindUnix(operator, socketPath);
+
+    const nodeServer = createServer();
+    servers.push(nodeServer);
+    nodeServer.addService(NodePairingServiceService, nodePairingHandlers(nodes, env));
+    addHealth(nodeServer, ["pairgate.v1.NodePairingService"]);
+    addReflection(nodeServer, ["pairgate.v1.NodePairingService"]);
+    const nodeCredentials = await nodeServerCredentials(config.nodes.tls, home, nodeListen.host);
+    const nodePort = await new Promise<number>((resolve, reject) =>
+      nodeServer.bindAsync(config.nodes.listen, nodeCredentials, (err, port) => (err ? reject(err) : resolve(port))),
+    ).catch((err: unknown) => {
+      throw new DaemonStartError(`cannot listen for nodes on ${config.nodes.listen} (nodes.listen): ${String(err)}`, {
+        cause: err,
+      });
+    });
+    const nodeAddress = `${nodeListen.host.includes(":") ? `[${nodeListen.host}]` : nodeListen.host}:${nodePort}`;
+
+    nodeSweeper = setInterval(() => {
+      nodes.sweepExpired().catch((err: unknown) => log.error("node expiry sweep failed", { cause: String(err) }));
+    }, config.nodes.sweepIntervalMs);
+    nodeSweeper.unref();
 
     sweeper = setInterval(() => {
       dm.sweepExpired().catch((err: unknown) => log.error("expiry sweep failed", { cause: String(err) }));
     }, config.dm.sweepIntervalMs);
     sweeper.unref();
 
-    log.info("pairgate daemon started", { version: VERSION, home, socket: socketPath, config: loaded.source });
+    log.info("pairgate daemon started", {
+      version: VERSION,
+      home,
+      socket: socketPath,
+      nodes: nodeAddress,
+      nodesTls: config.nodes.tls !== undefined,
+      config: loaded.source,
+    });
     let stopped: Promise<void> | undefined;
     return {
       socketPath,
       dm,
+      nodeAddress,
+      nodeTls: config.nodes.tls !== undefined,
+      nodes,
       stop: () => {
         stopped ??= cleanup().then(() => log.info("pairgate daemon stopped"));
         return stopped;
@@ -135,4 +199,61 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     await cleanup().catch(() => undefined);
     throw err;
   }
+}
+
+/** Splits "host:port" / "[v6]:port" into its parts (the config schema has checked the shape). */
+function splitHostPort(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(":");
+  return { host: listen.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(listen.slice(i + 1)) };
+}
+
+function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Reads the gateway identity from the store's meta sublevel, creating it at first start. */
+async function gatewayIdentity(store: LevelStore, clock: Clock): Promise<GatewayIdentity> {
+  const meta = store.meta();
+  let stored = await meta.get(GATEWAY_IDENTITY_KEY);
+  if (stored === undefined) {
+    stored = newGatewayKey(clock.now());
+    await meta.put(GATEWAY_IDENTITY_KEY, stored);
+  }
+  return gatewayIdentityOf(stored);
+}
+
+/**
+ * Credentials of the node listener: insecure without `nodes.tls`; the given PEM files; or for "auto" a
+ * self-signed certificate kept in `<home>/node-tls/` (created on first start, key mode 0600).
+ */
+async function nodeServerCredentials(
+  tls: { cert: string; key: string } | "auto" | undefined,
+  home: string,
+  host: string,
+): Promise<ServerCredentials> {
+  if (tls === undefined) return ServerCredentials.createInsecure();
+  let cert: Buffer;
+  let key: Buffer;
+  if (tls === "auto") {
+    const dir = join(home, "node-tls");
+    const certPath = join(dir, "cert.pem");
+    const keyPath = join(dir, "key.pem");
+    try {
+      [cert, key] = await Promise.all([readFile(certPath), readFile(keyPath)]);
+    } catch {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const hosts = ["localhost", "127.0.0.1", "::1", ...(host === "0.0.0.0" || host === "::" ? [] : [host])];
+      const pair = createSelfSignedCert("pairgate node gateway", hosts);
+      await writeFile(keyPath, pair.keyPem, { mode: 0o600 });
+      await writeFile(certPath, pair.certPem, { mode: 0o644 });
+      [cert, key] = [Buffer.from(pair.certPem), Buffer.from(pair.keyPem)];
+    }
+  } else {
+    try {
+      [cert, key] = await Promise.all([readFile(tls.cert), readFile(tls.key)]);
+    } catch (err) {
+      throw new DaemonStartError(`cannot read nodes.tls cert or key: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return ServerCredentials.createSsl(null, [{ cert_chain: cert, private_key: key }], false);
 }

@@ -30,3 +30,22 @@ export {
   SenderSource,
   WatchPairingEventsResponse,
 } from "../../src/gen/pairgate/v1/dm_pairing_service";
+export { type NodeAdminApi } from "./pairgate-client";
+export { NodeGatewayClient, type NodeGatewayClientOptions } from "./node-gateway-client";
+export {
+  NodeSignPurpose,
+  type NodeSignPurposeValue,
+  nodeSignedPayload,
+  pairRequestDigest,
+  tokenDigest,
+  nodeIdFromPublicKey,
+  type PairRequestBodyFields,
+} from "./signed-payload";
+export {
+  NodeEventType,
+  NodeTokenState,
+  PairedNode,
+  PendingNode,
+  WatchNodeEventsResponse,
+} from "../../src/gen/pairgate/v1/node_admin_service";
+export { NodePairingStatus, WatchNodeEventType } from "../../src/gen/pairgate/v1/node_pairing_service";

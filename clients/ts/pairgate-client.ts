@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { type Client, credentials, type ServiceError } from "@grpc/grpc-js";
 import {
   AckNotificationRequest,
@@ -26,7 +25,23 @@ import {
   WatchPairingEventsRequest,
   type WatchPairingEventsResponse,
 } from "../../src/gen/pairgate/v1/dm_pairing_service";
-import { DaemonNotRunningError, fromServiceError } from "./errors";
+import {
+  ApproveNodeRequest,
+  type ApproveNodeResponse,
+  ListNodesRequest,
+  type ListNodesResponse,
+  ListPendingNodesRequest,
+  type ListPendingNodesResponse,
+  NodeAdminServiceClient,
+  RejectNodeRequest,
+  type RejectNodeResponse,
+  RenameNodeRequest,
+  type RenameNodeResponse,
+  RevokeNodeRequest,
+  type RevokeNodeResponse,
+  type WatchNodeEventsResponse,
+} from "../../src/gen/pairgate/v1/node_admin_service";
+import { fromServiceError } from "./errors";
 import { type CallSettings, callUnary, openStream, type ServerStream } from "./rpc";
 
 /** Options of {@link PairgateClient}. */
@@ -56,6 +71,17 @@ export interface DmPairingApi {
   watchPairingEvents(request: Partial<WatchPairingEventsRequest>): ServerStream<WatchPairingEventsResponse>;
 }
 
+/** The owner's node pairing calls (pairgate.v1.NodeAdminService). No response ever contains a token. */
+export interface NodeAdminApi {
+  listPendingNodes(request: Partial<ListPendingNodesRequest>): Promise<ListPendingNodesResponse>;
+  approveNode(requestId: string): Promise<ApproveNodeResponse>;
+  rejectNode(requestId: string): Promise<RejectNodeResponse>;
+  listNodes(request: Partial<ListNodesRequest>): Promise<ListNodesResponse>;
+  renameNode(nodeId: string, displayName: string): Promise<RenameNodeResponse>;
+  revokeNode(nodeId: string): Promise<RevokeNodeResponse>;
+  watchNodeEvents(): ServerStream<WatchNodeEventsResponse>;
+}
+
 /**
  * PairgateClient is the promise-based client of the daemon's operator socket, used by the CLI and by
  * automation. Every method rejects with a typed {@link PairgateError}; when nothing listens on the
@@ -65,6 +91,7 @@ export class PairgateClient {
   readonly socketPath: string;
   readonly dmAccess: DmAccessApi;
   readonly dmPairing: DmPairingApi;
+  readonly nodeAdmin: NodeAdminApi;
   /** Shared call settings; sibling service clients (e.g. node admin) reuse them. */
   readonly settings: CallSettings;
   readonly #clients: Client[] = [];
@@ -75,8 +102,7 @@ export class PairgateClient {
     const socketPath = options.socketPath;
     this.settings = {
       deadlineMs: options.deadlineMs ?? 10_000,
-      mapError: (err: ServiceError) =>
-        existsSync(socketPath) ? fromServiceError(err, socketPath) : new DaemonNotRunningError(socketPath, { cause: err }),
+      mapError: (err: ServiceError) => fromServiceError(err, socketPath),
     };
     this.#access = new DmAccessServiceClient(`unix:${socketPath}`, credentials.createInsecure());
     this.#clients.push(this.#access);
@@ -107,6 +133,17 @@ export class PairgateClient {
       listChannels: () => callUnary(pairing.listChannels.bind(pairing), {}, s),
       watchPairingEvents: (r) =>
         openStream(pairing.watchPairingEvents.bind(pairing), WatchPairingEventsRequest.fromPartial(r), s),
+    };
+    const admin = this.service(NodeAdminServiceClient);
+    this.nodeAdmin = {
+      listPendingNodes: (r) => callUnary(admin.listPendingNodes.bind(admin), ListPendingNodesRequest.fromPartial(r), s),
+      approveNode: (requestId) => callUnary(admin.approveNode.bind(admin), ApproveNodeRequest.fromPartial({ requestId }), s),
+      rejectNode: (requestId) => callUnary(admin.rejectNode.bind(admin), RejectNodeRequest.fromPartial({ requestId }), s),
+      listNodes: (r) => callUnary(admin.listNodes.bind(admin), ListNodesRequest.fromPartial(r), s),
+      renameNode: (nodeId, displayName) =>
+        callUnary(admin.renameNode.bind(admin), RenameNodeRequest.fromPartial({ nodeId, displayName }), s),
+      revokeNode: (nodeId) => callUnary(admin.revokeNode.bind(admin), RevokeNodeRequest.fromPartial({ nodeId }), s),
+      watchNodeEvents: () => openStream(admin.watchNodeEvents.bind(admin), {}, s),
     };
   }
 

@@ -41,6 +41,27 @@ const dmSchema = z.strictObject({
   sweepIntervalMs: z.number().int().min(100).max(3600_000).default(10_000),
 });
 
+const nodesSchema = z.strictObject({
+  /** host:port of the node-facing TCP listener (NodePairingService). Port 0 picks a free port. @default "127.0.0.1:7421" */
+  listen: z
+    .string()
+    .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be "host:port" (IPv6 as "[::1]:7421")')
+    .refine((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65535, "port must be at most 65535")
+    .default("127.0.0.1:7421"),
+  /** TLS for the node listener: certificate and key PEM paths, or "auto" (self-signed, created on first start). */
+  tls: z.union([z.literal("auto"), z.strictObject({ cert: z.string().min(1), key: z.string().min(1) })]).optional(),
+  /** Allow a non-loopback `listen` without TLS (node tokens then cross the network in clear). @default false */
+  insecure: z.boolean().default(false),
+  /** Approve pairing requests from loopback peers without asking the owner. @default false */
+  autoApproveLoopback: z.boolean().default(false),
+  /** Pending node pairing requests at once; more get RESOURCE_EXHAUSTED. @default 32 */
+  maxPending: z.number().int().min(1).max(1000).default(32),
+  /** The gateway's display name, shown to nodes. @default "pairgate" */
+  name: z.string().min(1).max(64).default("pairgate"),
+  /** How often expired node requests are swept (and "expired" events emitted). @default 10000 */
+  sweepIntervalMs: z.number().int().min(100).max(3600_000).default(10_000),
+});
+
 /**
  * The whole config file. Strict: unknown keys are errors. Every field is optional; `{}` (or no file)
  * gives the embedded default: every channel on dmPolicy "pairing".
@@ -52,6 +73,8 @@ export const configSchema = z.strictObject({
   socketPath: z.string().min(1).max(100).optional(),
   /** DM pairing limits. */
   dm: dmSchema.default(() => dmSchema.parse({})),
+  /** Node pairing: the node listener and its limits. */
+  nodes: nodesSchema.default(() => nodesSchema.parse({})),
   /** Per-channel DM policies. */
   channels: channelsSchema.default({}),
 });

@@ -578,7 +578,7 @@ export class DmPairing {
   async sweepExpired(limit = 1000): Promise<number> {
     const now = this.#clock.now();
     const due: Array<{ channel: string; accountId: string }> = [];
-    for await (const [, entry] of this.#store.collection("dmExpiry").entries({ lt: expiryBound(now), limit })) {
+    for await (const [, entry] of this.#store.collection("dmExpiry").entries({ lt: expiryBound(now + 1), limit })) {
       due.push({ channel: entry.channel, accountId: entry.accountId });
     }
     let removed = 0;

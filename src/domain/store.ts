@@ -6,6 +6,7 @@ import type {
   DmRequestRecord,
   DmScopeStatsRecord,
 } from "./dm-records";
+import type { NodeRecord, NodeRequestByNodeRecord, NodeRequestExpiryRecord, NodeRequestRecord } from "./node-records";
 
 /**
  * CollectionTypes names every collection the domain persists and the type of its values. The LevelDB
@@ -24,6 +25,14 @@ export interface CollectionTypes {
   dmOutbox: DmOutboxRecord;
   /** Per channel account counters kept in step with `dmAllow`, by `scopeKey`. */
   dmScopeStats: DmScopeStatsRecord;
+  /** Pending node pairing requests, by request id (32 lowercase hex). */
+  nodeRequests: NodeRequestRecord;
+  /** A node's one live pending request: node id -> request id. */
+  nodeRequestByNode: NodeRequestByNodeRecord;
+  /** Pending node request expiry order: `expiresAt(16 digits) NUL requestId`. */
+  nodeRequestExpiry: NodeRequestExpiryRecord;
+  /** Paired nodes, by node id (64 lowercase hex). Holds the token's SHA-256 only, never the token. */
+  nodes: NodeRecord;
 }
 
 /** The name of a persisted collection. */

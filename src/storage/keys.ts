@@ -16,6 +16,11 @@ import type { CollectionName } from "../domain/store";
  * | `dm_allow`        | `channel NUL account NUL senderId`                    | DmAllowRecord                  |
  * | `dm_outbox`       | `channel NUL account NUL createdAtMs(16 digits).rand` | DmOutboxRecord                 |
  * | `dm_scope_stats`  | `channel NUL account NUL`                             | { approvedCount }              |
+ * | `meta`            | `gateway_identity`                                    | { version, privateKeyPkcs8, createdAtMs } |
+ * | `node_requests`   | `requestId` (32 lowercase hex)                        | NodeRequestRecord              |
+ * | `node_request_by_node` | `nodeId` (64 lowercase hex)                      | { requestId }                  |
+ * | `node_request_expiry`  | `expiresAtMs(16 digits) NUL requestId`           | { requestId }                  |
+ * | `nodes`           | `nodeId` (64 lowercase hex)                           | NodeRecord (token SHA-256 only) |
  *
  * Changing any of this requires bumping {@link SCHEMA_VERSION} and writing a migration.
  */
@@ -29,6 +34,10 @@ export const SUBLEVELS: Readonly<Record<CollectionName, string>> = {
   dmAllow: "dm_allow",
   dmOutbox: "dm_outbox",
   dmScopeStats: "dm_scope_stats",
+  nodeRequests: "node_requests",
+  nodeRequestByNode: "node_request_by_node",
+  nodeRequestExpiry: "node_request_expiry",
+  nodes: "nodes",
 };
 
 /** Sublevel of store metadata (schema version, gateway identity). */

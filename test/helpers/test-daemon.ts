@@ -30,7 +30,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
   const home = options.home ?? dir!.path;
   const daemon = await startDaemon({
     home,
-    config: parseConfig(options.config ?? {}),
+    config: parseConfig(withFreeNodePort(options.config ?? {})),
     logger: options.logger ?? silentLogger,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
@@ -45,4 +45,15 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
       dir?.cleanup();
     },
   };
+}
+
+/**
+ * Tests never bind the default node port (7421): unless the config sets `nodes.listen`, the node
+ * listener gets a free loopback port (read it back from `daemon.nodeAddress`).
+ */
+function withFreeNodePort(config: unknown): unknown {
+  if (typeof config !== "object" || config === null) return config;
+  const c = config as { nodes?: Record<string, unknown> };
+  if (c.nodes?.listen !== undefined) return config;
+  return { ...c, nodes: { ...c.nodes, listen: "127.0.0.1:0" } };
 }

@@ -2,7 +2,9 @@ import { existsSync } from "node:fs";
 import { chmod } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
+import { readFileSync } from "node:fs";
+import { BinaryReader } from "@bufbuild/protobuf/wire";
+import type { PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, type ServingStatusMap } from "grpc-health-check";
 
@@ -22,30 +24,56 @@ export function createServer(): Server {
 }
 
 /**
- * Finds the directory holding `pairgate/v1/*.proto`, walking up from this file (works from src/ under
- * tsx and from dist/ after a build). Throws if the package's proto/ directory is missing.
+ * Finds a file or directory of the installed package (e.g. "proto", "src/gen/pairgate.binpb"), walking
+ * up from this file so it works from src/ under tsx and from dist/ after a build. Throws if missing.
  */
-export function protoRoot(): string {
+export function packagePath(relative: string): string {
   let dir = __dirname;
   for (let i = 0; i < 8; i++) {
-    const candidate = join(dir, "proto");
-    if (existsSync(join(candidate, "pairgate", "v1"))) return candidate;
+    const candidate = join(dir, relative);
+    if (existsSync(candidate)) return candidate;
     dir = dirname(dir);
   }
-  throw new Error("cannot find pairgate's proto/ directory next to the installed package");
+  throw new Error(`cannot find ${relative} in the pairgate package`);
 }
 
-/** Registers server reflection (v1 and v1alpha) for the given .proto files (relative to proto/). */
-export function addReflection(server: Server, protoFiles: readonly string[]): void {
-  const definition = protoLoader.loadSync([...protoFiles], {
-    includeDirs: [protoRoot()],
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
-  new ReflectionService(definition).addToServer(server);
+/** The directory holding `pairgate/v1/*.proto`. */
+export function protoRoot(): string {
+  return packagePath("proto");
+}
+
+let descriptorFiles: Buffer[] | undefined;
+
+/**
+ * The encoded FileDescriptorProtos of our .proto files, split out of the FileDescriptorSet that
+ * `make gen` writes with `buf build` (src/gen/pairgate.binpb).
+ */
+function fileDescriptorProtos(): Buffer[] {
+  if (descriptorFiles !== undefined) return descriptorFiles;
+  const reader = new BinaryReader(readFileSync(packagePath("src/gen/pairgate.binpb")));
+  const files: Buffer[] = [];
+  while (reader.pos < reader.len) {
+    const [field, wireType] = reader.tag();
+    if (field === 1) files.push(Buffer.from(reader.bytes()));
+    else reader.skip(wireType);
+  }
+  descriptorFiles = files;
+  return files;
+}
+
+/**
+ * Registers server reflection (v1 and v1alpha) for the named services only.
+ *
+ * Why not proto-loader: it merges every file of a package into one synthetic `pairgate_v1.proto`
+ * descriptor that `buf curl` (and grpcurl-style clients) cannot resolve services from. Reflection is
+ * therefore fed the exact descriptors `buf build` produced, in the shape @grpc/reflection reads
+ * (`fileDescriptorProtos` of a package definition entry).
+ */
+export function addReflection(server: Server, services: readonly string[]): void {
+  const definition = {
+    "pairgate.v1": { format: "", type: {}, fileDescriptorProtos: fileDescriptorProtos() },
+  } as unknown as PackageDefinition;
+  new ReflectionService(definition, { services: [...services] }).addToServer(server);
 }
 
 /** Registers grpc.health.v1.Health with every listed service (and "") SERVING; returns it for updates. */

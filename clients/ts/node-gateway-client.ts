@@ -1,0 +1,128 @@
+import { type ChannelCredentials, type Client, credentials, Metadata } from "@grpc/grpc-js";
+import {
+  type AuthenticateResponse,
+  AwaitPairingRequest,
+  type AwaitPairingResponse,
+  type ClaimTokenResponse,
+  type CreateChallengeResponse,
+  type GetGatewayInfoResponse,
+  type HeartbeatResponse,
+  NodePairingServiceClient,
+  RequestPairingRequest,
+  type RequestPairingResponse,
+  type RotateTokenResponse,
+  type WatchNodeResponse,
+} from "../../src/gen/pairgate/v1/node_pairing_service";
+import { type CallSettings, callUnary, defaultMapError, openStream, type ServerStream } from "./rpc";
+
+/** Options of {@link NodeGatewayClient}. */
+export interface NodeGatewayClientOptions {
+  /** The gateway's node listener, "host:port". */
+  address: string;
+  /**
+   * TLS: the certificate (PEM) to trust, e.g. the gateway's self-signed `node-tls/cert.pem`; the host
+   * name is then not checked (the certificate itself is pinned). Omit for a plaintext listener.
+   */
+  tlsCa?: Buffer;
+  /** Deadline of each unary call in ms. @default 10000 */
+  deadlineMs?: number;
+}
+
+/**
+ * NodeGatewayClient is the promise client of pairgate.v1.NodePairingService, the node-facing TCP
+ * API. It only moves bytes: signing is the caller's job (see clients/node for the whole protocol).
+ * Every method rejects with a typed PairgateError.
+ */
+export class NodeGatewayClient {
+  readonly #client: NodePairingServiceClient;
+  readonly #settings: CallSettings;
+
+  constructor(options: NodeGatewayClientOptions) {
+    const creds: ChannelCredentials =
+      options.tlsCa === undefined
+        ? credentials.createInsecure()
+        : credentials.createSsl(options.tlsCa, null, null, { checkServerIdentity: () => undefined });
+    this.#client = new NodePairingServiceClient(options.address, creds);
+    this.#settings = { deadlineMs: options.deadlineMs ?? 10_000, mapError: defaultMapError };
+  }
+
+  /** The gateway's identity (`gatewayId` to pin), name and version. */
+  getGatewayInfo(): Promise<GetGatewayInfoResponse> {
+    return callUnary(this.#c.getGatewayInfo.bind(this.#c), {}, this.#settings);
+  }
+
+  /** A fresh single-use nonce for `nodeId`, valid 60 s. */
+  createChallenge(nodeId: string): Promise<CreateChallengeResponse> {
+    return callUnary(this.#c.createChallenge.bind(this.#c), { nodeId }, this.#settings);
+  }
+
+  /** Asks the owner to approve this node (the request must be signed, purpose PAIR_REQUEST). */
+  requestPairing(request: Partial<RequestPairingRequest>): Promise<RequestPairingResponse> {
+    return callUnary(this.#c.requestPairing.bind(this.#c), RequestPairingRequest.fromPartial(request), this.#settings);
+  }
+
+  /** Streams the status of a pairing request until it is approved, rejected or expired. */
+  awaitPairing(requestId: string, nodeId: string): ServerStream<AwaitPairingResponse> {
+    return openStream(this.#c.awaitPairing.bind(this.#c), AwaitPairingRequest.fromPartial({ requestId, nodeId }), {
+      ...this.#settings,
+      deadlineMs: 0,
+    });
+  }
+
+  /** Claims the node token once, after approval (signature purpose CLAIM). */
+  claimToken(nodeId: string, nonce: Uint8Array, signature: Uint8Array): Promise<ClaimTokenResponse> {
+    return callUnary(
+      this.#c.claimToken.bind(this.#c),
+      { nodeId, nonce: Buffer.from(nonce), signature: Buffer.from(signature) },
+      this.#settings,
+    );
+  }
+
+  /** Opens a session (signature purpose CONNECT over the token's digest, plus the token). */
+  authenticate(nodeId: string, nonce: Uint8Array, signature: Uint8Array, token: string): Promise<AuthenticateResponse> {
+    return callUnary(
+      this.#c.authenticate.bind(this.#c),
+      { nodeId, nonce: Buffer.from(nonce), signature: Buffer.from(signature), token },
+      this.#settings,
+    );
+  }
+
+  /** Tells the gateway the node is alive. */
+  heartbeat(sessionToken: string): Promise<HeartbeatResponse> {
+    return callUnary(this.#c.heartbeat.bind(this.#c), {}, this.#withSession(sessionToken));
+  }
+
+  /** Streams events about this node; ends with UnauthenticatedError when the node is revoked. */
+  watchNode(sessionToken: string): ServerStream<WatchNodeResponse> {
+    return openStream(this.#c.watchNode.bind(this.#c), {}, this.#withSession(sessionToken));
+  }
+
+  /** Replaces the node token (signature purpose ROTATE over the session token's digest). */
+  rotateToken(sessionToken: string, nonce: Uint8Array, signature: Uint8Array): Promise<RotateTokenResponse> {
+    return callUnary(
+      this.#c.rotateToken.bind(this.#c),
+      { nonce: Buffer.from(nonce), signature: Buffer.from(signature) },
+      this.#withSession(sessionToken),
+    );
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    (this.#client as Client).close();
+  }
+
+  get #c(): NodePairingServiceClient {
+    return this.#client;
+  }
+
+  #withSession(sessionToken: string): CallSettings {
+    return {
+      ...this.#settings,
+      metadata: () => {
+        const md = new Metadata();
+        md.set("authorization", `Bearer ${sessionToken}`);
+        return md;
+      },
+    };
+  }
+}

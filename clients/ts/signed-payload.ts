@@ -1,0 +1,93 @@
+/**
+ * The bytes a node signs, built without node:crypto (SHA-256 from @noble/hashes), so the same code
+ * runs in the reference node and anywhere else JavaScript runs. Byte-identical to the daemon's
+ * src/domain/signed-payload.ts (a test checks it); docs/protocol.md specifies the format:
+ *
+ *     payload = "pairgate-node-auth\0" ‖ u16be(1) ‖ u8(purpose)
+ *               ‖ lp(utf8(gateway_id)) ‖ lp(utf8(node_id)) ‖ lp(nonce) ‖ lp(body)
+ *     lp(x)   = u32be(len(x)) ‖ x
+ */
+import { sha256 } from "@noble/hashes/sha2.js";
+
+/** Signature purposes (one byte of the payload). */
+export const NodeSignPurpose = { pairRequest: 1, claim: 2, connect: 3, rotate: 4 } as const;
+
+/** One of the {@link NodeSignPurpose} values. */
+export type NodeSignPurposeValue = (typeof NodeSignPurpose)[keyof typeof NodeSignPurpose];
+
+const TAG = new TextEncoder().encode("pairgate-node-auth\u0000");
+const VERSION = 1;
+const enc = new TextEncoder();
+
+function u32(n: number): Uint8Array {
+  return new Uint8Array([(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function lp(bytes: Uint8Array): Uint8Array {
+  return concat([u32(bytes.length), bytes]);
+}
+
+/** Builds the payload for `purpose` (see the file comment). */
+export function nodeSignedPayload(
+  purpose: NodeSignPurposeValue,
+  gatewayId: string,
+  nodeId: string,
+  nonce: Uint8Array,
+  body: Uint8Array,
+): Uint8Array {
+  return concat([
+    TAG,
+    new Uint8Array([VERSION >> 8, VERSION & 0xff, purpose]),
+    lp(enc.encode(gatewayId)),
+    lp(enc.encode(nodeId)),
+    lp(nonce),
+    lp(body),
+  ]);
+}
+
+/** The fields of RequestPairing the PAIR_REQUEST signature covers, exactly as they will be sent. */
+export interface PairRequestBodyFields {
+  publicKey: Uint8Array;
+  displayName: string;
+  platform: string;
+  version: string;
+  deviceFamily: string;
+  modelIdentifier: string;
+  caps: readonly string[];
+}
+
+/** PAIR_REQUEST body: SHA-256 of lp(key) ‖ lp(name) ‖ lp(platform) ‖ lp(version) ‖ lp(family) ‖ lp(model) ‖ u32be(#caps) ‖ lp(cap)… */
+export function pairRequestDigest(f: PairRequestBodyFields): Uint8Array {
+  return sha256(
+    concat([
+      lp(f.publicKey),
+      lp(enc.encode(f.displayName)),
+      lp(enc.encode(f.platform)),
+      lp(enc.encode(f.version)),
+      lp(enc.encode(f.deviceFamily)),
+      lp(enc.encode(f.modelIdentifier)),
+      u32(f.caps.length),
+      ...f.caps.map((c) => lp(enc.encode(c))),
+    ]),
+  );
+}
+
+/** CONNECT / ROTATE body: SHA-256 of the UTF-8 token (node token for CONNECT, session token for ROTATE). */
+export function tokenDigest(token: string): Uint8Array {
+  return sha256(enc.encode(token));
+}
+
+/** The node id of a public key: lowercase hex SHA-256 of the raw 32 bytes. */
+export function nodeIdFromPublicKey(publicKey: Uint8Array): string {
+  return Array.from(sha256(publicKey), (b) => b.toString(16).padStart(2, "0")).join("");
+}

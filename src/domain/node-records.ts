@@ -1,0 +1,63 @@
+/** How a node's current pairing was approved. */
+export type ApprovedVia = "owner" | "auto-loopback";
+
+/**
+ * One pending node pairing request (collection `nodeRequests`, keyed by request id). Holds only public
+ * data: the node's public key and what it reported about itself.
+ */
+export interface NodeRequestRecord {
+  requestId: string;
+  nodeId: string;
+  /** The raw 32-byte Ed25519 public key, base64url. */
+  publicKey: string;
+  displayName: string;
+  platform: string;
+  version: string;
+  deviceFamily: string;
+  modelIdentifier: string;
+  caps: string[];
+  /** The address the (latest) request came from. */
+  remoteIp: string;
+  /** The node was already paired when it (last) asked. */
+  isRepair: boolean;
+  createdAtMs: number;
+  refreshedAtMs: number;
+  expiresAtMs: number;
+}
+
+/** Index from a node id to its one live pending request (collection `nodeRequestByNode`). */
+export interface NodeRequestByNodeRecord {
+  requestId: string;
+}
+
+/** Index entry ordering pending requests by expiry (collection `nodeRequestExpiry`); the key says it all. */
+export interface NodeRequestExpiryRecord {
+  requestId: string;
+}
+
+/**
+ * One paired node (collection `nodes`, keyed by node id). The node token is never stored: only its
+ * SHA-256 (`tokenHash`, hex), "" until the node claims its token.
+ */
+export interface NodeRecord {
+  nodeId: string;
+  /** The raw 32-byte Ed25519 public key, base64url. SHA-256 of it is `nodeId`. */
+  publicKey: string;
+  displayName: string;
+  platform: string;
+  version: string;
+  deviceFamily: string;
+  modelIdentifier: string;
+  caps: string[];
+  remoteIp: string;
+  /** First pairing (kept across repairs). */
+  pairedAtMs: number;
+  approvedAtMs: number;
+  approvedVia: ApprovedVia;
+  /** The request whose approval created the current pairing. */
+  requestId: string;
+  /** Lowercase hex SHA-256 of the current node token; "" while the token is unclaimed. */
+  tokenHash: string;
+  /** When the current token was issued (claimed or rotated); 0 while unclaimed. */
+  tokenIssuedAtMs: number;
+}

@@ -1,0 +1,109 @@
+import { createHash } from "node:crypto";
+
+/**
+ * The signed-payload format every node signature covers (docs/protocol.md specifies it byte by byte).
+ *
+ *     payload = TAG ‖ u16be(VERSION) ‖ u8(purpose)
+ *               ‖ lp(utf8(gateway_id)) ‖ lp(utf8(node_id)) ‖ lp(nonce) ‖ lp(body)
+ *     lp(x)   = u32be(len(x)) ‖ x
+ *
+ * The reference node client has a byte-identical copy in clients/ts/signed-payload.ts (it may not
+ * import src/domain and must not need node:crypto); a test checks both produce the same bytes.
+ */
+
+/** The domain-separation tag: ASCII "pairgate-node-auth" and a NUL byte (19 bytes). */
+export const SIGNED_PAYLOAD_TAG: Buffer = Buffer.from("pairgate-node-auth\u0000", "latin1");
+/** The payload format version. */
+export const SIGNED_PAYLOAD_VERSION = 1;
+
+/** What a signature is for; one byte in the payload so a signature for one purpose never fits another. */
+export const SignPurpose = {
+  /** RequestPairing: body = SHA-256 of the encoded request fields ({@link pairRequestBody}). */
+  pairRequest: 1,
+  /** ClaimToken: body is empty. */
+  claim: 2,
+  /** Authenticate: body = SHA-256 of the UTF-8 node token ({@link digestBody}). */
+  connect: 3,
+  /** RotateToken: body = SHA-256 of the UTF-8 session token ({@link digestBody}). */
+  rotate: 4,
+} as const;
+
+/** One of the {@link SignPurpose} values. */
+export type SignPurposeValue = (typeof SignPurpose)[keyof typeof SignPurpose];
+
+/** The inputs of one signed payload. */
+export interface SignedPayloadInput {
+  purpose: SignPurposeValue;
+  /** The gateway id (64 lowercase hex characters), as text. */
+  gatewayId: string;
+  /** The node id (64 lowercase hex characters), as text. */
+  nodeId: string;
+  /** The server nonce (32 bytes). */
+  nonce: Uint8Array;
+  /** The purpose-specific body. */
+  body: Uint8Array;
+}
+
+/** The fields of a pairing request that its signature covers, exactly as sent. */
+export interface PairRequestFields {
+  publicKey: Uint8Array;
+  displayName: string;
+  platform: string;
+  version: string;
+  deviceFamily: string;
+  modelIdentifier: string;
+  caps: readonly string[];
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+function lp(bytes: Uint8Array): Buffer {
+  return Buffer.concat([u32(bytes.length), bytes]);
+}
+
+function utf8(s: string): Buffer {
+  return Buffer.from(s, "utf8");
+}
+
+/** Builds the exact bytes a node signs. Never throws for valid inputs (lengths are < 2^32). */
+export function buildSignedPayload(input: SignedPayloadInput): Buffer {
+  const head = Buffer.alloc(3);
+  head.writeUInt16BE(SIGNED_PAYLOAD_VERSION, 0);
+  head.writeUInt8(input.purpose, 2);
+  return Buffer.concat([
+    SIGNED_PAYLOAD_TAG,
+    head,
+    lp(utf8(input.gatewayId)),
+    lp(utf8(input.nodeId)),
+    lp(input.nonce),
+    lp(input.body),
+  ]);
+}
+
+/**
+ * The PAIR_REQUEST body: SHA-256 of
+ * `lp(public_key) ‖ lp(display_name) ‖ lp(platform) ‖ lp(version) ‖ lp(device_family)
+ *  ‖ lp(model_identifier) ‖ u32be(count(caps)) ‖ lp(cap)…` (strings as UTF-8).
+ */
+export function pairRequestBody(fields: PairRequestFields): Buffer {
+  const parts: Buffer[] = [
+    lp(fields.publicKey),
+    lp(utf8(fields.displayName)),
+    lp(utf8(fields.platform)),
+    lp(utf8(fields.version)),
+    lp(utf8(fields.deviceFamily)),
+    lp(utf8(fields.modelIdentifier)),
+    u32(fields.caps.length),
+    ...fields.caps.map((c) => lp(utf8(c))),
+  ];
+  return createHash("sha256").update(Buffer.concat(parts)).digest();
+}
+
+/** The CONNECT and ROTATE body: SHA-256 of the UTF-8 bytes of `secret` (the node or session token). */
+export function digestBody(secret: string): Buffer {
+  return createHash("sha256").update(secret, "utf8").digest();
+}

@@ -1,0 +1,250 @@
+import { z } from "zod";
+import { UnauthenticatedError } from "../../domain/errors";
+import type {
+  NodeEvent,
+  NodePairing,
+  NodePairingStatus as DomainStatus,
+  NodeScopedEvent,
+  PairedNodeView,
+  PendingNodeView,
+} from "../../domain/node-pairing";
+import {
+  type NodeAdminServiceServer,
+  NodeEventType,
+  NodeTokenState,
+  type PairedNode,
+  type PendingNode,
+} from "../../gen/pairgate/v1/node_admin_service";
+import {
+  type NodePairingServiceServer,
+  NodePairingStatus,
+  WatchNodeEventType,
+} from "../../gen/pairgate/v1/node_pairing_service";
+import { type CallContext, type HandlerEnv, serverStream, unary, untilAborted } from "./handler";
+import { pagingFields, shortText, validate } from "./validate";
+
+/** Text without control or invisible format characters (the domain trims and applies exact limits). */
+const plainText = (max: number) => shortText(max).refine((s) => !/[\p{Cc}\p{Cf}]/u.test(s), "must not contain control characters");
+/** A bytes field of exactly `n` bytes. */
+const bytesOf = (n: number) =>
+  z.instanceof(Uint8Array, { message: "must be bytes" }).refine((b) => b.length === n, `must be exactly ${n} bytes`);
+const nodeId = z.string().regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex characters");
+const requestId = z.string().regex(/^[0-9a-f]{32}$/, "must be 32 lowercase hex characters");
+const nonce = bytesOf(32);
+const signature = bytesOf(64);
+
+const challengeSchema = z.object({ nodeId });
+const requestPairingSchema = z.object({
+  publicKey: bytesOf(32),
+  displayName: plainText(256),
+  platform: plainText(64),
+  version: plainText(128),
+  deviceFamily: plainText(128),
+  modelIdentifier: plainText(128),
+  caps: z.array(plainText(128)).max(32, "at most 32 entries"),
+  nonce,
+  signature,
+});
+const awaitSchema = z.object({ requestId, nodeId });
+const claimSchema = z.object({ nodeId, nonce, signature });
+const authenticateSchema = z.object({ nodeId, nonce, signature, token: shortText(256) });
+const rotateSchema = z.object({ nonce, signature });
+const listPendingSchema = z.object({ ...pagingFields, requestIdPrefix: z.string().regex(/^[0-9a-f]{0,32}$/, "must be lowercase hex") });
+const listNodesSchema = z.object({ ...pagingFields, nodeIdPrefix: z.string().regex(/^[0-9a-f]{0,64}$/, "must be lowercase hex") });
+const requestIdSchema = z.object({ requestId });
+const nodeIdSchema = z.object({ nodeId });
+const renameSchema = z.object({ nodeId, displayName: plainText(256) });
+
+const STATUS: Record<DomainStatus, NodePairingStatus> = {
+  pending: NodePairingStatus.NODE_PAIRING_STATUS_PENDING,
+  approved: NodePairingStatus.NODE_PAIRING_STATUS_APPROVED,
+  rejected: NodePairingStatus.NODE_PAIRING_STATUS_REJECTED,
+  expired: NodePairingStatus.NODE_PAIRING_STATUS_EXPIRED,
+};
+const EVENT: Record<NodeEvent["type"], NodeEventType> = {
+  requested: NodeEventType.NODE_EVENT_TYPE_REQUESTED,
+  approved: NodeEventType.NODE_EVENT_TYPE_APPROVED,
+  rejected: NodeEventType.NODE_EVENT_TYPE_REJECTED,
+  expired: NodeEventType.NODE_EVENT_TYPE_EXPIRED,
+  revoked: NodeEventType.NODE_EVENT_TYPE_REVOKED,
+  renamed: NodeEventType.NODE_EVENT_TYPE_RENAMED,
+};
+const NODE_EVENT: Partial<Record<NodeScopedEvent["type"], WatchNodeEventType>> = {
+  renamed: WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED,
+  "token-rotated": WatchNodeEventType.WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED,
+  revoked: WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED,
+};
+
+/** The bearer session token of a call. Throws UnauthenticatedError when it is missing or malformed. */
+function bearer(ctx: CallContext): string {
+  const value = ctx.metadata.get("authorization")[0];
+  const match = typeof value === "string" ? /^Bearer (pgs_[A-Za-z0-9_-]{43})$/.exec(value) : null;
+  if (match === null) throw new UnauthenticatedError("missing or malformed authorization metadata");
+  return match[1]!;
+}
+
+/**
+ * The IP address of a grpc-js peer string ("127.0.0.1:5555", "::1:5555", "::ffff:127.0.0.1:5555") and
+ * whether it is loopback. Proxies are not trusted: only the TCP peer counts.
+ */
+export function peerAddress(peer: string): { remoteIp: string; loopback: boolean } {
+  const i = peer.lastIndexOf(":");
+  const ip = (i > 0 && /^\d+$/.test(peer.slice(i + 1)) ? peer.slice(0, i) : peer).replace(/^\[|\]$/g, "");
+  const loopback = /^127\./.test(ip) || ip === "::1" || /^::ffff:127\./i.test(ip);
+  return { remoteIp: ip, loopback };
+}
+
+function pendingNode(r: PendingNodeView): PendingNode {
+  return {
+    requestId: r.requestId,
+    nodeId: r.nodeId,
+    publicKey: Buffer.from(r.publicKey, "base64url"),
+    displayName: r.displayName,
+    platform: r.platform,
+    version: r.version,
+    deviceFamily: r.deviceFamily,
+    modelIdentifier: r.modelIdentifier,
+    caps: r.caps,
+    remoteIp: r.remoteIp,
+    isRepair: r.isRepair,
+    createdAtMs: r.createdAtMs,
+    refreshedAtMs: r.refreshedAtMs,
+    expiresAtMs: r.expiresAtMs,
+  };
+}
+
+function pairedNode(n: PairedNodeView): PairedNode {
+  return {
+    nodeId: n.nodeId,
+    publicKey: n.publicKey,
+    displayName: n.displayName,
+    platform: n.platform,
+    version: n.version,
+    deviceFamily: n.deviceFamily,
+    modelIdentifier: n.modelIdentifier,
+    caps: n.caps,
+    remoteIp: n.remoteIp,
+    pairedAtMs: n.pairedAtMs,
+    approvedAtMs: n.approvedAtMs,
+    approvedVia: n.approvedVia,
+    tokenState: n.tokenState === "active" ? NodeTokenState.NODE_TOKEN_STATE_ACTIVE : NodeTokenState.NODE_TOKEN_STATE_AWAITING_CLAIM,
+    tokenIssuedAtMs: n.tokenIssuedAtMs,
+    lastSeenAtMs: n.lastSeenAtMs,
+    activeSessions: n.activeSessions,
+  };
+}
+
+/** Handlers of pairgate.v1.NodePairingService (called by nodes over TCP). */
+export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv): NodePairingServiceServer {
+  return {
+    getGatewayInfo: unary("GetGatewayInfo", env, async () => {
+      const info = nodes.gatewayInfo();
+      return { ...info };
+    }),
+    createChallenge: unary("CreateChallenge", env, async (req) => {
+      const r = validate(challengeSchema, req);
+      return nodes.createChallenge(r.nodeId);
+    }),
+    requestPairing: unary("RequestPairing", env, async (req, ctx) => {
+      const r = validate(requestPairingSchema, req);
+      const ticket = await nodes.requestPairing(r, peerAddress(ctx.peer));
+      return {
+        requestId: ticket.requestId,
+        nodeId: ticket.nodeId,
+        status: STATUS[ticket.status],
+        expiresAtMs: ticket.expiresAtMs,
+        isRepair: ticket.isRepair,
+      };
+    }),
+    awaitPairing: serverStream("AwaitPairing", env, async (req, sink, ctx) => {
+      const r = validate(awaitSchema, req);
+      let finish!: () => void;
+      const final = new Promise<void>((resolve) => (finish = resolve));
+      const close = await nodes.followRequest(r.requestId, r.nodeId, (u) => {
+        sink.send({ status: STATUS[u.status], requestId: u.requestId, expiresAtMs: u.expiresAtMs });
+        if (u.status !== "pending") finish();
+      });
+      try {
+        await Promise.race([final, untilAborted(ctx.signal)]);
+      } finally {
+        close();
+      }
+    }),
+    claimToken: unary("ClaimToken", env, async (req) => {
+      const r = validate(claimSchema, req);
+      return nodes.claimToken(r.nodeId, r.nonce, r.signature);
+    }),
+    authenticate: unary("Authenticate", env, async (req) => {
+      const r = validate(authenticateSchema, req);
+      return nodes.authenticate(r.nodeId, r.nonce, r.signature, r.token);
+    }),
+    heartbeat: unary("Heartbeat", env, async (_req, ctx) => nodes.heartbeat(bearer(ctx))),
+    watchNode: serverStream("WatchNode", env, async (_req, sink, ctx) => {
+      const watch = nodes.watchNode(bearer(ctx), (e) => {
+        const type = NODE_EVENT[e.type];
+        if (type !== undefined) sink.send({ type, displayName: e.displayName, atMs: e.atMs });
+      });
+      try {
+        await Promise.race([watch.ended, untilAborted(ctx.signal)]);
+      } finally {
+        watch.close();
+      }
+    }),
+    rotateToken: unary("RotateToken", env, async (req, ctx) => {
+      const session = bearer(ctx);
+      const r = validate(rotateSchema, req);
+      return nodes.rotateToken(session, r.nonce, r.signature);
+    }),
+  };
+}
+
+/** Handlers of pairgate.v1.NodeAdminService (the owner's operator API). */
+export function nodeAdminHandlers(nodes: NodePairing, env: HandlerEnv): NodeAdminServiceServer {
+  return {
+    listPendingNodes: unary("ListPendingNodes", env, async (req) => {
+      const r = validate(listPendingSchema, req);
+      const page = await nodes.listPending(r, r.requestIdPrefix);
+      return { requests: page.items.map(pendingNode), nextPageToken: page.nextPageToken };
+    }),
+    approveNode: unary("ApproveNode", env, async (req) => {
+      const r = validate(requestIdSchema, req);
+      return { node: pairedNode(await nodes.approve(r.requestId)) };
+    }),
+    rejectNode: unary("RejectNode", env, async (req) => {
+      const r = validate(requestIdSchema, req);
+      return { request: pendingNode(await nodes.reject(r.requestId)) };
+    }),
+    listNodes: unary("ListNodes", env, async (req) => {
+      const r = validate(listNodesSchema, req);
+      const page = await nodes.listNodes(r, r.nodeIdPrefix);
+      return { nodes: page.items.map(pairedNode), nextPageToken: page.nextPageToken };
+    }),
+    renameNode: unary("RenameNode", env, async (req) => {
+      const r = validate(renameSchema, req);
+      return { node: pairedNode(await nodes.rename(r.nodeId, r.displayName)) };
+    }),
+    revokeNode: unary("RevokeNode", env, async (req) => {
+      const r = validate(nodeIdSchema, req);
+      return { node: pairedNode(await nodes.revoke(r.nodeId)) };
+    }),
+    watchNodeEvents: serverStream("WatchNodeEvents", env, async (_req, sink, ctx) => {
+      const unsubscribe = nodes.events.subscribe((e) => {
+        sink.send({
+          type: EVENT[e.type],
+          requestId: e.requestId,
+          nodeId: e.nodeId,
+          displayName: e.displayName,
+          platform: e.platform,
+          remoteIp: e.remoteIp,
+          isRepair: e.isRepair,
+          atMs: e.atMs,
+        });
+      });
+      try {
+        await untilAborted(ctx.signal);
+      } finally {
+        unsubscribe();
+      }
+    }),
+  };
+}
