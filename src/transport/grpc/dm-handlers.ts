@@ -7,6 +7,7 @@ import type {
   PairingEvent,
   PendingRequest,
 } from "../../domain/dm-pairing";
+import { normalizeAccountId, resolveChannel } from "../../domain/channels";
 import type { DmPolicyName } from "../../domain/dm-policies";
 import {
   Decision,
@@ -188,8 +189,9 @@ export function dmPairingHandlers(dm: DmPairing, env: HandlerEnv): DmPairingServ
     listChannels: unary("ListChannels", env, async () => ({ channels: (await dm.listChannels()).map(channelStatus) })),
     watchPairingEvents: serverStream("WatchPairingEvents", env, async (req, sink, ctx) => {
       const r = validate(watchSchema, req);
-      const channel = r.channel.trim().toLowerCase();
-      const account = r.accountId.trim().toLowerCase();
+      // Empty filters mean "all"; anything else must name a supported channel / valid account.
+      const channel = r.channel.trim() === "" ? "" : resolveChannel(r.channel).id;
+      const account = r.accountId.trim() === "" ? "" : normalizeAccountId(r.accountId);
       const unsubscribe = dm.events.subscribe((e) => {
         if (channel !== "" && e.channel !== channel) return;
         if (account !== "" && e.accountId !== account) return;
