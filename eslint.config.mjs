@@ -6,7 +6,7 @@ const banned = (patterns, message) => ({
 });
 
 export default tseslint.config(
-  { ignores: ["src/gen/**", "dist/**", "node_modules/**", "**/*.cjs", "**/*.mjs", ".pairgate/**"] },
+  { ignores: ["src/gen/**", "dist/**", "node_modules/**", "**/*.cjs", "**/*.mjs", ".pairgate/**", ".bench-build/**"] },
   ...tseslint.configs.recommended,
   {
     files: ["**/*.ts"],

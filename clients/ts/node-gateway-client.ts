@@ -42,7 +42,10 @@ export class NodeGatewayClient {
       options.tlsCa === undefined
         ? credentials.createInsecure()
         : credentials.createSsl(options.tlsCa, null, null, { checkServerIdentity: () => undefined });
-    this.#client = new NodePairingServiceClient(options.address, creds);
+    // With a pinned certificate the host name is not checked; a fixed TLS server name also keeps Node
+    // from sending an IP address as SNI (RFC 6066 forbids it).
+    const channelOptions = options.tlsCa === undefined ? {} : { "grpc.ssl_target_name_override": "localhost" };
+    this.#client = new NodePairingServiceClient(options.address, creds, channelOptions);
     this.#settings = { deadlineMs: options.deadlineMs ?? 10_000, mapError: defaultMapError };
   }
 

@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerChannelsCommands } from "./commands/channels";
 import { registerInboundCommand } from "./commands/inbound";
+import { registerNodesCommands } from "./commands/nodes";
 import { registerPairingCommands } from "./commands/pairing";
 import { registerServeCommand } from "./commands/serve";
 import { createContext, EXIT_USAGE, report } from "./context";
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerInboundCommand(program, ctx);
   registerPairingCommands(program, ctx);
   registerChannelsCommands(program, ctx);
+  registerNodesCommands(program, ctx);
   // Every subcommand exits through the same override (usage errors -> exit 2).
   const applyExitOverride = (cmd: Command): void => {
     cmd.exitOverride();

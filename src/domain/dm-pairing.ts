@@ -231,7 +231,7 @@ export class DmPairing {
     }
     const now = this.#clock.now();
     const requestKey = scope.key + senderId;
-    const existing = await this.#store.collection("dmRequests").get(requestKey);
+    const existing = this.#store.collection("dmRequests").getSync(requestKey);
     if (existing !== undefined && this.#isLive(existing, now)) {
       const updated: DmRequestRecord = {
         ...existing,
@@ -249,8 +249,8 @@ export class DmPairing {
       };
     }
 
-    await this.#expireScope(scope, now);
-    const pending = await this.#countPending(scope);
+    // One scan of the scope's requests both expires the dead ones and counts the live ones.
+    const { live: pending } = await this.#expireScope(scope, now);
     if (pending >= this.#maxPending) {
       this.#queueFullDrops.set(scope.key, (this.#queueFullDrops.get(scope.key) ?? 0) + 1);
       const reason = `pairing queue full (${pending} pending for ${scope.channel}/${scope.accountId}); no code issued`;
@@ -587,7 +587,7 @@ export class DmPairing {
       const scope = this.#scope(channel, accountId);
       if (done.has(scope.key)) continue;
       done.add(scope.key);
-      removed += await this.#mutex.run(scope.key, () => this.#expireScope(scope, this.#clock.now()));
+      removed += (await this.#mutex.run(scope.key, () => this.#expireScope(scope, this.#clock.now()))).expired;
     }
     return removed;
   }
@@ -606,12 +606,6 @@ export class DmPairing {
 
   #isLive(record: DmRequestRecord, now: number): boolean {
     return now < record.expiresAtMs;
-  }
-
-  async #countPending(scope: Scope): Promise<number> {
-    let n = 0;
-    for await (const _ of this.#store.collection("dmRequests").entries(scopeRange(scope))) n++;
-    return n;
   }
 
   async #uniqueCode(scope: Scope): Promise<string> {
@@ -651,14 +645,19 @@ export class DmPairing {
     return put("dmScopeStats", scope.key, { approvedCount: Math.max(0, (stats?.approvedCount ?? 0) + delta) });
   }
 
-  /** Expires every dead request of `scope`; the caller holds the scope lock. */
-  async #expireScope(scope: Scope, now: number): Promise<number> {
+  /**
+   * Expires every dead request of `scope` and counts the live ones (one scan); the caller holds the
+   * scope lock.
+   */
+  async #expireScope(scope: Scope, now: number): Promise<{ expired: number; live: number }> {
     const dead: Array<[string, DmRequestRecord]> = [];
+    let live = 0;
     for await (const [key, record] of this.#store.collection("dmRequests").entries(scopeRange(scope))) {
-      if (!this.#isLive(record, now)) dead.push([key.slice(scope.key.length), record]);
+      if (this.#isLive(record, now)) live++;
+      else dead.push([key.slice(scope.key.length), record]);
     }
     for (const [senderId, record] of dead) await this.#expireOne(scope, senderId, record);
-    return dead.length;
+    return { expired: dead.length, live };
   }
 
   async #expireOne(scope: Scope, senderId: string, record: DmRequestRecord): Promise<void> {

@@ -32,10 +32,33 @@ export interface StreamSink<Res> {
   send(message: Res): boolean;
 }
 
+/**
+ * The context of one call. `peer` and `signal` are built on first use: most unary handlers never read
+ * them, and an AbortController per call (plus the DOMException its abort() creates when the call
+ * closes) was the largest per-call cost of the wrapper (see bench/README.md).
+ */
 function contextOf(
   call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
   env: HandlerEnv,
 ): CallContext {
+  let signal: AbortSignal | undefined;
+  return {
+    get peer() {
+      return call.getPeer();
+    },
+    metadata: call.metadata,
+    get signal() {
+      signal ??= callSignal(call, env);
+      return signal;
+    },
+  };
+}
+
+/** An AbortSignal that aborts when `call` is cancelled or closes, or the daemon starts stopping. */
+function callSignal(
+  call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
+  env: HandlerEnv,
+): AbortSignal {
   const controller = new AbortController();
   const abort = (): void => {
     controller.abort();
@@ -43,9 +66,9 @@ function contextOf(
   };
   call.once("cancelled", abort);
   call.once("close", abort);
-  if (env.stopping.aborted) controller.abort();
+  if (env.stopping.aborted || call.cancelled) controller.abort();
   else env.stopping.addEventListener("abort", abort, { once: true });
-  return { peer: call.getPeer(), metadata: call.metadata, signal: controller.signal };
+  return controller.signal;
 }
 
 /**
@@ -87,6 +110,8 @@ export function serverStream<Req, Res>(
   const log = env.log;
   return (call) => {
     const ctx = contextOf(call as ServerWritableStream<unknown, unknown>, env);
+    // Streams always need the signal (the sink checks it), so hook the call's events from the start.
+    void ctx.signal;
     const sink: StreamSink<Res> = {
       send: (message) => {
         if (ctx.signal.aborted || call.destroyed || call.writableEnded) return false;

@@ -1,0 +1,301 @@
+#!/usr/bin/env node
+/**
+ * pairgate-node: the reference mobile node. It is what an iOS/Android implementer reads first, so it
+ * does everything a real node does, in order, with nothing hidden:
+ *
+ *   pair     create an Ed25519 key (tweetnacl), pin the gateway id, ask to pair (signed), wait for the
+ *            owner's approval, claim the node token once and store it.
+ *   connect  challenge -> authenticate (signature + token) -> heartbeat loop, while watching the node's
+ *            event stream; exits 1 with a clear message when the owner revokes the node.
+ *   status   show the local state (never the token or the private key).
+ *
+ * The bytes it signs are specified in docs/protocol.md; the builder is clients/ts/signed-payload.ts.
+ * It uses no node:crypto for the protocol itself (tweetnacl + @noble/hashes), like a mobile app would.
+ */
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { Command } from "commander";
+import nacl from "tweetnacl";
+import {
+  NodeGatewayClient,
+  NodePairingStatus,
+  NodeSignPurpose,
+  type NodeSignPurposeValue,
+  nodeIdFromPublicKey,
+  nodeSignedPayload,
+  PairgateError,
+  pairRequestDigest,
+  tokenDigest,
+  UnauthenticatedError,
+  WatchNodeEventType,
+} from "../ts";
+
+/** What the node keeps on disk (mode 0600). The seed and the token are secrets. */
+interface NodeState {
+  version: 1;
+  /** Ed25519 private seed (32 bytes, base64). */
+  seed: string;
+  nodeId: string;
+  /** The gateway address used to pair, "host:port". */
+  gateway: string;
+  /** The pinned gateway id ("" until the first contact). */
+  gatewayId: string;
+  /** PEM file of the gateway's TLS certificate to trust ("" = plaintext). */
+  tlsCa: string;
+  displayName: string;
+  platform: string;
+  /** The pending request, while waiting for approval. */
+  requestId: string;
+  /** The node token ("" until claimed). */
+  token: string;
+}
+
+class NodeCliError extends Error {}
+
+function defaultStatePath(): string {
+  return process.env.PAIRGATE_NODE_STATE ?? join(homedir(), ".pairgate-node", "state.json");
+}
+
+function loadState(path: string): NodeState | undefined {
+  if (!existsSync(path)) return undefined;
+  return JSON.parse(readFileSync(path, "utf8")) as NodeState;
+}
+
+/** Writes the state atomically (temp file + rename), owner-only. */
+function saveState(path: string, state: NodeState): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}
+
+function keysOf(state: NodeState): nacl.SignKeyPair {
+  return nacl.sign.keyPair.fromSeed(Buffer.from(state.seed, "base64"));
+}
+
+function clientFor(state: NodeState): NodeGatewayClient {
+  return new NodeGatewayClient({
+    address: state.gateway,
+    ...(state.tlsCa === "" ? {} : { tlsCa: readFileSync(state.tlsCa) }),
+  });
+}
+
+/** Signs one protocol payload with the node key. */
+function sign(state: NodeState, purpose: NodeSignPurposeValue, nonce: Uint8Array, body: Uint8Array): Uint8Array {
+  const payload = nodeSignedPayload(purpose, state.gatewayId, state.nodeId, nonce, body);
+  return nacl.sign.detached(payload, keysOf(state).secretKey);
+}
+
+/** Step 0 of every conversation: check the gateway is the one we paired with (trust on first use). */
+async function pinGateway(client: NodeGatewayClient, state: NodeState, statePath: string): Promise<void> {
+  const info = await client.getGatewayInfo();
+  if (state.gatewayId === "") {
+    state.gatewayId = info.gatewayId;
+    saveState(statePath, state);
+  } else if (state.gatewayId !== info.gatewayId) {
+    throw new NodeCliError(
+      `gateway identity changed: pinned ${state.gatewayId}, ${state.gateway} now reports ${info.gatewayId}. ` +
+        "Refusing to continue; if this is expected, delete the state file and pair again.",
+    );
+  }
+}
+
+async function pair(opts: {
+  gateway: string;
+  name: string;
+  platform: string;
+  state: string;
+  tlsCa?: string;
+  deviceFamily: string;
+  model: string;
+  appVersion: string;
+}): Promise<void> {
+  const statePath = resolve(opts.state);
+  let state = loadState(statePath);
+  if (state === undefined) {
+    // 1. A fresh Ed25519 key. Its SHA-256 is our node id.
+    const keys = nacl.sign.keyPair();
+    state = {
+      version: 1,
+      seed: Buffer.from(keys.secretKey.subarray(0, 32)).toString("base64"),
+      nodeId: nodeIdFromPublicKey(keys.publicKey),
+      gateway: opts.gateway,
+      gatewayId: "",
+      tlsCa: opts.tlsCa === undefined ? "" : resolve(opts.tlsCa),
+      displayName: opts.name,
+      platform: opts.platform,
+      requestId: "",
+      token: "",
+    };
+    saveState(statePath, state);
+  }
+  state.displayName = opts.name;
+  state.platform = opts.platform;
+  const client = clientFor(state);
+  try {
+    // 2. Pin the gateway id.
+    await pinGateway(client, state, statePath);
+    // 3. A nonce for our node id, then the signed request. The signature covers every field we send.
+    const { nonce } = await client.createChallenge(state.nodeId);
+    const fields = {
+      publicKey: keysOf(state).publicKey,
+      displayName: opts.name,
+      platform: opts.platform,
+      version: opts.appVersion,
+      deviceFamily: opts.deviceFamily,
+      modelIdentifier: opts.model,
+      caps: [] as string[],
+    };
+    const signature = sign(state, NodeSignPurpose.pairRequest, nonce, pairRequestDigest(fields));
+    const ticket = await client.requestPairing({ ...fields, publicKey: Buffer.from(fields.publicKey), nonce, signature: Buffer.from(signature) });
+    state.requestId = ticket.requestId;
+    saveState(statePath, state);
+    console.log(`Node ${state.nodeId}`);
+    console.log(`Pairing request ${ticket.requestId}${ticket.isRepair ? " (repair)" : ""} sent to gateway ${state.gatewayId.slice(0, 12)}.`);
+    if (ticket.status !== NodePairingStatus.NODE_PAIRING_STATUS_APPROVED) {
+      console.log(`Waiting for the owner to run: pairgate nodes approve ${ticket.requestId.slice(0, 8)}`);
+      // 4. Wait for the decision. The stream carries no secret.
+      let final = NodePairingStatus.NODE_PAIRING_STATUS_PENDING;
+      for await (const update of client.awaitPairing(ticket.requestId, state.nodeId)) {
+        final = update.status;
+        if (final !== NodePairingStatus.NODE_PAIRING_STATUS_PENDING) break;
+      }
+      if (final === NodePairingStatus.NODE_PAIRING_STATUS_REJECTED) throw new NodeCliError("the owner rejected this node");
+      if (final === NodePairingStatus.NODE_PAIRING_STATUS_EXPIRED) {
+        throw new NodeCliError("the request expired (nobody approved it within 5 minutes); run pair again");
+      }
+      if (final !== NodePairingStatus.NODE_PAIRING_STATUS_APPROVED) throw new NodeCliError("lost the pairing stream; run pair again");
+    }
+    // 5. Claim the token: a fresh nonce, signed for purpose CLAIM (empty body). Works exactly once.
+    const claimNonce = (await client.createChallenge(state.nodeId)).nonce;
+    const claimed = await client.claimToken(state.nodeId, claimNonce, sign(state, NodeSignPurpose.claim, claimNonce, new Uint8Array()));
+    state.token = claimed.token;
+    state.requestId = "";
+    saveState(statePath, state);
+    console.log(`Paired as "${claimed.displayName}". Token stored in ${statePath}. Run: pairgate-node connect`);
+  } finally {
+    client.close();
+  }
+}
+
+async function connect(opts: { state: string; interval: string }): Promise<void> {
+  const statePath = resolve(opts.state);
+  const state = loadState(statePath);
+  if (state === undefined || state.token === "") throw new NodeCliError(`not paired yet (no token in ${statePath}); run: pairgate-node pair`);
+  const intervalMs = Math.max(1, Number(opts.interval)) * 1000;
+  const client = clientFor(state);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await pinGateway(client, state, statePath);
+
+    // Challenge -> Authenticate: the CONNECT signature covers SHA-256(token), and the token is sent too.
+    const login = async (): Promise<{ sessionToken: string; expiresAtMs: number }> => {
+      const { nonce } = await client.createChallenge(state.nodeId);
+      const sig = sign(state, NodeSignPurpose.connect, nonce, tokenDigest(state.token));
+      const res = await client.authenticate(state.nodeId, nonce, sig, state.token);
+      return { sessionToken: res.sessionToken, expiresAtMs: res.expiresAtMs };
+    };
+    let session = await login();
+    console.log(`Authenticated as node ${state.nodeId.slice(0, 12)}; heartbeat every ${intervalMs / 1000}s.`);
+
+    // Heartbeats; a new session before the old one (15 min) runs out.
+    const beat = async (): Promise<void> => {
+      if (session.expiresAtMs - Date.now() < 2 * intervalMs) session = await login();
+      await client.heartbeat(session.sessionToken);
+    };
+    timer = setInterval(() => {
+      beat().catch((err: unknown) => console.error(`pairgate-node: heartbeat failed: ${err instanceof Error ? err.message : String(err)}`));
+    }, intervalMs);
+    await beat();
+    console.log("Heartbeat ok.");
+
+    // The node's own event stream: renames, rotations, and revocation (which ends it UNAUTHENTICATED).
+    const stream = client.watchNode(session.sessionToken);
+    const stop = (): void => stream.cancel();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    try {
+      for await (const e of stream) {
+        if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED) console.log(`The owner renamed this node to "${e.displayName}".`);
+        if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED) console.log("The node token was rotated.");
+        if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED) console.log("The owner revoked this node.");
+      }
+    } catch (err) {
+      if (err instanceof UnauthenticatedError) {
+        throw new NodeCliError("this node is no longer paired (revoked by the owner, or re-paired); run pairgate-node pair to pair again");
+      }
+      throw err;
+    }
+    console.log("Disconnected.");
+  } finally {
+    if (timer !== undefined) clearInterval(timer);
+    client.close();
+  }
+}
+
+function status(opts: { state: string; json?: boolean }): void {
+  const statePath = resolve(opts.state);
+  const state = loadState(statePath);
+  const view = state === undefined
+    ? { state: statePath, paired: false }
+    : {
+        state: statePath,
+        nodeId: state.nodeId,
+        gateway: state.gateway,
+        gatewayId: state.gatewayId,
+        displayName: state.displayName,
+        platform: state.platform,
+        pendingRequest: state.requestId,
+        paired: state.token !== "",
+      };
+  if (opts.json) {
+    console.log(JSON.stringify(view, null, 2));
+    return;
+  }
+  for (const [k, v] of Object.entries(view)) console.log(`${k.padEnd(15)} ${String(v)}`);
+}
+
+/** Builds the `pairgate-node` command tree. */
+export function buildNodeProgram(): Command {
+  const program = new Command("pairgate-node").description("pairgate reference node: pair with a gateway and stay connected");
+  const stateOpt = ["--state <file>", "state file (mode 0600; default $PAIRGATE_NODE_STATE or ~/.pairgate-node/state.json)", defaultStatePath()] as const;
+  program
+    .command("pair")
+    .description("create this node's key, ask the gateway owner to approve it, then claim and store the node token")
+    .requiredOption("--gateway <host:port>", "the gateway's node listener (nodes.listen)")
+    .requiredOption("--name <name>", "name shown to the owner")
+    .option("--platform <platform>", "operating system", "android")
+    .option("--device-family <family>", "device family", "phone")
+    .option("--model <model>", "model identifier", "")
+    .option("--app-version <version>", "app version", "0.1.0")
+    .option("--tls-ca <pem>", "trust this certificate (e.g. the gateway's node-tls/cert.pem) and use TLS")
+    .option(...stateOpt)
+    .action(pair);
+  program
+    .command("connect")
+    .description("authenticate (challenge + signature + token) and heartbeat until revoked or Ctrl-C")
+    .option("--interval <seconds>", "heartbeat interval", "30")
+    .option(...stateOpt)
+    .action(connect);
+  program
+    .command("status")
+    .description("show this node's local state (never the token or key)")
+    .option("--json", "machine-readable output")
+    .option(...stateOpt)
+    .action(status);
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildNodeProgram().parseAsync(process.argv);
+  } catch (err) {
+    const message = err instanceof NodeCliError || err instanceof PairgateError ? err.message : String(err);
+    console.error(`pairgate-node: ${message}`);
+    process.exitCode = 1;
+  }
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,218 @@
+import type { Command } from "commander";
+import { NodeEventType, NodeTokenState, PairedNode, PendingNode, WatchNodeEventsResponse } from "../../../clients/ts";
+import { CliFailure, type CliContext, UsageError } from "../context";
+import { age, isoTime, safeText } from "../output";
+
+/** How many characters of an id the tables show; any unique prefix is accepted back. */
+const SHORT_REQUEST = 8;
+const SHORT_NODE = 12;
+/** Most candidates listed for an ambiguous prefix. */
+const MAX_CANDIDATES = 10;
+
+/** Normalizes a typed id prefix (lowercase hex). Throws UsageError (exit 2) for anything else. */
+function hexPrefix(raw: string, what: string, max: number): string {
+  const p = raw.trim().toLowerCase();
+  if (!/^[0-9a-f]+$/.test(p) || p.length > max) throw new UsageError(`${what} must be a hex id or a prefix of one (got "${safeText(raw)}")`);
+  return p;
+}
+
+/**
+ * Resolves a request id prefix to the one pending request it names. Throws CliFailure (exit 1) when
+ * none matches, UsageError (exit 2) listing the candidates when several do.
+ */
+async function resolveRequest(ctx: CliContext, raw: string): Promise<string> {
+  const prefix = hexPrefix(raw, "request id", 32);
+  if (prefix.length === 32) return prefix;
+  const page = await ctx.client().nodeAdmin.listPendingNodes({ requestIdPrefix: prefix, pageSize: MAX_CANDIDATES });
+  const [first, ...rest] = page.requests;
+  if (first === undefined) throw new CliFailure(`No pending node pairing request matches "${prefix}". List them with: pairgate nodes pending`);
+  if (rest.length > 0) {
+    const lines = page.requests.map((r) => `  ${r.requestId}  ${safeText(r.displayName)}`);
+    throw new UsageError(`request id prefix "${prefix}" is ambiguous; it matches:\n${lines.join("\n")}`);
+  }
+  return first.requestId;
+}
+
+/** Resolves a node id prefix to the one paired node it names (server-side prefix search). Same errors. */
+async function resolveNode(ctx: CliContext, raw: string): Promise<string> {
+  const prefix = hexPrefix(raw, "node id", 64);
+  if (prefix.length === 64) return prefix;
+  const page = await ctx.client().nodeAdmin.listNodes({ nodeIdPrefix: prefix, pageSize: MAX_CANDIDATES });
+  const [first, ...rest] = page.nodes;
+  if (first === undefined) throw new CliFailure(`No paired node matches "${prefix}". List them with: pairgate nodes list`);
+  if (rest.length > 0) {
+    const lines = page.nodes.map((n) => `  ${n.nodeId}  ${safeText(n.displayName)}`);
+    throw new UsageError(`node id prefix "${prefix}" is ambiguous; it matches:\n${lines.join("\n")}`);
+  }
+  return first.nodeId;
+}
+
+function short(id: string, n: number): string {
+  return id.slice(0, n);
+}
+
+function pendingJson(r: PendingNode): unknown {
+  return PendingNode.toJSON(r);
+}
+
+function nodeJson(n: PairedNode): unknown {
+  return PairedNode.toJSON(n);
+}
+
+/** Registers `pairgate nodes ...`: pending, approve, reject, list, rename, revoke, watch. */
+export function registerNodesCommands(program: Command, ctx: CliContext): void {
+  const nodes = program.command("nodes").description("node pairing: mobile nodes asking to join, and paired nodes");
+
+  nodes
+    .command("pending")
+    .description("list pending node pairing requests")
+    .option("--json", "machine-readable output")
+    .action(
+      ctx.action(async (opts: { json?: boolean }) => {
+        const requests: PendingNode[] = [];
+        let pageToken = "";
+        do {
+          const page = await ctx.client().nodeAdmin.listPendingNodes({ pageToken });
+          requests.push(...page.requests);
+          pageToken = page.nextPageToken;
+        } while (pageToken !== "");
+        if (opts.json) {
+          ctx.out.json({ requests: requests.map(pendingJson) });
+          return;
+        }
+        if (requests.length === 0) {
+          ctx.out.line("No pending node pairing requests.");
+          return;
+        }
+        ctx.out.table(
+          ["Request", "Node", "Name", "Platform", "IP", "Requested", "Repair"],
+          requests.map((r) => [
+            short(r.requestId, SHORT_REQUEST),
+            short(r.nodeId, SHORT_NODE),
+            safeText(r.displayName),
+            safeText(r.platform),
+            r.remoteIp,
+            `${age(r.createdAtMs)} ago`,
+            r.isRepair ? "yes" : "",
+          ]),
+        );
+        ctx.out.line(`Approve with: pairgate nodes approve <request>  (a unique prefix is enough)`);
+      }),
+    );
+
+  nodes
+    .command("approve")
+    .description("approve a pending node pairing request (the node then claims its token)")
+    .argument("<requestId>", "request id or a unique prefix of it")
+    .option("--json", "machine-readable output")
+    .action(
+      ctx.action(async (raw: string, opts: { json?: boolean }) => {
+        const requestId = await resolveRequest(ctx, raw);
+        const res = await ctx.client().nodeAdmin.approveNode(requestId);
+        if (opts.json) {
+          ctx.out.json({ node: res.node === undefined ? null : nodeJson(res.node) });
+          return;
+        }
+        const n = res.node;
+        ctx.out.line(`Approved node ${safeText(n?.displayName ?? "")} (${short(n?.nodeId ?? "", SHORT_NODE)}). It can now claim its token.`);
+      }),
+    );
+
+  nodes
+    .command("reject")
+    .description("reject a pending node pairing request")
+    .argument("<requestId>", "request id or a unique prefix of it")
+    .action(
+      ctx.action(async (raw: string) => {
+        const requestId = await resolveRequest(ctx, raw);
+        const res = await ctx.client().nodeAdmin.rejectNode(requestId);
+        ctx.out.line(`Rejected node pairing request ${short(requestId, SHORT_REQUEST)} (${safeText(res.request?.displayName ?? "")}).`);
+      }),
+    );
+
+  nodes
+    .command("list")
+    .description("list paired nodes")
+    .option("--json", "machine-readable output")
+    .action(
+      ctx.action(async (opts: { json?: boolean }) => {
+        const all: PairedNode[] = [];
+        let pageToken = "";
+        do {
+          const page = await ctx.client().nodeAdmin.listNodes({ pageToken });
+          all.push(...page.nodes);
+          pageToken = page.nextPageToken;
+        } while (pageToken !== "");
+        if (opts.json) {
+          ctx.out.json({ nodes: all.map(nodeJson) });
+          return;
+        }
+        if (all.length === 0) {
+          ctx.out.line("No paired nodes.");
+          return;
+        }
+        ctx.out.table(
+          ["Node", "Name", "Platform", "Token", "Sessions", "Last seen", "Approved"],
+          all.map((n) => [
+            short(n.nodeId, SHORT_NODE),
+            safeText(n.displayName),
+            safeText(n.platform),
+            n.tokenState === NodeTokenState.NODE_TOKEN_STATE_ACTIVE ? "active" : "awaiting claim",
+            String(n.activeSessions),
+            n.lastSeenAtMs > 0 ? `${age(n.lastSeenAtMs)} ago` : "",
+            `${isoTime(n.approvedAtMs)}${n.approvedVia === "owner" ? "" : ` (${n.approvedVia})`}`,
+          ]),
+        );
+      }),
+    );
+
+  nodes
+    .command("rename")
+    .description("change the name shown for a paired node")
+    .argument("<nodeId>", "node id or a unique prefix of it")
+    .argument("<name>", "the new name (1-64 characters)")
+    .action(
+      ctx.action(async (raw: string, name: string) => {
+        const nodeId = await resolveNode(ctx, raw);
+        const res = await ctx.client().nodeAdmin.renameNode(nodeId, name);
+        ctx.out.line(`Renamed node ${short(nodeId, SHORT_NODE)} to ${safeText(res.node?.displayName ?? name)}.`);
+      }),
+    );
+
+  nodes
+    .command("revoke")
+    .description("unpair a node: its token stops working and its connections end")
+    .argument("<nodeId>", "node id or a unique prefix of it")
+    .action(
+      ctx.action(async (raw: string) => {
+        const nodeId = await resolveNode(ctx, raw);
+        const res = await ctx.client().nodeAdmin.revokeNode(nodeId);
+        ctx.out.line(`Revoked node ${short(nodeId, SHORT_NODE)} (${safeText(res.node?.displayName ?? "")}). Its token no longer works.`);
+      }),
+    );
+
+  nodes
+    .command("watch")
+    .description("stream node pairing events (requested, approved, rejected, expired, revoked, renamed) until Ctrl-C")
+    .option("--json", "one JSON object per line")
+    .action(
+      ctx.action(async (opts: { json?: boolean }) => {
+        const stream = ctx.client().nodeAdmin.watchNodeEvents();
+        const stop = (): void => stream.cancel();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+        for await (const e of stream) {
+          if (opts.json) {
+            ctx.out.line(JSON.stringify(WatchNodeEventsResponse.toJSON(e)));
+            continue;
+          }
+          const type = NodeEventType[e.type].replace("NODE_EVENT_TYPE_", "").toLowerCase();
+          const request = e.requestId === "" ? "" : `  request ${short(e.requestId, SHORT_REQUEST)}`;
+          const repair = e.isRepair ? "  (repair)" : "";
+          ctx.out.line(
+            `${isoTime(e.atMs)}  ${type.padEnd(9)}  node ${short(e.nodeId, SHORT_NODE)}  ${safeText(e.displayName)}${request}${repair}`,
+          );
+        }
+      }),
+    );
+}

@@ -1,0 +1,133 @@
+import { expect } from "chai";
+import nacl from "tweetnacl";
+import {
+  NodeSignPurpose,
+  nodeIdFromPublicKey,
+  nodeSignedPayload,
+  pairRequestDigest,
+  tokenDigest,
+} from "../../../clients/ts/signed-payload";
+import { FailedPreconditionError, NotFoundError, UnauthenticatedError } from "../../../src/domain/errors";
+import { gatewayIdentityOf, newGatewayKey } from "../../../src/domain/gateway-identity";
+import { silentLogger } from "../../../src/domain/logger";
+import { type NodeEvent, NodePairing } from "../../../src/domain/node-pairing";
+import type { Store, WriteOp, WriteOptions } from "../../../src/domain/store";
+import { expectRejection } from "../../helpers/expect-error";
+import { FakeClock } from "../../helpers/fake-clock";
+import { memoryStore } from "../../helpers/memory-store";
+
+/** A Store that records every write before passing it on. */
+class RecordingStore implements Store {
+  readonly writes: Array<{ ops: readonly WriteOp[]; options: WriteOptions }> = [];
+  constructor(private readonly inner: Store) {}
+  collection: Store["collection"] = (name) => this.inner.collection(name);
+  async write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
+    this.writes.push({ ops, options });
+    await this.inner.write(ops, options);
+  }
+}
+
+const META = { displayName: "Pixel 8", platform: "android", version: "1", deviceFamily: "phone", modelIdentifier: "P8", caps: [] };
+
+describe("NodePairing engine", () => {
+  let clock: FakeClock;
+  let store: RecordingStore;
+  let nodes: NodePairing;
+  let events: NodeEvent[];
+  const identity = gatewayIdentityOf(newGatewayKey(0));
+
+  beforeEach(async () => {
+    clock = new FakeClock();
+    store = new RecordingStore(await memoryStore());
+    nodes = new NodePairing({ store, clock, logger: silentLogger, identity, gatewayName: "gw", version: "0.1.0" });
+    events = [];
+    nodes.events.subscribe((e) => events.push(e));
+  });
+
+  function node() {
+    const keys = nacl.sign.keyPair();
+    const nodeId = nodeIdFromPublicKey(keys.publicKey);
+    const signed = (purpose: 1 | 2 | 3 | 4, body: Uint8Array) => {
+      const { nonce } = nodes.createChallenge(nodeId);
+      return { nonce, signature: nacl.sign.detached(nodeSignedPayload(purpose, identity.gatewayId, nodeId, nonce, body), keys.secretKey) };
+    };
+    return {
+      nodeId,
+      request: (meta = META) =>
+        nodes.requestPairing(
+          { ...meta, publicKey: keys.publicKey, ...signed(NodeSignPurpose.pairRequest, pairRequestDigest({ ...meta, publicKey: keys.publicKey })) },
+          { remoteIp: "10.0.0.5", loopback: false },
+        ),
+      claim: () => {
+        const s = signed(NodeSignPurpose.claim, new Uint8Array());
+        return nodes.claimToken(nodeId, s.nonce, s.signature);
+      },
+      auth: (token: string) => {
+        const s = signed(NodeSignPurpose.connect, tokenDigest(token));
+        return nodes.authenticate(nodeId, s.nonce, s.signature, token);
+      },
+      rotate: (session: string) => {
+        const s = signed(NodeSignPurpose.rotate, tokenDigest(session));
+        return nodes.rotateToken(session, s.nonce, s.signature);
+      },
+    };
+  }
+
+  function lastWrite() {
+    const w = store.writes[store.writes.length - 1]!;
+    return { sync: w.options.sync, ops: w.ops.map((o) => `${o.type}:${o.collection}`).sort() };
+  }
+
+  it("approves, claims, rotates and revokes each in one synced write, storing only the token's hash", async () => {
+    const n = node();
+    const ticket = await n.request();
+    store.writes.length = 0;
+    await nodes.approve(ticket.requestId);
+    expect(store.writes).to.have.length(1);
+    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["del:nodeRequestByNode", "del:nodeRequestExpiry", "del:nodeRequests", "put:nodes"] });
+    const { token } = await n.claim();
+    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["put:nodes"] });
+    const stored = JSON.stringify(await store.collection("nodes").get(n.nodeId));
+    expect(stored).to.not.contain(token).and.not.contain(token.slice(4));
+    const { sessionToken } = n.auth(token);
+    const before = store.writes.length;
+    nodes.heartbeat(sessionToken);
+    expect(store.writes.length, "authentication and heartbeats do not write").to.equal(before);
+    await n.rotate(sessionToken);
+    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["put:nodes"] });
+    await nodes.revoke(n.nodeId);
+    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["del:nodes"] });
+    expect(() => nodes.heartbeat(sessionToken)).to.throw(UnauthenticatedError);
+  });
+
+  it("rejects in one synced write and then refuses to approve the same request", async () => {
+    const ticket = await node().request();
+    await nodes.reject(ticket.requestId);
+    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["del:nodeRequestByNode", "del:nodeRequestExpiry", "del:nodeRequests"] });
+    await expectRejection(nodes.approve(ticket.requestId), FailedPreconditionError);
+    await expectRejection(nodes.reject("f".repeat(32)), NotFoundError);
+  });
+
+  it("expires a request exactly at its TTL and emits one expired event", async () => {
+    const ticket = await node().request();
+    clock.advance(5 * 60_000 - 1);
+    expect(await nodes.sweepExpired()).to.equal(0);
+    clock.advance(1);
+    expect(await nodes.sweepExpired()).to.equal(1);
+    expect(await nodes.sweepExpired()).to.equal(0);
+    expect(events.map((e) => [e.type, e.requestId])).to.deep.equal([
+      ["requested", ticket.requestId],
+      ["expired", ticket.requestId],
+    ]);
+    await expectRejection(nodes.approve(ticket.requestId), NotFoundError);
+  });
+
+  it("keeps events free of secrets", async () => {
+    const n = node();
+    await nodes.approve((await n.request()).requestId);
+    const { token } = await n.claim();
+    const text = JSON.stringify(events);
+    expect(text).to.not.contain(token);
+    expect(Object.keys(events[0]!).sort()).to.deep.equal(["atMs", "displayName", "isRepair", "nodeId", "platform", "remoteIp", "requestId", "type"]);
+  });
+});
