@@ -23,7 +23,10 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
           throw err;
         }
         const running = daemon;
-        ctx.out.error(`pairgate daemon listening on ${running.socketPath} (Ctrl-C to stop)`);
+        ctx.out.error(
+          `pairgate daemon listening on ${running.socketPath} (operator) and ${running.nodeAddress} ` +
+            `(nodes${running.nodeTls ? ", TLS" : ""}). Ctrl-C to stop.`,
+        );
         await new Promise<void>((resolve) => {
           let stopping = false;
           const onSignal = (signal: NodeJS.Signals): void => {
