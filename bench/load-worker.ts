@@ -1,4 +1,4 @@
-import { sign } from "node:crypto";
+import { createHash, sign } from "node:crypto";
 import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { nodeSignedPayload, NodeSignPurpose } from "../clients/ts/signed-payload";
 import {
@@ -18,7 +18,6 @@ import {
 } from "../src/gen/pairgate/v1/node_pairing_service";
 import { benchNode, benchSender, type BenchNode } from "./bench-data";
 import { decodeEcho, ECHO_PATH, ECHO_PAYLOAD, type EchoMessage, encodeEcho } from "./echo-service";
-import { createHash } from "node:crypto";
 
 /** Which calls a worker makes. */
 export type WorkloadKind = "echo" | "allowed" | "unknown" | "handshake" | "heartbeat";

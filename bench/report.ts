@@ -34,6 +34,8 @@ export interface Row {
   /** Load generator CPU over the run in cores, summed over its worker processes. */
   clientCores: number;
   clientProcesses: number;
+  /** The server's peak RSS (VmHWM) when this row ended, kB. */
+  serverPeakRssKb: number;
   outcomes: Record<string, number>;
 }
 

@@ -259,6 +259,7 @@ async function runWorkload(w: Workload, concurrency: number, serverPid: number, 
       rateRatio: Number.NaN,
       clientCores: results.reduce((s, r) => s + r.cpuUs, 0) / 1e6 / wallS,
       clientProcesses: n,
+      serverPeakRssKb: statusKb(serverPid, "VmHWM"),
       outcomes,
     };
     log(
@@ -280,6 +281,9 @@ async function runWorkload(w: Workload, concurrency: number, serverPid: number, 
   }
 }
 
+/** A CLI run taking longer than this is killed and reported as failed. */
+const CLI_TIMEOUT_MS = 10_000;
+
 /** Wall time of one CLI invocation against the running daemon, ms (median of `runs`). */
 function timeCli(home: string, args: readonly string[], runs: number): { ms: number; runsMs: number[]; ok: boolean; note: string } {
   const runsMs: number[] = [];
@@ -287,9 +291,13 @@ function timeCli(home: string, args: readonly string[], runs: number): { ms: num
   let note = "";
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, PAIRGATE_HOME: home }, encoding: "utf8", timeout: 30_000 });
+    const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, PAIRGATE_HOME: home }, encoding: "utf8", timeout: CLI_TIMEOUT_MS });
     runsMs.push(performance.now() - t0);
-    if (r.status !== 0) {
+    if (r.status === null) {
+      ok = false;
+      note = `killed after ${CLI_TIMEOUT_MS / 1000} s (${String(r.signal)})`;
+      break;
+    } else if (r.status !== 0) {
       ok = false;
       note = (r.stderr || r.stdout).trim().split("\n")[0] ?? "";
     } else if (i === 0) {
@@ -388,7 +396,8 @@ async function main(): Promise<void> {
       preloadBig = await bulkLoad(bigHome, options.senders, options.nodes);
       log(`  preloaded in ${(preloadBig.ms / 1000).toFixed(1)} s`);
       const big = await startPairgate(bigHome, await freePort(), options.profileDir);
-      log(`daemon on the big store: start to SERVING ${big.startMs.toFixed(0)} ms`);
+      scale.bigIdleRssKb = statusKb(big.pid, "VmRSS");
+      log(`daemon on the big store: start to SERVING ${big.startMs.toFixed(0)} ms, idle RSS ${(Number(scale.bigIdleRssKb) / 1024).toFixed(0)} MB`);
       const bigWorkloads: Workload[] = [
         { id: "allowed@big", workload: "CheckInbound allowed", store: bigLabel, baseline: "echo-unix", kind: "allowed", target: `unix:${big.socketPath}`, callsPerOp: 1, senders: options.senders },
         { id: "handshake@big", workload: "handshake (challenge+auth)", store: bigLabel, baseline: "echo-tcp", kind: "handshake", target: big.nodeTarget, callsPerOp: 2, nodes: options.nodes, gatewayId: preloadBig.gatewayId },
