@@ -28,6 +28,8 @@ export const DEFAULT_PENDING_TTL_MS = 60 * 60 * 1000;
 export const DEFAULT_MAX_PENDING = 3;
 /** Messages older than daemon start minus this get no reply (reference issue #834). */
 export const DEFAULT_HISTORY_GRACE_MS = 30_000;
+/** The "queue full" warning is logged at most this often per channel account. */
+export const QUEUE_FULL_LOG_INTERVAL_MS = 60_000;
 /** Limits on sender_meta. */
 export const MAX_META_ENTRIES = 16;
 export const MAX_META_KEY_LENGTH = 64;
@@ -171,6 +173,15 @@ export class DmPairing {
   readonly #product: string;
   readonly #mutex = new KeyedMutex();
   readonly #queueFullDrops = new Map<string, number>();
+  /** When "queue full" was last logged per scope (the log line is rate-limited, the counter is not). */
+  readonly #queueFullLoggedAt = new Map<string, number>();
+  /**
+   * Per scope, how many request records the store holds and a lower bound of their earliest expiry,
+   * loaded by the first scan of the scope and kept in step under the scope lock. It lets the hot
+   * "queue full" path answer without iterating the store: when `stored >= max` and nothing can have
+   * expired yet, every stored request is live.
+   */
+  readonly #occupancy = new Map<string, { stored: number; nextExpiryMs: number }>();
   readonly #feeds = new Map<string, EventHub<Notification>>();
 
   constructor(options: DmPairingOptions) {
@@ -249,17 +260,27 @@ export class DmPairing {
       };
     }
 
-    // One scan of the scope's requests both expires the dead ones and counts the live ones.
-    const { live: pending } = await this.#expireScope(scope, now);
+    // Only scan the scope (expiring dead requests, counting live ones) when the summary cannot prove
+    // the queue is full.
+    const known = this.#occupancy.get(scope.key);
+    const pending =
+      known !== undefined && known.stored >= this.#maxPending && now < known.nextExpiryMs
+        ? known.stored
+        : (await this.#expireScope(scope, now)).live;
     if (pending >= this.#maxPending) {
-      this.#queueFullDrops.set(scope.key, (this.#queueFullDrops.get(scope.key) ?? 0) + 1);
+      const drops = (this.#queueFullDrops.get(scope.key) ?? 0) + 1;
+      this.#queueFullDrops.set(scope.key, drops);
       const reason = `pairing queue full (${pending} pending for ${scope.channel}/${scope.accountId}); no code issued`;
-      this.#log.warn("pairing queue full: unknown sender turned away", {
-        channel: scope.channel,
-        account: scope.accountId,
-        pending,
-        limit: this.#maxPending,
-      });
+      if (now - (this.#queueFullLoggedAt.get(scope.key) ?? -Infinity) >= QUEUE_FULL_LOG_INTERVAL_MS) {
+        this.#queueFullLoggedAt.set(scope.key, now);
+        this.#log.warn("pairing queue full: unknown senders turned away (logged at most once a minute per account)", {
+          channel: scope.channel,
+          account: scope.accountId,
+          pending,
+          limit: this.#maxPending,
+          turnedAwaySinceStart: drops,
+        });
+      }
       return { ...base, decision: "pairing-required", pairingCode: "", replyText: "", codeExpiresAtMs: 0, reason };
     }
 
@@ -283,6 +304,7 @@ export class DmPairing {
       ],
       { sync: false },
     );
+    this.#noteStored(scope, +1, record.expiresAtMs);
     this.#log.info("pairing request created", {
       channel: scope.channel,
       account: scope.accountId,
@@ -350,6 +372,7 @@ export class DmPairing {
         ops.push(put("dmOutbox", outboxKey(notification.id), notification));
       }
       await this.#store.write(ops, { sync: true });
+      this.#noteStored(scope, -1);
       return { senderId, record, allow, notification, now };
     });
     const { senderId, record, allow, notification, now } = result;
@@ -378,6 +401,7 @@ export class DmPairing {
     const { senderId, record } = await this.#mutex.run(scope.key, async () => {
       const found = await this.#findLiveByCode(scope, code);
       await this.#store.write(this.#removeRequestOps(scope, found.senderId, found.record), { sync: true });
+      this.#noteStored(scope, -1);
       return found;
     });
     this.#log.info("pairing rejected", { channel: scope.channel, account: scope.accountId, code: maskCode(code) });
@@ -652,16 +676,33 @@ export class DmPairing {
   async #expireScope(scope: Scope, now: number): Promise<{ expired: number; live: number }> {
     const dead: Array<[string, DmRequestRecord]> = [];
     let live = 0;
+    let nextExpiry = Infinity;
     for await (const [key, record] of this.#store.collection("dmRequests").entries(scopeRange(scope))) {
-      if (this.#isLive(record, now)) live++;
-      else dead.push([key.slice(scope.key.length), record]);
+      if (this.#isLive(record, now)) {
+        live++;
+        nextExpiry = Math.min(nextExpiry, record.expiresAtMs);
+      } else dead.push([key.slice(scope.key.length), record]);
     }
     for (const [senderId, record] of dead) await this.#expireOne(scope, senderId, record);
+    this.#occupancy.set(scope.key, { stored: live, nextExpiryMs: nextExpiry });
     return { expired: dead.length, live };
+  }
+
+  /**
+   * Keeps the scope's occupancy summary in step after a successful write that added (+1, with its
+   * expiry) or removed (-1) one request record. A removal leaves the expiry bound as it is: a bound
+   * that is too early only costs one extra scan. Unknown scopes stay unknown until their first scan.
+   */
+  #noteStored(scope: Scope, delta: 1 | -1, expiresAtMs = Infinity): void {
+    const known = this.#occupancy.get(scope.key);
+    if (known === undefined) return;
+    known.stored = Math.max(0, known.stored + delta);
+    known.nextExpiryMs = Math.min(known.nextExpiryMs, expiresAtMs);
   }
 
   async #expireOne(scope: Scope, senderId: string, record: DmRequestRecord): Promise<void> {
     await this.#store.write(this.#removeRequestOps(scope, senderId, record), { sync: false });
+    this.#noteStored(scope, -1);
     this.#log.info("pairing request expired", { channel: scope.channel, account: scope.accountId, code: maskCode(record.code) });
     this.events.emit({
       type: "expired",

@@ -674,7 +674,8 @@ export class NodePairing {
   #key(nodeId: string, publicKey: Buffer): KeyObject {
     let key = this.#keys.get(nodeId);
     if (key === undefined) {
-      if (this.#keys.size >= MAX_CACHED_KEYS) this.#keys.clear();
+      // Evict the oldest entry (Map keeps insertion order) rather than dropping the whole cache.
+      if (this.#keys.size >= MAX_CACHED_KEYS) this.#keys.delete(this.#keys.keys().next().value as string);
       key = publicKeyObject(publicKey);
       this.#keys.set(nodeId, key);
     }

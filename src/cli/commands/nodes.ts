@@ -132,19 +132,23 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
 
   nodes
     .command("list")
-    .description("list paired nodes")
+    .description("list paired nodes (one page; --all for every page)")
     .option("--json", "machine-readable output")
+    .option("--limit <n>", "entries per page (max 500)", (v) => Number.parseInt(v, 10), 50)
+    .option("--page-token <token>", "continue from a previous page")
+    .option("--all", "fetch every page")
     .action(
-      ctx.action(async (opts: { json?: boolean }) => {
+      ctx.action(async (opts: { json?: boolean; limit: number; pageToken?: string; all?: boolean }) => {
+        if (!Number.isInteger(opts.limit) || opts.limit < 1) throw new UsageError("--limit must be a positive integer");
         const all: PairedNode[] = [];
-        let pageToken = "";
+        let pageToken = opts.pageToken ?? "";
         do {
-          const page = await ctx.client().nodeAdmin.listNodes({ pageToken });
+          const page = await ctx.client().nodeAdmin.listNodes({ pageToken, pageSize: opts.limit });
           all.push(...page.nodes);
           pageToken = page.nextPageToken;
-        } while (pageToken !== "");
+        } while (opts.all && pageToken !== "");
         if (opts.json) {
-          ctx.out.json({ nodes: all.map(nodeJson) });
+          ctx.out.json({ nodes: all.map(nodeJson), nextPageToken: pageToken });
           return;
         }
         if (all.length === 0) {
@@ -163,6 +167,7 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
             `${isoTime(n.approvedAtMs)}${n.approvedVia === "owner" ? "" : ` (${n.approvedVia})`}`,
           ]),
         );
+        if (pageToken !== "") ctx.out.line(`More nodes: pairgate nodes list --page-token ${pageToken} (or --all)`);
       }),
     );
 

@@ -169,6 +169,19 @@ describe("DmPairing (domain, fake clock, in-memory store)", () => {
       expect((await inbound(dm, "4", { channel: "discord" })).pairingCode).to.have.length(8);
     });
 
+    it("frees a slot when a pending request is approved or rejected", async () => {
+      const dm = await engine();
+      const codes = [];
+      for (const id of ["1", "2", "3"]) codes.push((await inbound(dm, id)).pairingCode);
+      expect((await inbound(dm, "4")).pairingCode).to.equal("");
+      await dm.approve("telegram", "", codes[0] ?? "", false);
+      expect((await inbound(dm, "4")).pairingCode).to.have.length(8);
+      expect((await inbound(dm, "5")).pairingCode).to.equal("");
+      await dm.reject("telegram", "", codes[1] ?? "");
+      expect((await inbound(dm, "5")).pairingCode).to.have.length(8);
+      expect((await inbound(dm, "6")).pairingCode).to.equal("");
+    });
+
     it("frees a slot when a request expires", async () => {
       const dm = await engine();
       for (const id of ["1", "2", "3"]) await inbound(dm, id);
