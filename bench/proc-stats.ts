@@ -31,8 +31,12 @@ export function processCpuUs(pid: number): number {
   return ((utime + stime) * 1e6) / clockTicks();
 }
 
-/** A field of /proc/<pid>/status in kB (e.g. "VmHWM", the peak resident set; "VmRSS"). */
-export function statusKb(pid: number, field: "VmHWM" | "VmRSS"): number {
+/**
+ * A field of /proc/<pid>/status in kB: "VmHWM" (peak resident set), "VmRSS" (current), and the current
+ * split of VmRSS into "RssAnon" (heap and other private memory) and "RssFile" (file-backed pages, e.g.
+ * LevelDB's memory-mapped table files, which the kernel can drop under pressure).
+ */
+export function statusKb(pid: number, field: "VmHWM" | "VmRSS" | "RssAnon" | "RssFile"): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
   if (match === null) throw new Error(`no ${field} in /proc/${pid}/status`);

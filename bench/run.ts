@@ -149,6 +149,11 @@ async function startEcho(socketPath: string): Promise<RunningServer & { tcpPort:
   return { child, pid: child.pid!, startMs: performance.now() - t0, tcpPort };
 }
 
+/** Extra `node` flags for the daemon process only (BENCH_DAEMON_NODE_FLAGS, space separated), e.g. V8 heap limits. */
+function daemonNodeFlags(): string[] {
+  return (process.env.BENCH_DAEMON_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f !== "");
+}
+
 async function startPairgate(home: string, nodePort: number, profileDir?: string): Promise<RunningServer & { socketPath: string; nodeTarget: string }> {
   const configPath = join(home, "bench-config.json");
   writeFileSync(configPath, JSON.stringify({ nodes: { listen: `127.0.0.1:${nodePort}` } }));
@@ -156,7 +161,7 @@ async function startPairgate(home: string, nodePort: number, profileDir?: string
   const logFd = openSync(join(home, "daemon.log"), "a");
   const t0 = performance.now();
   const child = track(
-    spawn(process.execPath, [...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]), CLI, "serve", "--config", configPath], {
+    spawn(process.execPath, [...daemonNodeFlags(), ...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]), CLI, "serve", "--config", configPath], {
       env: { ...process.env, PAIRGATE_HOME: home },
       stdio: ["ignore", logFd, logFd],
     }),
@@ -407,6 +412,8 @@ async function main(): Promise<void> {
       cliNodes = cliHasCommand("nodes") ? timeCli(bigHome, ["nodes", "list"], 3) : undefined;
       scale.bigStartToServingMs = big.startMs;
       scale.bigPeakRssKb = statusKb(big.pid, "VmHWM");
+      scale.bigEndRssAnonKb = statusKb(big.pid, "RssAnon");
+      scale.bigEndRssFileKb = statusKb(big.pid, "RssFile");
       scale.cliPairingAllowed = cliAllowed;
       scale.cliNodesList = cliNodes ?? { note: "`pairgate nodes` does not exist in this build" };
       log(`  CLI pairing allowed telegram: ${cliAllowed.ms.toFixed(0)} ms (${cliAllowed.note})`);
@@ -440,7 +447,9 @@ async function main(): Promise<void> {
     console.log("");
     if (options.phases.has("big")) console.log(
       `start to SERVING (${bigLabel}): ${Number(scale.bigStartToServingMs).toFixed(0)} ms; peak RSS ${(Number(scale.bigPeakRssKb) / 1024).toFixed(0)} MB ` +
-        `(1k store: ${(Number(scale.smallPeakRssKb) / 1024).toFixed(0)} MB, echo: ${(Number(scale.echoRssKb) / 1024).toFixed(0)} MB)`,
+        `(1k store: ${(Number(scale.smallPeakRssKb) / 1024).toFixed(0)} MB, echo: ${(Number(scale.echoRssKb) / 1024).toFixed(0)} MB); ` +
+        `after the workloads: ${(Number(scale.bigEndRssAnonKb) / 1024).toFixed(0)} MB anonymous + ` +
+        `${(Number(scale.bigEndRssFileKb) / 1024).toFixed(0)} MB file-backed (LevelDB's mmapped tables, code)`,
     );
     const unknown = rows.find((r) => r.id === "unknown/c50");
     if (unknown !== undefined) console.log(`unknown-sender outcomes at c=50: ${JSON.stringify(unknown.outcomes)}`);
