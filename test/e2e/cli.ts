@@ -36,7 +36,10 @@ export interface ServeProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `pairgate serve` with `args`; resolves once the socket exists (or the process exits). */
+/**
+ * Starts `pairgate serve` with `args`; resolves once it reports that it is listening (or exits). A
+ * stale socket file from a killed daemon does not count as ready.
+ */
 export async function serve(home: string, args: readonly string[] = []): Promise<ServeProcess> {
   const child = spawn(process.execPath, [CLI, "serve", ...args], {
     env: { ...process.env, NO_COLOR: "1", PAIRGATE_HOME: home },
@@ -49,10 +52,8 @@ export async function serve(home: string, args: readonly string[] = []): Promise
   let gone = false;
   void exited.then(() => (gone = true));
   const deadline = Date.now() + 10_000;
-  while (!gone && !existsSync(join(home, "pairgate.sock")) && Date.now() < deadline) {
+  while (!gone && !err.includes("pairgate daemon listening on") && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 25));
   }
-  // The socket exists a moment before chmod; give the daemon a beat to finish binding.
-  if (!gone) await new Promise((r) => setTimeout(r, 50));
   return { child, stderr: () => err, exited };
 }

@@ -158,6 +158,17 @@ describe("pairgate CLI (built CLI as a subprocess against a real daemon)", funct
     expect(daemon.stderr()).to.contain('"msg":"pairgate daemon stopped"');
   });
 
+  it("keeps an acknowledged approval when the daemon is killed with SIGKILL right after", async () => {
+    daemon = await serve(dir.path);
+    const code = /Pairing code: (\w{8})/.exec((await pairgate(["inbound", "telegram", "31"], env)).stdout)?.[1] ?? "";
+    expect((await pairgate(["pairing", "approve", "telegram", code], env)).code).to.equal(0);
+    daemon.child.kill("SIGKILL");
+    await daemon.exited;
+    daemon = await serve(dir.path);
+    expect((await pairgate(["inbound", "telegram", "31"], env)).stdout).to.match(/^✅ Allowed: telegram sender 31/);
+    expect((await pairgate(["pairing", "approve", "telegram", code], env)).code).to.equal(1);
+  });
+
   it("masks pairing codes in the daemon log", async () => {
     daemon = await serve(dir.path);
     const code = /Pairing code: (\w{8})/.exec((await pairgate(["inbound", "telegram", "9"], env)).stdout)?.[1] ?? "";
