@@ -65,6 +65,12 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     return n;
   };
   const smoke = (value("smoke", "BENCH_SMOKE") ?? "0") !== "0";
+  // Only a complete, default run may replace the committed bench/results/latest.json.
+  const partial =
+    ["only", "workloads", "profile", "duration", "warmup", "workers", "senders", "nodes"].some((n) => flag(n) !== undefined) ||
+    ["BENCH_ONLY", "BENCH_WORKLOADS", "BENCH_PROFILE", "BENCH_DURATION", "BENCH_WARMUP", "BENCH_WORKERS", "BENCH_SENDERS", "BENCH_NODES", "BENCH_DAEMON_NODE_FLAGS"].some(
+      (n) => (env[n] ?? "") !== "",
+    );
   return {
     smoke,
     durationS: num("duration", "BENCH_DURATION", smoke ? 1 : 10),
@@ -72,7 +78,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     workers: Math.round(num("workers", "BENCH_WORKERS", 2)),
     senders: Math.round(num("senders", "BENCH_SENDERS", smoke ? 20_000 : 1_000_000)),
     nodes: Math.round(num("nodes", "BENCH_NODES", smoke ? 2_000 : 100_000)),
-    out: value("out", "BENCH_OUT") ?? join(ROOT, "bench", "results", smoke ? "smoke.json" : "latest.json"),
+    out: value("out", "BENCH_OUT") ?? join(ROOT, "bench", "results", smoke ? "smoke.json" : partial ? "partial.json" : "latest.json"),
     keep: flag("keep") !== undefined,
     workloads: new RegExp(value("workloads", "BENCH_WORKLOADS") ?? ""),
     profileDir: value("profile", "BENCH_PROFILE"),
