@@ -572,8 +572,7 @@ export class DmPairing {
     let replaying = true;
     const unsubscribe = hub.subscribe((n) => (replaying ? buffered.push(n) : once(n)));
     try {
-      const prefix = outboxScopePrefix(scope);
-      for await (const [, n] of this.#store.collection("dmOutbox").entries({ gte: prefix, lt: prefixEnd(prefix) })) once(n);
+      for await (const [, n] of this.#store.collection("dmOutbox").entries(scopeRange(scope))) once(n);
     } catch (err) {
       unsubscribe();
       throw err;
@@ -758,9 +757,6 @@ function notificationId(scope: Scope, now: number): string {
   return `n1.${scope.channel}.${scope.accountId}.${expiryBound(now)}.${randomBytes(4).toString("hex")}`;
 }
 
-function outboxScopePrefix(scope: Scope): string {
-  return scope.key;
-}
 
 /** Outbox key from a notification id `n1.<channel>.<account>.<ms16>.<rand>`: `scopeKey + ms16.rand`. */
 function outboxKey(id: string): string {

@@ -28,10 +28,12 @@ export function toGrpcStatus(err: unknown, log: Logger, method: string): Partial
   if (err instanceof DomainError) {
     const code = STATUS_BY_CODE[err.code];
     if (err instanceof InvalidArgumentError && err.field !== undefined) metadata.set(FIELD_TRAILER, err.field);
-    const fields = { method, code: status[code], detail: err.logDetail, cause: causeText(err.cause) };
-    if (err.code === "internal" || err.code === "unavailable") log.error(err.message, fields);
-    // Log the caller-safe message unless the error supplied a log-specific one (e.g. with a masked code).
-    else log.info(`rpc failed: ${err.logDetail ?? err.message}`, { ...fields, detail: undefined });
+    const fields = { method, code: status[code], cause: causeText(err.cause) };
+    // The log gets the error's log-specific text when it has one (a masked code, the real reason behind
+    // a generic authentication failure), else the caller-safe message.
+    const text = err.logDetail ?? err.message;
+    if (err.code === "internal" || err.code === "unavailable") log.error(text, fields);
+    else log.info(`rpc failed: ${text}`, fields);
     return { code, details: err.message, metadata };
   }
   log.error("unexpected error in handler", { method, cause: causeText(err) });
