@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { NodeEventType, NodeTokenState, PairedNode, PendingNode, WatchNodeEventsResponse } from "../../../clients/ts";
 import { CliFailure, type CliContext, UsageError } from "../context";
 import { age, isoTime, safeText } from "../output";
+import { checkLimit, fetchPages, followStream } from "../paging";
 
 /** How many characters of an id the tables show; any unique prefix is accepted back. */
 const SHORT_REQUEST = 8;
@@ -69,13 +70,13 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
     .option("--json", "machine-readable output")
     .action(
       ctx.action(async (opts: { json?: boolean }) => {
-        const requests: PendingNode[] = [];
-        let pageToken = "";
-        do {
-          const page = await ctx.client().nodeAdmin.listPendingNodes({ pageToken });
-          requests.push(...page.requests);
-          pageToken = page.nextPageToken;
-        } while (pageToken !== "");
+        const { items: requests } = await fetchPages(
+          async (pageToken) => {
+            const page = await ctx.client().nodeAdmin.listPendingNodes({ pageToken });
+            return { items: page.requests, nextPageToken: page.nextPageToken };
+          },
+          { all: true },
+        );
         if (opts.json) {
           ctx.out.json({ requests: requests.map(pendingJson) });
           return;
@@ -139,14 +140,14 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
     .option("--all", "fetch every page")
     .action(
       ctx.action(async (opts: { json?: boolean; limit: number; pageToken?: string; all?: boolean }) => {
-        if (!Number.isInteger(opts.limit) || opts.limit < 1) throw new UsageError("--limit must be a positive integer");
-        const all: PairedNode[] = [];
-        let pageToken = opts.pageToken ?? "";
-        do {
-          const page = await ctx.client().nodeAdmin.listNodes({ pageToken, pageSize: opts.limit });
-          all.push(...page.nodes);
-          pageToken = page.nextPageToken;
-        } while (opts.all && pageToken !== "");
+        const pageSize = checkLimit(opts.limit);
+        const { items: all, nextPageToken: pageToken } = await fetchPages(
+          async (pageToken) => {
+            const page = await ctx.client().nodeAdmin.listNodes({ pageToken, pageSize });
+            return { items: page.nodes, nextPageToken: page.nextPageToken };
+          },
+          { all: opts.all === true, ...(opts.pageToken === undefined ? {} : { pageToken: opts.pageToken }) },
+        );
         if (opts.json) {
           ctx.out.json({ nodes: all.map(nodeJson), nextPageToken: pageToken });
           return;
@@ -202,14 +203,10 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
     .option("--json", "one JSON object per line")
     .action(
       ctx.action(async (opts: { json?: boolean }) => {
-        const stream = ctx.client().nodeAdmin.watchNodeEvents();
-        const stop = (): void => stream.cancel();
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
-        for await (const e of stream) {
+        await followStream(ctx.client().nodeAdmin.watchNodeEvents(), (e) => {
           if (opts.json) {
             ctx.out.line(JSON.stringify(WatchNodeEventsResponse.toJSON(e)));
-            continue;
+            return;
           }
           const type = NodeEventType[e.type].replace("NODE_EVENT_TYPE_", "").toLowerCase();
           const request = e.requestId === "" ? "" : `  request ${short(e.requestId, SHORT_REQUEST)}`;
@@ -217,7 +214,7 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
           ctx.out.line(
             `${isoTime(e.atMs)}  ${type.padEnd(9)}  node ${short(e.nodeId, SHORT_NODE)}  ${safeText(e.displayName)}${request}${repair}`,
           );
-        }
+        });
       }),
     );
 }

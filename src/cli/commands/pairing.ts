@@ -10,6 +10,7 @@ import {
 } from "../../../clients/ts";
 import { type CliContext, UsageError } from "../context";
 import { isoTime, safeText } from "../output";
+import { checkLimit, fetchPages, followStream } from "../paging";
 
 interface ScopeOpts {
   channel?: string;
@@ -83,13 +84,13 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
     .action(
       ctx.action(async (positional: string | undefined, opts: ScopeOpts) => {
         const channel = await channelOnly(ctx, positional, opts);
-        const requests: PairingRequest[] = [];
-        let pageToken = "";
-        do {
-          const page = await ctx.client().dmPairing.listPairingRequests({ channel, accountId: opts.account ?? "", pageToken });
-          requests.push(...page.requests);
-          pageToken = page.nextPageToken;
-        } while (pageToken !== "");
+        const { items: requests } = await fetchPages(
+          async (pageToken) => {
+            const page = await ctx.client().dmPairing.listPairingRequests({ channel, accountId: opts.account ?? "", pageToken });
+            return { items: page.requests, nextPageToken: page.nextPageToken };
+          },
+          { all: true },
+        );
         const name = channel.trim().toLowerCase();
         if (opts.json) {
           ctx.out.json({ channel: name, accountId: opts.account ?? "default", requests: requests.map((r) => PairingRequest.toJSON(r)) });
@@ -163,19 +164,14 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
     .action(
       ctx.action(async (positional: string | undefined, opts: ScopeOpts & { limit: number; pageToken?: string; all?: boolean }) => {
         const channel = await channelOnly(ctx, positional, opts);
-        if (!Number.isInteger(opts.limit) || opts.limit < 1) throw new UsageError("--limit must be a positive integer");
-        const senders: AllowedSender[] = [];
-        let pageToken = opts.pageToken ?? "";
-        do {
-          const page = await ctx.client().dmPairing.listAllowedSenders({
-            channel,
-            accountId: opts.account ?? "",
-            pageSize: opts.limit,
-            pageToken,
-          });
-          senders.push(...page.senders);
-          pageToken = page.nextPageToken;
-        } while (opts.all && pageToken !== "");
+        const pageSize = checkLimit(opts.limit);
+        const { items: senders, nextPageToken: pageToken } = await fetchPages(
+          async (pageToken) => {
+            const page = await ctx.client().dmPairing.listAllowedSenders({ channel, accountId: opts.account ?? "", pageSize, pageToken });
+            return { items: page.senders, nextPageToken: page.nextPageToken };
+          },
+          { all: opts.all === true, ...(opts.pageToken === undefined ? {} : { pageToken: opts.pageToken }) },
+        );
         const name = channel.trim().toLowerCase();
         if (opts.json) {
           ctx.out.json({ channel: name, senders: senders.map((s) => AllowedSender.toJSON(s)), nextPageToken: pageToken });
@@ -233,18 +229,15 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
     .action(
       ctx.action(async (channel: string | undefined, opts: { account?: string; json?: boolean }) => {
         const stream = ctx.client().dmPairing.watchPairingEvents({ channel: channel ?? "", accountId: opts.account ?? "" });
-        const stop = (): void => stream.cancel();
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
-        for await (const e of stream) {
+        await followStream(stream, (e) => {
           if (opts.json) {
             ctx.out.line(JSON.stringify(WatchPairingEventsResponse.toJSON(e)));
-            continue;
+            return;
           }
           const type = PairingEventType[e.type].replace("PAIRING_EVENT_TYPE_", "").toLowerCase();
           const code = e.code === "" ? "" : `  code ${e.code}`;
           ctx.out.line(`${isoTime(e.atMs)}  ${type.padEnd(9)}  ${e.channel}/${e.accountId}  ${safeText(e.senderId)}${code}`);
-        }
+        });
       }),
     );
 }
