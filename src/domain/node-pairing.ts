@@ -13,7 +13,7 @@ import type { GatewayIdentity } from "./gateway-identity";
 import { KeyedMutex } from "./keyed-mutex";
 import type { Logger } from "./logger";
 import { type Challenge, NodeChallenges, type NodeChallengesOptions } from "./node-challenges";
-import type { ApprovedVia, NodeRecord, NodeRequestRecord } from "./node-records";
+import { type ApprovedVia, deviceInfoOf, type NodeDeviceInfo, type NodeRecord, type NodeRequestRecord } from "./node-records";
 import { NodeSessions } from "./node-sessions";
 import { decodePageToken, effectivePageSize, encodePageToken, type Page, type PageRequest } from "./paging";
 import {
@@ -42,14 +42,8 @@ const LOCK = "nodes";
 export type NodePairingStatus = "pending" | "approved" | "rejected" | "expired";
 
 /** What a node sends with RequestPairing (strings exactly as sent; the signature covers these). */
-export interface NodePairingInput {
+export interface NodePairingInput extends NodeDeviceInfo {
   publicKey: Uint8Array;
-  displayName: string;
-  platform: string;
-  version: string;
-  deviceFamily: string;
-  modelIdentifier: string;
-  caps: string[];
   nonce: Uint8Array;
   signature: Uint8Array;
 }
@@ -83,15 +77,9 @@ export interface RequestUpdate {
 export type PendingNodeView = NodeRequestRecord;
 
 /** A paired node as the owner sees it: no token, no token hash. */
-export interface PairedNodeView {
+export interface PairedNodeView extends NodeDeviceInfo {
   nodeId: string;
   publicKey: Buffer;
-  displayName: string;
-  platform: string;
-  version: string;
-  deviceFamily: string;
-  modelIdentifier: string;
-  caps: string[];
   remoteIp: string;
   pairedAtMs: number;
   approvedAtMs: number;
@@ -492,12 +480,7 @@ export class NodePairing {
       const node: NodeRecord = {
         nodeId: r.nodeId,
         publicKey: r.publicKey,
-        displayName: r.displayName,
-        platform: r.platform,
-        version: r.version,
-        deviceFamily: r.deviceFamily,
-        modelIdentifier: r.modelIdentifier,
-        caps: r.caps,
+        ...deviceInfoOf(r),
         remoteIp: r.remoteIp,
         pairedAtMs: previous?.pairedAtMs ?? now,
         approvedAtMs: now,
@@ -691,12 +674,7 @@ export class NodePairing {
     return {
       nodeId: n.nodeId,
       publicKey: Buffer.from(n.publicKey, "base64url"),
-      displayName: n.displayName,
-      platform: n.platform,
-      version: n.version,
-      deviceFamily: n.deviceFamily,
-      modelIdentifier: n.modelIdentifier,
-      caps: n.caps,
+      ...deviceInfoOf(n),
       remoteIp: n.remoteIp,
       pairedAtMs: n.pairedAtMs,
       approvedAtMs: n.approvedAtMs,

@@ -1,21 +1,37 @@
 /** How a node's current pairing was approved. */
 export type ApprovedVia = "owner" | "auto-loopback";
 
-/**
- * One pending node pairing request (collection `nodeRequests`, keyed by request id). Holds only public
- * data: the node's public key and what it reported about itself.
- */
-export interface NodeRequestRecord {
-  requestId: string;
-  nodeId: string;
-  /** The raw 32-byte Ed25519 public key, base64url. */
-  publicKey: string;
+/** What a node reports about itself (after the gateway trimmed and checked it). */
+export interface NodeDeviceInfo {
   displayName: string;
   platform: string;
   version: string;
   deviceFamily: string;
   modelIdentifier: string;
   caps: string[];
+}
+
+/** Copies just the device info out of a record or view that has it. */
+export function deviceInfoOf(r: NodeDeviceInfo): NodeDeviceInfo {
+  return {
+    displayName: r.displayName,
+    platform: r.platform,
+    version: r.version,
+    deviceFamily: r.deviceFamily,
+    modelIdentifier: r.modelIdentifier,
+    caps: r.caps,
+  };
+}
+
+/**
+ * One pending node pairing request (collection `nodeRequests`, keyed by request id). Holds only public
+ * data: the node's public key and what it reported about itself.
+ */
+export interface NodeRequestRecord extends NodeDeviceInfo {
+  requestId: string;
+  nodeId: string;
+  /** The raw 32-byte Ed25519 public key, base64url. */
+  publicKey: string;
   /** The address the (latest) request came from. */
   remoteIp: string;
   /** The node was already paired when it (last) asked. */
@@ -39,16 +55,10 @@ export interface NodeRequestExpiryRecord {
  * One paired node (collection `nodes`, keyed by node id). The node token is never stored: only its
  * SHA-256 (`tokenHash`, hex), "" until the node claims its token.
  */
-export interface NodeRecord {
+export interface NodeRecord extends NodeDeviceInfo {
   nodeId: string;
   /** The raw 32-byte Ed25519 public key, base64url. SHA-256 of it is `nodeId`. */
   publicKey: string;
-  displayName: string;
-  platform: string;
-  version: string;
-  deviceFamily: string;
-  modelIdentifier: string;
-  caps: string[];
   remoteIp: string;
   /** First pairing (kept across repairs). */
   pairedAtMs: number;

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { UnauthenticatedError } from "../../domain/errors";
+import { deviceInfoOf } from "../../domain/node-records";
 import type {
   NodeEvent,
   NodePairing,
@@ -99,12 +100,7 @@ function pendingNode(r: PendingNodeView): PendingNode {
     requestId: r.requestId,
     nodeId: r.nodeId,
     publicKey: Buffer.from(r.publicKey, "base64url"),
-    displayName: r.displayName,
-    platform: r.platform,
-    version: r.version,
-    deviceFamily: r.deviceFamily,
-    modelIdentifier: r.modelIdentifier,
-    caps: r.caps,
+    ...deviceInfoOf(r),
     remoteIp: r.remoteIp,
     isRepair: r.isRepair,
     createdAtMs: r.createdAtMs,
@@ -117,12 +113,7 @@ function pairedNode(n: PairedNodeView): PairedNode {
   return {
     nodeId: n.nodeId,
     publicKey: n.publicKey,
-    displayName: n.displayName,
-    platform: n.platform,
-    version: n.version,
-    deviceFamily: n.deviceFamily,
-    modelIdentifier: n.modelIdentifier,
-    caps: n.caps,
+    ...deviceInfoOf(n),
     remoteIp: n.remoteIp,
     pairedAtMs: n.pairedAtMs,
     approvedAtMs: n.approvedAtMs,
