@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type Server, ServerCredentials } from "@grpc/grpc-js";
 import { type LoadedConfig, loadConfig } from "./config/load";
@@ -15,7 +15,7 @@ import { LevelStore, StoreLockedError } from "./storage/level-store";
 import { dmAccessHandlers, dmPairingHandlers } from "./transport/grpc/dm-handlers";
 import type { HandlerEnv } from "./transport/grpc/handler";
 import { nodeAdminHandlers, nodePairingHandlers } from "./transport/grpc/node-handlers";
-import { createSelfSignedCert } from "./transport/grpc/self-signed-cert";
+import { AutoNodeTls, certificateHosts, fileNodeTls, type NodeTls } from "./transport/grpc/node-tls";
 import { addHealth, addReflection, bindUnix, createServer, stopServer } from "./transport/grpc/server";
 
 /** pairgate's version, reported by GetGatewayInfo and `pairgate --version`. */
@@ -106,8 +106,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const stopping = new AbortController();
   let sweeper: NodeJS.Timeout | undefined;
   let nodeSweeper: NodeJS.Timeout | undefined;
+  let nodeTls: NodeTls | undefined;
   const cleanup = async (): Promise<void> => {
     stopping.abort();
+    nodeTls?.close();
     if (sweeper !== undefined) clearInterval(sweeper);
     if (nodeSweeper !== undefined) clearInterval(nodeSweeper);
     await Promise.all(servers.map((s) => stopServer(s, 5_000)));
@@ -115,6 +117,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     await rm(socketPath, { force: true });
   };
 
+  let nodeAddress = config.nodes.listen;
   try {
     const startedAtMs = clock.now();
     const dm = new DmPairing({
@@ -143,7 +146,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     servers.push(operator);
     operator.addService(DmAccessServiceService, dmAccessHandlers(dm, env));
     operator.addService(DmPairingServiceService, dmPairingHandlers(dm, env));
-    operator.addService(NodeAdminServiceService, nodeAdminHandlers(nodes, env));
+    nodeTls = await startNodeTls(config.nodes, home, nodeListen.host, log.child({ component: "tls" }));
+    const tlsView = nodeTls;
+    operator.addService(NodeAdminServiceService, nodeAdminHandlers(nodes, env, () => tlsView && { ...tlsView.current(), auto: tlsView.auto, listenAddress: nodeAddress }));
     addHealth(operator, ["pairgate.v1.DmAccessService", "pairgate.v1.DmPairingService", "pairgate.v1.NodeAdminService"]);
     addReflection(operator, ["pairgate.v1.DmAccessService", "pairgate.v1.DmPairingService", "pairgate.v1.NodeAdminService"]);
     // We hold the database lock, so any socket file left here is stale.
@@ -155,7 +160,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     nodeServer.addService(NodePairingServiceService, nodePairingHandlers(nodes, env));
     addHealth(nodeServer, ["pairgate.v1.NodePairingService"]);
     addReflection(nodeServer, ["pairgate.v1.NodePairingService"]);
-    const nodeCredentials = await nodeServerCredentials(config.nodes.tls, home, nodeListen.host);
+    const nodeCredentials = nodeTls?.credentials ?? ServerCredentials.createInsecure();
     const nodePort = await new Promise<number>((resolve, reject) =>
       nodeServer.bindAsync(config.nodes.listen, nodeCredentials, (err, port) => (err ? reject(err) : resolve(port))),
     ).catch((err: unknown) => {
@@ -163,7 +168,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         cause: err,
       });
     });
-    const nodeAddress = `${nodeListen.host.includes(":") ? `[${nodeListen.host}]` : nodeListen.host}:${nodePort}`;
+    nodeAddress = `${nodeListen.host.includes(":") ? `[${nodeListen.host}]` : nodeListen.host}:${nodePort}`;
 
     nodeSweeper = setInterval(() => {
       nodes.sweepExpired().catch((err: unknown) => log.error("node expiry sweep failed", { cause: String(err) }));
@@ -223,37 +228,23 @@ async function gatewayIdentity(store: LevelStore, clock: Clock): Promise<Gateway
 }
 
 /**
- * Credentials of the node listener: insecure without `nodes.tls`; the given PEM files; or for "auto" a
- * self-signed certificate kept in `<home>/node-tls/` (created on first start, key mode 0600).
+ * The node listener's TLS: none without `nodes.tls`; the operator's PEM files; or for "auto" the
+ * gateway's own leaf certificate in `<home>/node-tls/`, renewed in place (see AutoNodeTls). Throws
+ * DaemonStartError when the files cannot be read or written.
  */
-async function nodeServerCredentials(
-  tls: { cert: string; key: string } | "auto" | undefined,
+async function startNodeTls(
+  nodes: { tls?: { cert: string; key: string } | "auto" | undefined; tlsNames: string[] },
   home: string,
   host: string,
-): Promise<ServerCredentials> {
-  if (tls === undefined) return ServerCredentials.createInsecure();
-  let cert: Buffer;
-  let key: Buffer;
-  if (tls === "auto") {
-    const dir = join(home, "node-tls");
-    const certPath = join(dir, "cert.pem");
-    const keyPath = join(dir, "key.pem");
-    try {
-      [cert, key] = await Promise.all([readFile(certPath), readFile(keyPath)]);
-    } catch {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const hosts = ["localhost", "127.0.0.1", "::1", ...(host === "0.0.0.0" || host === "::" ? [] : [host])];
-      const pair = createSelfSignedCert("pairgate node gateway", hosts);
-      await writeFile(keyPath, pair.keyPem, { mode: 0o600 });
-      await writeFile(certPath, pair.certPem, { mode: 0o644 });
-      [cert, key] = [Buffer.from(pair.certPem), Buffer.from(pair.keyPem)];
-    }
-  } else {
-    try {
-      [cert, key] = await Promise.all([readFile(tls.cert), readFile(tls.key)]);
-    } catch (err) {
-      throw new DaemonStartError(`cannot read nodes.tls cert or key: ${(err as Error).message}`, { cause: err });
-    }
+  log: Logger,
+): Promise<NodeTls | undefined> {
+  const tls = nodes.tls;
+  if (tls === undefined) return undefined;
+  try {
+    if (tls !== "auto") return await fileNodeTls(tls.cert, tls.key);
+    return await AutoNodeTls.start({ dir: join(home, "node-tls"), hosts: () => certificateHosts(host, nodes.tlsNames), log });
+  } catch (err) {
+    const what = tls === "auto" ? `the auto certificate in ${join(home, "node-tls")}` : "nodes.tls cert or key";
+    throw new DaemonStartError(`cannot set up ${what}: ${(err as Error).message}`, { cause: err });
   }
-  return ServerCredentials.createSsl(null, [{ cert_chain: cert, private_key: key }], false);
 }

@@ -18,6 +18,7 @@ import { dirname, join, resolve } from "node:path";
 import { Command } from "commander";
 import nacl from "tweetnacl";
 import {
+  GatewayIdentityError,
   NodeGatewayClient,
   NodePairingStatus,
   NodeSignPurpose,
@@ -28,6 +29,7 @@ import {
   pairRequestDigest,
   tokenDigest,
   UnauthenticatedError,
+  type VerifiedGateway,
   WatchNodeEventType,
 } from "../ts";
 
@@ -41,6 +43,8 @@ interface NodeState {
   gateway: string;
   /** The pinned gateway id ("" until the first contact). */
   gatewayId: string;
+  /** The pinned gateway's raw Ed25519 public key, base64 ("" until the first contact; absent in old files). */
+  gatewayPublicKey?: string;
   /** PEM file of the gateway's TLS certificate to trust ("" = plaintext). */
   tlsCa: string;
   displayName: string;
@@ -88,18 +92,31 @@ function sign(state: NodeState, purpose: NodeSignPurposeValue, nonce: Uint8Array
   return nacl.sign.detached(payload, keysOf(state).secretKey);
 }
 
-/** Step 0 of every conversation: check the gateway is the one we paired with (trust on first use). */
-async function pinGateway(client: NodeGatewayClient, state: NodeState, statePath: string): Promise<void> {
-  const info = await client.getGatewayInfo();
-  if (state.gatewayId === "") {
-    state.gatewayId = info.gatewayId;
-    saveState(statePath, state);
-  } else if (state.gatewayId !== info.gatewayId) {
-    throw new NodeCliError(
-      `gateway identity changed: pinned ${state.gatewayId}, ${state.gateway} now reports ${info.gatewayId}. ` +
-        "Refusing to continue; if this is expected, delete the state file and pair again.",
-    );
+/**
+ * Step 0 of every conversation: the gateway proves it holds the key of the pinned gateway id, over a
+ * fresh nonce of ours (trust on first use: the first contact pins id and key). Every challenge after
+ * that is checked against the pinned key (client.createChallenge(nodeId, gateway)) before we sign it.
+ */
+async function pinGateway(client: NodeGatewayClient, state: NodeState, statePath: string): Promise<VerifiedGateway> {
+  let gateway: VerifiedGateway;
+  try {
+    gateway = await client.proveGateway(state.gatewayId === "" ? undefined : { gatewayId: state.gatewayId });
+  } catch (err) {
+    if (err instanceof GatewayIdentityError) {
+      throw new NodeCliError(
+        `${err.message} (${state.gateway}). Refusing to continue: this may be an impostor. ` +
+          "Nothing was sent and the credentials are kept; if the gateway was really reinstalled, delete the state file and pair again.",
+      );
+    }
+    throw err;
   }
+  const publicKey = Buffer.from(gateway.publicKey).toString("base64");
+  if (state.gatewayId === "" || state.gatewayPublicKey !== publicKey) {
+    state.gatewayId = gateway.gatewayId;
+    state.gatewayPublicKey = publicKey;
+    saveState(statePath, state);
+  }
+  return gateway;
 }
 
 async function pair(opts: {
@@ -123,6 +140,7 @@ async function pair(opts: {
       nodeId: nodeIdFromPublicKey(keys.publicKey),
       gateway: opts.gateway,
       gatewayId: "",
+      gatewayPublicKey: "",
       tlsCa: opts.tlsCa === undefined ? "" : resolve(opts.tlsCa),
       displayName: opts.name,
       platform: opts.platform,
@@ -135,10 +153,11 @@ async function pair(opts: {
   state.platform = opts.platform;
   const client = clientFor(state);
   try {
-    // 2. Pin the gateway id.
-    await pinGateway(client, state, statePath);
-    // 3. A nonce for our node id, then the signed request. The signature covers every field we send.
-    const { nonce } = await client.createChallenge(state.nodeId);
+    // 2. Pin the gateway id and key (the gateway proves it holds the key).
+    const gateway = await pinGateway(client, state, statePath);
+    // 3. A nonce for our node id (signed by the gateway: checked), then the signed request. The
+    //    signature covers every field we send.
+    const { nonce } = await client.createChallenge(state.nodeId, gateway);
     const fields = {
       publicKey: keysOf(state).publicKey,
       displayName: opts.name,
@@ -169,7 +188,7 @@ async function pair(opts: {
       if (final !== NodePairingStatus.NODE_PAIRING_STATUS_APPROVED) throw new NodeCliError("lost the pairing stream; run pair again");
     }
     // 5. Claim the token: a fresh nonce, signed for purpose CLAIM (empty body). Works exactly once.
-    const claimNonce = (await client.createChallenge(state.nodeId)).nonce;
+    const claimNonce = (await client.createChallenge(state.nodeId, gateway)).nonce;
     const claimed = await client.claimToken(state.nodeId, claimNonce, sign(state, NodeSignPurpose.claim, claimNonce, new Uint8Array()));
     state.token = claimed.token;
     state.requestId = "";
@@ -188,11 +207,11 @@ async function connect(opts: { state: string; interval: string }): Promise<void>
   const client = clientFor(state);
   let timer: NodeJS.Timeout | undefined;
   try {
-    await pinGateway(client, state, statePath);
+    const gateway = await pinGateway(client, state, statePath);
 
-    // Challenge -> Authenticate: the CONNECT signature covers SHA-256(token), and the token is sent too.
+    // Challenge (the gateway's signature over it is checked first) -> Authenticate: the CONNECT signature covers SHA-256(token), and the token is sent too.
     const login = async (): Promise<{ sessionToken: string; expiresAtMs: number }> => {
-      const { nonce } = await client.createChallenge(state.nodeId);
+      const { nonce } = await client.createChallenge(state.nodeId, gateway);
       const sig = sign(state, NodeSignPurpose.connect, nonce, tokenDigest(state.token));
       const res = await client.authenticate(state.nodeId, nonce, sig, state.token);
       return { sessionToken: res.sessionToken, expiresAtMs: res.expiresAtMs };

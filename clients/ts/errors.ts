@@ -13,6 +13,7 @@ export type PairgateErrorCode =
   | "deadline_exceeded"
   | "cancelled"
   | "daemon_not_running"
+  | "gateway_identity"
   | "internal";
 
 /** PairgateError is the base of every error the client throws; `message` is the daemon's text. */
@@ -67,6 +68,17 @@ export class DaemonNotRunningError extends PairgateError {
       status.UNAVAILABLE,
       options,
     );
+  }
+}
+
+/**
+ * The gateway failed to prove its identity: its `gateway_id` differs from the pinned one, its public
+ * key does not hash to its id, or a gateway signature does not verify (docs/protocol.md §7). Treat
+ * it as an impostor: send it nothing, keep the credentials, and tell the user.
+ */
+export class GatewayIdentityError extends PairgateError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("gateway_identity", message, undefined, options);
   }
 }
 

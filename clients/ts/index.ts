@@ -16,6 +16,7 @@ export {
   CancelledError,
   InternalError,
   DaemonNotRunningError,
+  GatewayIdentityError,
   fromServiceError,
 } from "./errors";
 /** Generated message types and enums the client's callers need (re-exported so they never import src/gen). */
@@ -33,6 +34,17 @@ export {
 export { type NodeAdminApi } from "./pairgate-client";
 export { NodeGatewayClient, type NodeGatewayClientOptions } from "./node-gateway-client";
 export {
+  newClientNonce,
+  SUPPORTED_PROTOCOL_VERSION,
+  type VerifiedGateway,
+  verifyChallenge,
+  verifyGatewayInfo,
+} from "./gateway-proof";
+export {
+  GatewayProofPurpose,
+  gatewayProofPayload,
+  challengeProofBody,
+  gatewayInfoProofBody,
   NodeSignPurpose,
   type NodeSignPurposeValue,
   nodeSignedPayload,

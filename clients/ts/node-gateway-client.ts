@@ -13,6 +13,7 @@ import {
   type RotateTokenResponse,
   type WatchNodeResponse,
 } from "../../src/gen/pairgate/v1/node_pairing_service";
+import { newClientNonce, type VerifiedGateway, verifyChallenge, verifyGatewayInfo } from "./gateway-proof";
 import { type CallSettings, callUnary, defaultMapError, openStream, type ServerStream } from "./rpc";
 
 /** Options of {@link NodeGatewayClient}. */
@@ -49,14 +50,38 @@ export class NodeGatewayClient {
     this.#settings = { deadlineMs: options.deadlineMs ?? 10_000, mapError: defaultMapError };
   }
 
-  /** The gateway's identity (`gatewayId` to pin), name and version. */
-  getGatewayInfo(): Promise<GetGatewayInfoResponse> {
-    return callUnary(this.#c.getGatewayInfo.bind(this.#c), {}, this.#settings);
+  /**
+   * The gateway's identity (`gatewayId` to pin), name and version, unverified. With `clientNonce` the
+   * response carries a gateway signature over it; {@link proveGateway} does the whole check.
+   */
+  getGatewayInfo(clientNonce: Uint8Array = new Uint8Array()): Promise<GetGatewayInfoResponse> {
+    return callUnary(this.#c.getGatewayInfo.bind(this.#c), { clientNonce: Buffer.from(clientNonce) }, this.#settings);
   }
 
-  /** A fresh single-use nonce for `nodeId`, valid 60 s. */
-  createChallenge(nodeId: string): Promise<CreateChallengeResponse> {
-    return callUnary(this.#c.createChallenge.bind(this.#c), { nodeId }, this.#settings);
+  /**
+   * Asks the gateway to prove its identity over a fresh client nonce and verifies the answer
+   * (docs/protocol.md §7): public key hashes to the id, the id equals `pinned` when given, protocol
+   * version 1, signature valid. Throws GatewayIdentityError for an impostor or a changed identity.
+   */
+  async proveGateway(pinned?: { gatewayId: string }): Promise<VerifiedGateway> {
+    const clientNonce = newClientNonce();
+    return verifyGatewayInfo(await this.getGatewayInfo(clientNonce), clientNonce, pinned);
+  }
+
+  /**
+   * A fresh single-use nonce for `nodeId`, valid 60 s. Given a verified `gateway`, asks for and checks
+   * the gateway's signature over the challenge (throws GatewayIdentityError when it does not verify),
+   * so the node never signs a nonce its pinned gateway did not issue.
+   */
+  async createChallenge(nodeId: string, gateway?: Pick<VerifiedGateway, "gatewayId" | "publicKey">): Promise<CreateChallengeResponse> {
+    const clientNonce = gateway === undefined ? new Uint8Array() : newClientNonce();
+    const challenge = await callUnary(
+      this.#c.createChallenge.bind(this.#c),
+      { nodeId, clientNonce: Buffer.from(clientNonce) },
+      this.#settings,
+    );
+    if (gateway !== undefined) verifyChallenge(gateway, nodeId, challenge, clientNonce);
+    return challenge;
   }
 
   /** Asks the owner to approve this node (the request must be signed, purpose PAIR_REQUEST). */

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { z } from "zod";
 import { SUPPORTED_CHANNELS } from "../domain/channels";
 
@@ -50,6 +51,22 @@ const nodesSchema = z.strictObject({
     .default("127.0.0.1:7421"),
   /** TLS for the node listener: certificate and key PEM paths, or "auto" (self-signed, created on first start). */
   tls: z.union([z.literal("auto"), z.strictObject({ cert: z.string().min(1), key: z.string().min(1) })]).optional(),
+  /**
+   * Extra DNS names and IP addresses the "auto" certificate must carry (e.g. "gateway.local",
+   * "192.168.1.10", a VPN address), besides localhost, loopback and the listen address (every
+   * interface address when listening on 0.0.0.0 or ::). @default []
+   */
+  tlsNames: z
+    .array(
+      z
+        .string()
+        .refine(
+          (s) => isIP(s) !== 0 || /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(s),
+          "must be a DNS name or an IP address",
+        ),
+    )
+    .max(64)
+    .default([]),
   /** Allow a non-loopback `listen` without TLS (node tokens then cross the network in clear). @default false */
   insecure: z.boolean().default(false),
   /** Approve pairing requests from loopback peers without asking the owner. @default false */

@@ -1,6 +1,7 @@
 import type { EventHub } from "./event-hub";
 import type { Challenge } from "./node-challenges";
 import { NODE_LOCK, NodeContext, type NodePairingOptions } from "./node-context";
+import { checkClientNonce, proveChallenge, proveGatewayInfo } from "./gateway-proof";
 import { authenticate, heartbeat, watchNode } from "./node-authentication";
 import { approve, expireDue, followRequest, listPending, reject, requestPairing } from "./node-enrollment";
 import { checkNodeId } from "./node-input";
@@ -54,22 +55,32 @@ export class NodePairing {
     return this.#ctx.nodeEvents;
   }
 
-  /** The gateway's identity, name and version. */
-  gatewayInfo(): GatewayInfo {
+  /**
+   * The gateway's identity, name and version, with a gateway proof over `clientNonce` when one is given
+   * (docs/protocol.md §7). Throws InvalidArgumentError for a client nonce of a bad length.
+   */
+  gatewayInfo(clientNonce: Uint8Array = new Uint8Array()): GatewayInfo {
     const ctx = this.#ctx;
+    checkClientNonce(clientNonce);
+    const info = { name: ctx.name, version: ctx.version, protocolVersion: SIGNED_PAYLOAD_VERSION };
     return {
       gatewayId: ctx.identity.gatewayId,
-      name: ctx.name,
-      version: ctx.version,
       publicKey: ctx.identity.publicKey,
-      protocolVersion: SIGNED_PAYLOAD_VERSION,
+      ...info,
+      gatewaySignature: proveGatewayInfo(ctx.identity, info, clientNonce),
     };
   }
 
-  /** Issues a nonce for `nodeId`. Throws InvalidArgumentError for a malformed id, ResourceExhaustedError. */
-  createChallenge(nodeId: string): Challenge {
+  /**
+   * Issues a nonce for `nodeId`, with a gateway proof over it when the node sent a `clientNonce`.
+   * Throws InvalidArgumentError for a malformed id or client nonce, ResourceExhaustedError.
+   */
+  createChallenge(nodeId: string, clientNonce: Uint8Array = new Uint8Array()): Challenge & { gatewaySignature: Buffer } {
     checkNodeId(nodeId);
-    return this.#ctx.challenges.issue(nodeId);
+    checkClientNonce(clientNonce);
+    const challenge = this.#ctx.challenges.issue(nodeId);
+    const gatewaySignature = proveChallenge(this.#ctx.identity, nodeId, challenge.nonce, challenge.expiresAtMs, clientNonce);
+    return { ...challenge, gatewaySignature };
   }
 
   /** See {@link requestPairing}. */

@@ -88,6 +88,8 @@ export interface GatewayInfo {
   version: string;
   publicKey: Buffer;
   protocolVersion: number;
+  /** The GATEWAY_INFO proof over the node's client nonce; empty when the node sent none. */
+  gatewaySignature: Buffer;
 }
 
 /** An open WatchNode subscription. */

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { UnauthenticatedError } from "../../domain/errors";
+import { FailedPreconditionError, UnauthenticatedError } from "../../domain/errors";
+import { hasInvisibleCharacters } from "../../domain/node-input";
 import { deviceInfoOf } from "../../domain/node-records";
 import type {
   NodeEvent,
@@ -21,11 +22,13 @@ import {
   NodePairingStatus,
   WatchNodeEventType,
 } from "../../gen/pairgate/v1/node_pairing_service";
+import type { CertificateInfo } from "./self-signed-cert";
 import { type CallContext, type HandlerEnv, serverStream, unary, untilAborted } from "./handler";
 import { pagingFields, shortText, validate } from "./validate";
 
 /** Text without control or invisible format characters (the domain trims and applies exact limits). */
-const plainText = (max: number) => shortText(max).refine((s) => !/[\p{Cc}\p{Cf}]/u.test(s), "must not contain control characters");
+const plainText = (max: number) =>
+  shortText(max).refine((s) => !hasInvisibleCharacters(s), "must not contain control or invisible characters");
 /** A bytes field of exactly `n` bytes. */
 const bytesOf = (n: number) =>
   z.instanceof(Uint8Array, { message: "must be bytes" }).refine((b) => b.length === n, `must be exactly ${n} bytes`);
@@ -34,7 +37,10 @@ const requestId = z.string().regex(/^[0-9a-f]{32}$/, "must be 32 lowercase hex c
 const nonce = bytesOf(32);
 const signature = bytesOf(64);
 
-const challengeSchema = z.object({ nodeId });
+/** A node-chosen nonce asking for a gateway proof: empty or 16..64 bytes (the domain checks exactly). */
+const clientNonce = z.instanceof(Uint8Array, { message: "must be bytes" }).refine((b) => b.length <= 64, "must be at most 64 bytes");
+const gatewayInfoSchema = z.object({ clientNonce });
+const challengeSchema = z.object({ nodeId, clientNonce });
 const requestPairingSchema = z.object({
   publicKey: bytesOf(32),
   displayName: plainText(256),
@@ -128,13 +134,13 @@ function pairedNode(n: PairedNodeView): PairedNode {
 /** Handlers of pairgate.v1.NodePairingService (called by nodes over TCP). */
 export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv): NodePairingServiceServer {
   return {
-    getGatewayInfo: unary("GetGatewayInfo", env, async () => {
-      const info = nodes.gatewayInfo();
-      return { ...info };
+    getGatewayInfo: unary("GetGatewayInfo", env, async (req) => {
+      const r = validate(gatewayInfoSchema, req);
+      return nodes.gatewayInfo(r.clientNonce);
     }),
     createChallenge: unary("CreateChallenge", env, async (req) => {
       const r = validate(challengeSchema, req);
-      return nodes.createChallenge(r.nodeId);
+      return nodes.createChallenge(r.nodeId, r.clientNonce);
     }),
     requestPairing: unary("RequestPairing", env, async (req, ctx) => {
       const r = validate(requestPairingSchema, req);
@@ -189,9 +195,27 @@ export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv): NodePa
   };
 }
 
+/** The node listener's certificate as GetNodeTls reports it (undefined without TLS). */
+export type NodeTlsView = () => (CertificateInfo & { auto: boolean; listenAddress: string }) | undefined;
+
 /** Handlers of pairgate.v1.NodeAdminService (the owner's operator API). */
-export function nodeAdminHandlers(nodes: NodePairing, env: HandlerEnv): NodeAdminServiceServer {
+export function nodeAdminHandlers(nodes: NodePairing, env: HandlerEnv, tls: NodeTlsView = () => undefined): NodeAdminServiceServer {
   return {
+    getNodeTls: unary("GetNodeTls", env, async () => {
+      const t = tls();
+      if (t === undefined) throw new FailedPreconditionError('the node listener has no TLS (set nodes.tls to "auto" or to {"cert", "key"})');
+      return {
+        spkiSha256: t.spkiSha256,
+        dnsNames: t.dnsNames,
+        ipAddresses: t.ipAddresses,
+        notBeforeMs: t.notBeforeMs,
+        notAfterMs: t.notAfterMs,
+        certificateSha256: t.certificateSha256,
+        certificatePem: t.certificatePem,
+        auto: t.auto,
+        listenAddress: t.listenAddress,
+      };
+    }),
     listPendingNodes: unary("ListPendingNodes", env, async (req) => {
       const r = validate(listPendingSchema, req);
       const page = await nodes.listPending(r, r.requestIdPrefix);

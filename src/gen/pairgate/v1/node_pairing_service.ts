@@ -92,6 +92,11 @@ export enum WatchNodeEventType {
   WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED = 2,
   /** WATCH_NODE_EVENT_TYPE_REVOKED - The owner revoked the node; the stream then ends with UNAUTHENTICATED. */
   WATCH_NODE_EVENT_TYPE_REVOKED = 3,
+  /**
+   * WATCH_NODE_EVENT_TYPE_SUBSCRIBED - First message of every stream: the subscription is live, every later change will be delivered.
+   * `display_name` is the node's current name.
+   */
+  WATCH_NODE_EVENT_TYPE_SUBSCRIBED = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -109,6 +114,9 @@ export function watchNodeEventTypeFromJSON(object: any): WatchNodeEventType {
     case 3:
     case "WATCH_NODE_EVENT_TYPE_REVOKED":
       return WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED;
+    case 4:
+    case "WATCH_NODE_EVENT_TYPE_SUBSCRIBED":
+      return WatchNodeEventType.WATCH_NODE_EVENT_TYPE_SUBSCRIBED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -126,14 +134,21 @@ export function watchNodeEventTypeToJSON(object: WatchNodeEventType): string {
       return "WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED";
     case WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED:
       return "WATCH_NODE_EVENT_TYPE_REVOKED";
+    case WatchNodeEventType.WATCH_NODE_EVENT_TYPE_SUBSCRIBED:
+      return "WATCH_NODE_EVENT_TYPE_SUBSCRIBED";
     case WatchNodeEventType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
 }
 
-/** GetGatewayInfoRequest has no fields. */
+/** GetGatewayInfoRequest optionally asks for a fresh proof of the gateway's identity. */
 export interface GetGatewayInfoRequest {
+  /**
+   * Empty (no proof wanted) or 16 to 64 random bytes the node chose just now (32 recommended). The
+   * response's `gateway_signature` then covers them, so a recorded response cannot be replayed.
+   */
+  clientNonce: Buffer;
 }
 
 /** GetGatewayInfoResponse identifies the gateway. */
@@ -149,14 +164,28 @@ export interface GetGatewayInfoResponse {
   version: string;
   /** The gateway's raw 32-byte Ed25519 public key; SHA-256 of it is `gateway_id`. */
   publicKey: Buffer;
-  /** The signed-payload protocol version the gateway speaks (currently 1). */
+  /**
+   * The signed-payload protocol version the gateway speaks (currently 1). A node that does not know
+   * this version must not sign anything for this gateway (docs/protocol.md §8).
+   */
   protocolVersion: number;
+  /**
+   * Ed25519 signature (64 bytes) by the gateway key over the GATEWAY_INFO proof (docs/protocol.md §7)
+   * of `gateway_id`, the request's `client_nonce`, `name`, `version` and `protocol_version`. Empty when
+   * the request carried no `client_nonce`.
+   */
+  gatewaySignature: Buffer;
 }
 
 /** CreateChallengeRequest names the node the nonce is for. */
 export interface CreateChallengeRequest {
   /** The node id: lowercase hex SHA-256 of the node's raw 32-byte Ed25519 public key (64 characters). */
   nodeId: string;
+  /**
+   * Empty (no proof wanted) or 16 to 64 random bytes the node chose just now (32 recommended); the
+   * response's `gateway_signature` then covers them.
+   */
+  clientNonce: Buffer;
 }
 
 /** CreateChallengeResponse carries the nonce. */
@@ -165,6 +194,12 @@ export interface CreateChallengeResponse {
   nonce: Buffer;
   /** When the nonce stops being accepted, in Unix milliseconds (60 s after issue). */
   expiresAtMs: number;
+  /**
+   * Ed25519 signature (64 bytes) by the gateway key over the CHALLENGE proof (docs/protocol.md §7) of
+   * `gateway_id`, the node id, `nonce`, `expires_at_ms` and the request's `client_nonce`. Empty when
+   * the request carried no `client_nonce`.
+   */
+  gatewaySignature: Buffer;
 }
 
 /** RequestPairingRequest describes the node and proves possession of its key. */
@@ -311,11 +346,14 @@ export interface RotateTokenResponse {
 }
 
 function createBaseGetGatewayInfoRequest(): GetGatewayInfoRequest {
-  return {};
+  return { clientNonce: Buffer.alloc(0) };
 }
 
 export const GetGatewayInfoRequest: MessageFns<GetGatewayInfoRequest> = {
-  encode(_: GetGatewayInfoRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: GetGatewayInfoRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientNonce.length !== 0) {
+      writer.uint32(10).bytes(message.clientNonce);
+    }
     return writer;
   },
 
@@ -332,6 +370,14 @@ export const GetGatewayInfoRequest: MessageFns<GetGatewayInfoRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientNonce = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -344,26 +390,43 @@ export const GetGatewayInfoRequest: MessageFns<GetGatewayInfoRequest> = {
     }
   },
 
-  fromJSON(_: any): GetGatewayInfoRequest {
-    return {};
+  fromJSON(object: any): GetGatewayInfoRequest {
+    return {
+      clientNonce: isSet(object.clientNonce)
+        ? Buffer.from(bytesFromBase64(object.clientNonce))
+        : isSet(object.client_nonce)
+        ? Buffer.from(bytesFromBase64(object.client_nonce))
+        : Buffer.alloc(0),
+    };
   },
 
-  toJSON(_: GetGatewayInfoRequest): unknown {
+  toJSON(message: GetGatewayInfoRequest): unknown {
     const obj: any = {};
+    if (message.clientNonce.length !== 0) {
+      obj.clientNonce = base64FromBytes(message.clientNonce);
+    }
     return obj;
   },
 
   create<I extends Exact<DeepPartial<GetGatewayInfoRequest>, I>>(base?: I): GetGatewayInfoRequest {
     return GetGatewayInfoRequest.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<GetGatewayInfoRequest>, I>>(_: I): GetGatewayInfoRequest {
+  fromPartial<I extends Exact<DeepPartial<GetGatewayInfoRequest>, I>>(object: I): GetGatewayInfoRequest {
     const message = createBaseGetGatewayInfoRequest();
+    message.clientNonce = object.clientNonce ?? Buffer.alloc(0);
     return message;
   },
 };
 
 function createBaseGetGatewayInfoResponse(): GetGatewayInfoResponse {
-  return { gatewayId: "", name: "", version: "", publicKey: Buffer.alloc(0), protocolVersion: 0 };
+  return {
+    gatewayId: "",
+    name: "",
+    version: "",
+    publicKey: Buffer.alloc(0),
+    protocolVersion: 0,
+    gatewaySignature: Buffer.alloc(0),
+  };
 }
 
 export const GetGatewayInfoResponse: MessageFns<GetGatewayInfoResponse> = {
@@ -382,6 +445,9 @@ export const GetGatewayInfoResponse: MessageFns<GetGatewayInfoResponse> = {
     }
     if (message.protocolVersion !== 0) {
       writer.uint32(40).uint32(message.protocolVersion);
+    }
+    if (message.gatewaySignature.length !== 0) {
+      writer.uint32(50).bytes(message.gatewaySignature);
     }
     return writer;
   },
@@ -439,6 +505,14 @@ export const GetGatewayInfoResponse: MessageFns<GetGatewayInfoResponse> = {
             message.protocolVersion = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.gatewaySignature = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -470,6 +544,11 @@ export const GetGatewayInfoResponse: MessageFns<GetGatewayInfoResponse> = {
         : isSet(object.protocol_version)
         ? globalThis.Number(object.protocol_version)
         : 0,
+      gatewaySignature: isSet(object.gatewaySignature)
+        ? Buffer.from(bytesFromBase64(object.gatewaySignature))
+        : isSet(object.gateway_signature)
+        ? Buffer.from(bytesFromBase64(object.gateway_signature))
+        : Buffer.alloc(0),
     };
   },
 
@@ -490,6 +569,9 @@ export const GetGatewayInfoResponse: MessageFns<GetGatewayInfoResponse> = {
     if (message.protocolVersion !== 0) {
       obj.protocolVersion = Math.round(message.protocolVersion);
     }
+    if (message.gatewaySignature.length !== 0) {
+      obj.gatewaySignature = base64FromBytes(message.gatewaySignature);
+    }
     return obj;
   },
 
@@ -503,18 +585,22 @@ export const GetGatewayInfoResponse: MessageFns<GetGatewayInfoResponse> = {
     message.version = object.version ?? "";
     message.publicKey = object.publicKey ?? Buffer.alloc(0);
     message.protocolVersion = object.protocolVersion ?? 0;
+    message.gatewaySignature = object.gatewaySignature ?? Buffer.alloc(0);
     return message;
   },
 };
 
 function createBaseCreateChallengeRequest(): CreateChallengeRequest {
-  return { nodeId: "" };
+  return { nodeId: "", clientNonce: Buffer.alloc(0) };
 }
 
 export const CreateChallengeRequest: MessageFns<CreateChallengeRequest> = {
   encode(message: CreateChallengeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.nodeId !== "") {
       writer.uint32(10).string(message.nodeId);
+    }
+    if (message.clientNonce.length !== 0) {
+      writer.uint32(18).bytes(message.clientNonce);
     }
     return writer;
   },
@@ -540,6 +626,14 @@ export const CreateChallengeRequest: MessageFns<CreateChallengeRequest> = {
             message.nodeId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.clientNonce = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -559,6 +653,11 @@ export const CreateChallengeRequest: MessageFns<CreateChallengeRequest> = {
         : isSet(object.node_id)
         ? globalThis.String(object.node_id)
         : "",
+      clientNonce: isSet(object.clientNonce)
+        ? Buffer.from(bytesFromBase64(object.clientNonce))
+        : isSet(object.client_nonce)
+        ? Buffer.from(bytesFromBase64(object.client_nonce))
+        : Buffer.alloc(0),
     };
   },
 
@@ -566,6 +665,9 @@ export const CreateChallengeRequest: MessageFns<CreateChallengeRequest> = {
     const obj: any = {};
     if (message.nodeId !== "") {
       obj.nodeId = message.nodeId;
+    }
+    if (message.clientNonce.length !== 0) {
+      obj.clientNonce = base64FromBytes(message.clientNonce);
     }
     return obj;
   },
@@ -576,12 +678,13 @@ export const CreateChallengeRequest: MessageFns<CreateChallengeRequest> = {
   fromPartial<I extends Exact<DeepPartial<CreateChallengeRequest>, I>>(object: I): CreateChallengeRequest {
     const message = createBaseCreateChallengeRequest();
     message.nodeId = object.nodeId ?? "";
+    message.clientNonce = object.clientNonce ?? Buffer.alloc(0);
     return message;
   },
 };
 
 function createBaseCreateChallengeResponse(): CreateChallengeResponse {
-  return { nonce: Buffer.alloc(0), expiresAtMs: 0 };
+  return { nonce: Buffer.alloc(0), expiresAtMs: 0, gatewaySignature: Buffer.alloc(0) };
 }
 
 export const CreateChallengeResponse: MessageFns<CreateChallengeResponse> = {
@@ -591,6 +694,9 @@ export const CreateChallengeResponse: MessageFns<CreateChallengeResponse> = {
     }
     if (message.expiresAtMs !== 0) {
       writer.uint32(16).int64(message.expiresAtMs);
+    }
+    if (message.gatewaySignature.length !== 0) {
+      writer.uint32(26).bytes(message.gatewaySignature);
     }
     return writer;
   },
@@ -624,6 +730,14 @@ export const CreateChallengeResponse: MessageFns<CreateChallengeResponse> = {
             message.expiresAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.gatewaySignature = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -644,6 +758,11 @@ export const CreateChallengeResponse: MessageFns<CreateChallengeResponse> = {
         : isSet(object.expires_at_ms)
         ? globalThis.Number(object.expires_at_ms)
         : 0,
+      gatewaySignature: isSet(object.gatewaySignature)
+        ? Buffer.from(bytesFromBase64(object.gatewaySignature))
+        : isSet(object.gateway_signature)
+        ? Buffer.from(bytesFromBase64(object.gateway_signature))
+        : Buffer.alloc(0),
     };
   },
 
@@ -655,6 +774,9 @@ export const CreateChallengeResponse: MessageFns<CreateChallengeResponse> = {
     if (message.expiresAtMs !== 0) {
       obj.expiresAtMs = Math.round(message.expiresAtMs);
     }
+    if (message.gatewaySignature.length !== 0) {
+      obj.gatewaySignature = base64FromBytes(message.gatewaySignature);
+    }
     return obj;
   },
 
@@ -665,6 +787,7 @@ export const CreateChallengeResponse: MessageFns<CreateChallengeResponse> = {
     const message = createBaseCreateChallengeResponse();
     message.nonce = object.nonce ?? Buffer.alloc(0);
     message.expiresAtMs = object.expiresAtMs ?? 0;
+    message.gatewaySignature = object.gatewaySignature ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -2151,8 +2274,11 @@ export const RotateTokenResponse: MessageFns<RotateTokenResponse> = {
 export type NodePairingServiceService = typeof NodePairingServiceService;
 export const NodePairingServiceService = {
   /**
-   * GetGatewayInfo returns the gateway's stable identity. Nodes store `gateway_id` at pairing time and
-   * refuse to talk to a gateway that reports another one; every signed message includes it.
+   * GetGatewayInfo returns the gateway's stable identity. Nodes store `gateway_id` (and `public_key`)
+   * at pairing time and refuse to talk to a gateway that reports another one; every signed message
+   * includes it. With a fresh `client_nonce` the response carries `gateway_signature`, a proof that the
+   * gateway holds the private key of `gateway_id` now (docs/protocol.md §7).
+   * Errors: INVALID_ARGUMENT for a `client_nonce` that is neither empty nor 16..64 bytes.
    */
   getGatewayInfo: {
     path: "/pairgate.v1.NodePairingService/GetGatewayInfo" as const,
@@ -2169,8 +2295,11 @@ export const NodePairingServiceService = {
    * CreateChallenge issues a fresh server nonce for one node id. The nonce is valid for 60 s, for that
    * node only, and for exactly one signed call (RequestPairing, ClaimToken, Authenticate or
    * RotateToken): it is consumed by the first call that presents it, whether that call succeeds or
-   * fails. Nonces live in memory only. Errors: INVALID_ARGUMENT for a malformed node id;
-   * RESOURCE_EXHAUSTED when the daemon holds too many outstanding challenges.
+   * fails. Nonces live in memory only. With a `client_nonce` the response carries
+   * `gateway_signature`, the gateway's proof over the nonce, node id, expiry and client nonce
+   * (docs/protocol.md §7): verify it before signing anything or sending the node token.
+   * Errors: INVALID_ARGUMENT for a malformed node id or client nonce; RESOURCE_EXHAUSTED when the
+   * daemon holds too many outstanding challenges.
    */
   createChallenge: {
     path: "/pairgate.v1.NodePairingService/CreateChallenge" as const,
@@ -2259,9 +2388,11 @@ export const NodePairingServiceService = {
   },
   /**
    * WatchNode streams events about the calling node (renamed, token rotated). Needs
-   * `authorization: Bearer <session_token>`. When the owner revokes the node the stream sends REVOKED
-   * and then ends with UNAUTHENTICATED (within a second of RevokeNode returning); it also ends with
-   * UNAUTHENTICATED when the node is re-paired.
+   * `authorization: Bearer <session_token>`. The first message is SUBSCRIBED (the stream is live and
+   * carries the current display name). When the owner revokes the node the stream sends REVOKED and
+   * then ends with UNAUTHENTICATED (within a second of RevokeNode returning); it also ends with
+   * UNAUTHENTICATED, without an event, when the owner approves a repair of the node (the old token
+   * and sessions are gone) and when the session expires (authenticate again and re-open the stream).
    */
   watchNode: {
     path: "/pairgate.v1.NodePairingService/WatchNode" as const,
@@ -2290,16 +2421,22 @@ export const NodePairingServiceService = {
 
 export interface NodePairingServiceServer extends UntypedServiceImplementation {
   /**
-   * GetGatewayInfo returns the gateway's stable identity. Nodes store `gateway_id` at pairing time and
-   * refuse to talk to a gateway that reports another one; every signed message includes it.
+   * GetGatewayInfo returns the gateway's stable identity. Nodes store `gateway_id` (and `public_key`)
+   * at pairing time and refuse to talk to a gateway that reports another one; every signed message
+   * includes it. With a fresh `client_nonce` the response carries `gateway_signature`, a proof that the
+   * gateway holds the private key of `gateway_id` now (docs/protocol.md §7).
+   * Errors: INVALID_ARGUMENT for a `client_nonce` that is neither empty nor 16..64 bytes.
    */
   getGatewayInfo: handleUnaryCall<GetGatewayInfoRequest, GetGatewayInfoResponse>;
   /**
    * CreateChallenge issues a fresh server nonce for one node id. The nonce is valid for 60 s, for that
    * node only, and for exactly one signed call (RequestPairing, ClaimToken, Authenticate or
    * RotateToken): it is consumed by the first call that presents it, whether that call succeeds or
-   * fails. Nonces live in memory only. Errors: INVALID_ARGUMENT for a malformed node id;
-   * RESOURCE_EXHAUSTED when the daemon holds too many outstanding challenges.
+   * fails. Nonces live in memory only. With a `client_nonce` the response carries
+   * `gateway_signature`, the gateway's proof over the nonce, node id, expiry and client nonce
+   * (docs/protocol.md §7): verify it before signing anything or sending the node token.
+   * Errors: INVALID_ARGUMENT for a malformed node id or client nonce; RESOURCE_EXHAUSTED when the
+   * daemon holds too many outstanding challenges.
    */
   createChallenge: handleUnaryCall<CreateChallengeRequest, CreateChallengeResponse>;
   /**
@@ -2334,9 +2471,11 @@ export interface NodePairingServiceServer extends UntypedServiceImplementation {
   heartbeat: handleUnaryCall<HeartbeatRequest, HeartbeatResponse>;
   /**
    * WatchNode streams events about the calling node (renamed, token rotated). Needs
-   * `authorization: Bearer <session_token>`. When the owner revokes the node the stream sends REVOKED
-   * and then ends with UNAUTHENTICATED (within a second of RevokeNode returning); it also ends with
-   * UNAUTHENTICATED when the node is re-paired.
+   * `authorization: Bearer <session_token>`. The first message is SUBSCRIBED (the stream is live and
+   * carries the current display name). When the owner revokes the node the stream sends REVOKED and
+   * then ends with UNAUTHENTICATED (within a second of RevokeNode returning); it also ends with
+   * UNAUTHENTICATED, without an event, when the owner approves a repair of the node (the old token
+   * and sessions are gone) and when the session expires (authenticate again and re-open the stream).
    */
   watchNode: handleServerStreamingCall<WatchNodeRequest, WatchNodeResponse>;
   /**
@@ -2349,8 +2488,11 @@ export interface NodePairingServiceServer extends UntypedServiceImplementation {
 
 export interface NodePairingServiceClient extends Client {
   /**
-   * GetGatewayInfo returns the gateway's stable identity. Nodes store `gateway_id` at pairing time and
-   * refuse to talk to a gateway that reports another one; every signed message includes it.
+   * GetGatewayInfo returns the gateway's stable identity. Nodes store `gateway_id` (and `public_key`)
+   * at pairing time and refuse to talk to a gateway that reports another one; every signed message
+   * includes it. With a fresh `client_nonce` the response carries `gateway_signature`, a proof that the
+   * gateway holds the private key of `gateway_id` now (docs/protocol.md §7).
+   * Errors: INVALID_ARGUMENT for a `client_nonce` that is neither empty nor 16..64 bytes.
    */
   getGatewayInfo(
     request: GetGatewayInfoRequest,
@@ -2371,8 +2513,11 @@ export interface NodePairingServiceClient extends Client {
    * CreateChallenge issues a fresh server nonce for one node id. The nonce is valid for 60 s, for that
    * node only, and for exactly one signed call (RequestPairing, ClaimToken, Authenticate or
    * RotateToken): it is consumed by the first call that presents it, whether that call succeeds or
-   * fails. Nonces live in memory only. Errors: INVALID_ARGUMENT for a malformed node id;
-   * RESOURCE_EXHAUSTED when the daemon holds too many outstanding challenges.
+   * fails. Nonces live in memory only. With a `client_nonce` the response carries
+   * `gateway_signature`, the gateway's proof over the nonce, node id, expiry and client nonce
+   * (docs/protocol.md §7): verify it before signing anything or sending the node token.
+   * Errors: INVALID_ARGUMENT for a malformed node id or client nonce; RESOURCE_EXHAUSTED when the
+   * daemon holds too many outstanding challenges.
    */
   createChallenge(
     request: CreateChallengeRequest,
@@ -2485,9 +2630,11 @@ export interface NodePairingServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * WatchNode streams events about the calling node (renamed, token rotated). Needs
-   * `authorization: Bearer <session_token>`. When the owner revokes the node the stream sends REVOKED
-   * and then ends with UNAUTHENTICATED (within a second of RevokeNode returning); it also ends with
-   * UNAUTHENTICATED when the node is re-paired.
+   * `authorization: Bearer <session_token>`. The first message is SUBSCRIBED (the stream is live and
+   * carries the current display name). When the owner revokes the node the stream sends REVOKED and
+   * then ends with UNAUTHENTICATED (within a second of RevokeNode returning); it also ends with
+   * UNAUTHENTICATED, without an event, when the owner approves a repair of the node (the old token
+   * and sessions are gone) and when the session expires (authenticate again and re-open the stream).
    */
   watchNode(request: WatchNodeRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchNodeResponse>;
   watchNode(
