@@ -20,6 +20,9 @@ import nacl from "tweetnacl";
 import {
   GatewayIdentityError,
   NodeGatewayClient,
+  normalizePin,
+  spkiPinOf,
+  TlsPinMismatchError,
   NodePairingStatus,
   NodeSignPurpose,
   type NodeSignPurposeValue,
@@ -45,8 +48,13 @@ interface NodeState {
   gatewayId: string;
   /** The pinned gateway's raw Ed25519 public key, base64 ("" until the first contact; absent in old files). */
   gatewayPublicKey?: string;
-  /** PEM file of the gateway's TLS certificate to trust ("" = plaintext). */
+  /** PEM file of the gateway's TLS certificate the pin was first taken from ("" = none). */
   tlsCa: string;
+  /**
+   * The gateway's TLS key pin, `sha256/<base64>` of its SPKI ("" = plaintext; absent in old files,
+   * then derived from `tlsCa`). Every connection must present this key; it survives renewals.
+   */
+  tlsPin?: string;
   displayName: string;
   platform: string;
   /** The pending request, while waiting for approval. */
@@ -79,11 +87,22 @@ function keysOf(state: NodeState): nacl.SignKeyPair {
   return nacl.sign.keyPair.fromSeed(Buffer.from(state.seed, "base64"));
 }
 
-function clientFor(state: NodeState): NodeGatewayClient {
-  return new NodeGatewayClient({
-    address: state.gateway,
-    ...(state.tlsCa === "" ? {} : { tlsCa: readFileSync(state.tlsCa) }),
-  });
+/**
+ * The gateway client: plaintext, or TLS pinned to the gateway's key. The certificate the gateway
+ * presents now is fetched and accepted only if it carries the pinned key; it is then the only root,
+ * with host-name checks on (never disabled), and the pin is checked again on the real connection.
+ */
+async function clientFor(state: NodeState): Promise<NodeGatewayClient> {
+  const pin = state.tlsPin !== undefined && state.tlsPin !== "" ? state.tlsPin : state.tlsCa !== "" ? spkiPinOf(readFileSync(state.tlsCa)) : "";
+  if (pin === "") return new NodeGatewayClient({ address: state.gateway });
+  try {
+    return await NodeGatewayClient.connectPinned({ address: state.gateway, tlsPin: pin });
+  } catch (err) {
+    if (err instanceof TlsPinMismatchError) {
+      throw new NodeCliError(`${err.message}. Refusing to connect: this may be an impostor (or the gateway's TLS key was replaced; then pair again with the new pin from: pairgate nodes tls).`);
+    }
+    throw err;
+  }
 }
 
 /** Signs one protocol payload with the node key. */
@@ -125,6 +144,7 @@ async function pair(opts: {
   platform: string;
   state: string;
   tlsCa?: string;
+  tlsPin?: string;
   deviceFamily: string;
   model: string;
   appVersion: string;
@@ -142,6 +162,7 @@ async function pair(opts: {
       gatewayId: "",
       gatewayPublicKey: "",
       tlsCa: opts.tlsCa === undefined ? "" : resolve(opts.tlsCa),
+      tlsPin: opts.tlsPin !== undefined ? normalizePin(opts.tlsPin) : opts.tlsCa !== undefined ? spkiPinOf(readFileSync(opts.tlsCa)) : "",
       displayName: opts.name,
       platform: opts.platform,
       requestId: "",
@@ -151,7 +172,7 @@ async function pair(opts: {
   }
   state.displayName = opts.name;
   state.platform = opts.platform;
-  const client = clientFor(state);
+  const client = await clientFor(state);
   try {
     // 2. Pin the gateway id and key (the gateway proves it holds the key).
     const gateway = await pinGateway(client, state, statePath);
@@ -204,7 +225,7 @@ async function connect(opts: { state: string; interval: string }): Promise<void>
   const state = loadState(statePath);
   if (state === undefined || state.token === "") throw new NodeCliError(`not paired yet (no token in ${statePath}); run: pairgate-node pair`);
   const intervalMs = Math.max(1, Number(opts.interval)) * 1000;
-  const client = clientFor(state);
+  const client = await clientFor(state);
   let timer: NodeJS.Timeout | undefined;
   try {
     const gateway = await pinGateway(client, state, statePath);
@@ -231,21 +252,42 @@ async function connect(opts: { state: string; interval: string }): Promise<void>
     console.log("Heartbeat ok.");
 
     // The node's own event stream: renames, rotations, and revocation (which ends it UNAUTHENTICATED).
-    const stream = client.watchNode(session.sessionToken);
-    const stop = (): void => stream.cancel();
+    // It also ends UNAUTHENTICATED when its session expires (15 min) or the node was re-paired: a
+    // fresh login tells the two apart (it fails only when the node is no longer paired).
+    let stream = client.watchNode(session.sessionToken);
+    let stopped = false;
+    const stop = (): void => {
+      stopped = true;
+      stream.cancel();
+    };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
-    try {
-      for await (const e of stream) {
-        if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED) console.log(`The owner renamed this node to "${e.displayName}".`);
-        if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED) console.log("The node token was rotated.");
-        if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED) console.log("The owner revoked this node.");
+    for (;;) {
+      let revoked = false;
+      try {
+        for await (const e of stream) {
+          // SUBSCRIBED comes first: from here on no rename, rotation or revocation can be missed.
+          if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_SUBSCRIBED) console.log(`Watching for changes as "${e.displayName}".`);
+          if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED) console.log(`The owner renamed this node to "${e.displayName}".`);
+          if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED) console.log("The node token was rotated.");
+          if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED) {
+            revoked = true;
+            console.log("The owner revoked this node.");
+          }
+        }
+        break;
+      } catch (err) {
+        if (stopped) break;
+        if (!(err instanceof UnauthenticatedError)) throw err;
+        const gone = new NodeCliError("this node is no longer paired (revoked by the owner, or re-paired); run pairgate-node pair to pair again");
+        if (revoked) throw gone;
+        try {
+          session = await login();
+        } catch (loginErr) {
+          throw loginErr instanceof UnauthenticatedError ? gone : loginErr;
+        }
+        stream = client.watchNode(session.sessionToken);
       }
-    } catch (err) {
-      if (err instanceof UnauthenticatedError) {
-        throw new NodeCliError("this node is no longer paired (revoked by the owner, or re-paired); run pairgate-node pair to pair again");
-      }
-      throw err;
     }
     console.log("Disconnected.");
   } finally {
@@ -289,7 +331,8 @@ export function buildNodeProgram(): Command {
     .option("--device-family <family>", "device family", "phone")
     .option("--model <model>", "model identifier", "")
     .option("--app-version <version>", "app version", "0.1.0")
-    .option("--tls-ca <pem>", "trust this certificate (e.g. the gateway's node-tls/cert.pem) and use TLS")
+    .option("--tls-pin <pin>", "use TLS and pin the gateway's key: sha256/<base64> or hex, from `pairgate nodes tls`")
+    .option("--tls-ca <pem>", "use TLS and pin the key of this certificate (e.g. the gateway's node-tls/cert.pem)")
     .option(...stateOpt)
     .action(pair);
   program

@@ -14,6 +14,7 @@ export type PairgateErrorCode =
   | "cancelled"
   | "daemon_not_running"
   | "gateway_identity"
+  | "tls_pin_mismatch"
   | "internal";
 
 /** PairgateError is the base of every error the client throws; `message` is the daemon's text. */

@@ -33,6 +33,7 @@ export {
 } from "../../src/gen/pairgate/v1/dm_pairing_service";
 export { type NodeAdminApi } from "./pairgate-client";
 export { NodeGatewayClient, type NodeGatewayClientOptions } from "./node-gateway-client";
+export { fetchPinnedCertificate, normalizePin, pinnedServerIdentity, spkiPinOf, TlsPinMismatchError } from "./tls-pin";
 export {
   newClientNonce,
   SUPPORTED_PROTOCOL_VERSION,
@@ -54,6 +55,7 @@ export {
   type PairRequestBodyFields,
 } from "./signed-payload";
 export {
+  GetNodeTlsResponse,
   NodeEventType,
   NodeTokenState,
   PairedNode,

@@ -40,6 +40,7 @@ import {
   RevokeNodeRequest,
   type RevokeNodeResponse,
   type WatchNodeEventsResponse,
+  type GetNodeTlsResponse,
 } from "../../src/gen/pairgate/v1/node_admin_service";
 import { fromServiceError } from "./errors";
 import { type CallSettings, callUnary, openStream, type ServerStream } from "./rpc";
@@ -80,6 +81,8 @@ export interface NodeAdminApi {
   renameNode(nodeId: string, displayName: string): Promise<RenameNodeResponse>;
   revokeNode(nodeId: string): Promise<RevokeNodeResponse>;
   watchNodeEvents(): ServerStream<WatchNodeEventsResponse>;
+  /** The node listener's TLS certificate: SPKI pin, names, validity. FailedPreconditionError without TLS. */
+  getNodeTls(): Promise<GetNodeTlsResponse>;
 }
 
 /**
@@ -144,6 +147,7 @@ export class PairgateClient {
         callUnary(admin.renameNode.bind(admin), RenameNodeRequest.fromPartial({ nodeId, displayName }), s),
       revokeNode: (nodeId) => callUnary(admin.revokeNode.bind(admin), RevokeNodeRequest.fromPartial({ nodeId }), s),
       watchNodeEvents: () => openStream(admin.watchNodeEvents.bind(admin), {}, s),
+      getNodeTls: () => callUnary(admin.getNodeTls.bind(admin), {}, s),
     };
   }
 

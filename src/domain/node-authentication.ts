@@ -41,8 +41,8 @@ export function heartbeat(ctx: NodeContext, sessionToken: string): { serverTimeM
 }
 
 /**
- * Opens a WatchNode subscription for the session's node: `deliver` gets renamed / token-rotated /
- * revoked events; `ended` rejects with UnauthenticatedError when the node is revoked or re-paired or
+ * Opens a WatchNode subscription for the session's node: `deliver` first gets "subscribed" (with the
+ * current name), then renamed / token-rotated / revoked events; `ended` rejects with UnauthenticatedError when the node is revoked or re-paired or
  * the session expires. Throws UnauthenticatedError for a bad session.
  */
 export function watchNode(ctx: NodeContext, sessionToken: string, deliver: (e: NodeScopedEvent) => void): NodeWatch {
@@ -55,6 +55,8 @@ export function watchNode(ctx: NodeContext, sessionToken: string, deliver: (e: N
     deliver(e);
     if (e.type === "revoked" || e.type === "repaired") fail(new UnauthenticatedError(`node ${e.type}`));
   });
+  // First message: the subscription is live (every later change reaches it) and the current name.
+  deliver({ type: "subscribed", nodeId: session.nodeId, displayName: ctx.pairedOrFail(session.nodeId).displayName, atMs: ctx.clock.now() });
   const timer = setTimeout(
     () => fail(new UnauthenticatedError("session expired")),
     Math.max(0, session.expiresAtMs - ctx.clock.now()),

@@ -75,7 +75,8 @@ export interface NodeEvent {
  * the node's sessions.
  */
 export interface NodeScopedEvent {
-  type: "renamed" | "token-rotated" | "revoked" | "repaired";
+  /** "subscribed" is only the first message of a WatchNode stream, never published on the hub. */
+  type: "subscribed" | "renamed" | "token-rotated" | "revoked" | "repaired";
   nodeId: string;
   displayName: string;
   atMs: number;

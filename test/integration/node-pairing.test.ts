@@ -184,7 +184,7 @@ describe("Node pairing through the daemon", () => {
     await node.authenticate(fresh);
   });
 
-  it("ends an open WatchNode stream with UNAUTHENTICATED within 1 s of a revocation, and Authenticate then fails", async () => {
+  it("starts WatchNode with SUBSCRIBED, then ends it with UNAUTHENTICATED within 1 s of a revocation, and Authenticate then fails", async () => {
     const node = await pairedNode(t);
     nodes.push(node);
     const events: WatchNodeEventType[] = [];
@@ -199,14 +199,19 @@ describe("Node pairing through the daemon", () => {
         return err;
       }
     })();
-    await t.client.nodeAdmin.renameNode(node.nodeId, "Work phone");
     await waitFor(() => events.length === 1);
+    await t.client.nodeAdmin.renameNode(node.nodeId, "Work phone");
+    await waitFor(() => events.length === 2);
     await t.client.nodeAdmin.revokeNode(node.nodeId);
     const revokedAt = Date.now();
     const err = await watched;
     expect(err).to.be.instanceOf(UnauthenticatedError);
     expect(endedAt - revokedAt).to.be.lessThan(1000);
-    expect(events).to.deep.equal([WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED, WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED]);
+    expect(events).to.deep.equal([
+      WatchNodeEventType.WATCH_NODE_EVENT_TYPE_SUBSCRIBED,
+      WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED,
+      WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED,
+    ]);
     await expectUnauthenticated(node.authenticate());
     await expectUnauthenticated(node.client.heartbeat(node.sessionToken));
     expect((await t.client.nodeAdmin.listNodes({})).nodes).to.deep.equal([]);

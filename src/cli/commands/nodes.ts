@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { NodeEventType, NodeTokenState, PairedNode, PendingNode, WatchNodeEventsResponse } from "../../../clients/ts";
+import { GetNodeTlsResponse, NodeEventType, NodeTokenState, PairedNode, PendingNode, WatchNodeEventsResponse } from "../../../clients/ts";
 import { CliFailure, type CliContext, UsageError } from "../context";
 import { age, isoTime, safeText } from "../output";
 import { checkLimit, fetchPages, followStream } from "../paging";
@@ -60,7 +60,7 @@ function nodeJson(n: PairedNode): unknown {
   return PairedNode.toJSON(n);
 }
 
-/** Registers `pairgate nodes ...`: pending, approve, reject, list, rename, revoke, watch. */
+/** Registers `pairgate nodes ...`: pending, approve, reject, list, rename, revoke, watch, tls. */
 export function registerNodesCommands(program: Command, ctx: CliContext): void {
   const nodes = program.command("nodes").description("node pairing: mobile nodes asking to join, and paired nodes");
 
@@ -215,6 +215,37 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
             `${isoTime(e.atMs)}  ${type.padEnd(9)}  node ${short(e.nodeId, SHORT_NODE)}  ${safeText(e.displayName)}${request}${repair}`,
           );
         });
+      }),
+    );
+
+  nodes
+    .command("tls")
+    .description("show the node listener's TLS certificate: the SPKI pin nodes pin, its names and expiry")
+    .option("--json", "machine-readable output")
+    .option("--pem", "print the certificate (PEM) only")
+    .action(
+      ctx.action(async (opts: { json?: boolean; pem?: boolean }) => {
+        const t = await ctx.client().nodeAdmin.getNodeTls();
+        const pin = `sha256/${Buffer.from(t.spkiSha256).toString("base64")}`;
+        const pinHex = Buffer.from(t.spkiSha256).toString("hex");
+        if (opts.pem) {
+          ctx.out.line(t.certificatePem.trimEnd());
+          return;
+        }
+        if (opts.json) {
+          const json = GetNodeTlsResponse.toJSON(t) as Record<string, unknown>;
+          ctx.out.line(JSON.stringify({ ...json, spkiPin: pin, spkiSha256Hex: pinHex }, null, 2));
+          return;
+        }
+        const days = Math.floor((t.notAfterMs - Date.now()) / 86_400_000);
+        ctx.out.line(`Node listener ${t.listenAddress} (${t.auto ? "auto certificate, renewed 30 days before expiry with the same key" : "certificate from nodes.tls files"})`);
+        ctx.out.line(`SPKI pin (base64): ${pin}`);
+        ctx.out.line(`SPKI pin (hex):    ${pinHex}`);
+        ctx.out.line(`Names:             ${[...t.dnsNames, ...t.ipAddresses].join(", ")}`);
+        ctx.out.line(`Valid:             ${isoTime(t.notBeforeMs)} to ${isoTime(t.notAfterMs)} (${days} days left)`);
+        ctx.out.line("");
+        ctx.out.line(`Pair a node with: pairgate-node pair --gateway <host:port> --tls-pin ${pin} --name <name>`);
+        ctx.out.line("(pin the key, not the certificate: the pin survives renewals; never install this certificate as a trusted root)");
       }),
     );
 }

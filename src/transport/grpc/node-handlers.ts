@@ -77,6 +77,7 @@ const EVENT: Record<NodeEvent["type"], NodeEventType> = {
   renamed: NodeEventType.NODE_EVENT_TYPE_RENAMED,
 };
 const NODE_EVENT: Partial<Record<NodeScopedEvent["type"], WatchNodeEventType>> = {
+  subscribed: WatchNodeEventType.WATCH_NODE_EVENT_TYPE_SUBSCRIBED,
   renamed: WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED,
   "token-rotated": WatchNodeEventType.WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED,
   revoked: WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED,
