@@ -161,7 +161,13 @@ export class AutoNodeTls implements NodeTls, experimental.CertificateProvider {
 
   addIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
     this.#listeners.add(listener);
-    if (this.#info !== undefined) listener({ certificate: Buffer.from(this.#certPem), privateKey: Buffer.from(this.#keyPem) });
+    // grpc-js registers its watcher only after this returns, so the first certificate goes out on
+    // the next tick (a synchronous call would reach nobody and the listener would refuse connections).
+    queueMicrotask(() => {
+      if (this.#info !== undefined && this.#listeners.has(listener)) {
+        listener({ certificate: Buffer.from(this.#certPem), privateKey: Buffer.from(this.#keyPem) });
+      }
+    });
   }
 
   removeIdentityCertificateListener(listener: experimental.IdentityCertificateUpdateListener): void {
