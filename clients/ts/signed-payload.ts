@@ -45,8 +45,12 @@ export function nodeSignedPayload(
   nonce: Uint8Array,
   body: Uint8Array,
 ): Uint8Array {
+  return tagged(TAG, purpose, gatewayId, nodeId, nonce, body);
+}
+
+function tagged(tag: Uint8Array, purpose: number, gatewayId: string, nodeId: string, nonce: Uint8Array, body: Uint8Array): Uint8Array {
   return concat([
-    TAG,
+    tag,
     new Uint8Array([VERSION >> 8, VERSION & 0xff, purpose]),
     lp(enc.encode(gatewayId)),
     lp(enc.encode(nodeId)),
@@ -106,14 +110,7 @@ export function gatewayProofPayload(
   nonce: Uint8Array,
   body: Uint8Array,
 ): Uint8Array {
-  return concat([
-    GATEWAY_TAG,
-    new Uint8Array([VERSION >> 8, VERSION & 0xff, purpose]),
-    lp(enc.encode(gatewayId)),
-    lp(enc.encode(nodeId)),
-    lp(nonce),
-    lp(body),
-  ]);
+  return tagged(GATEWAY_TAG, purpose, gatewayId, nodeId, nonce, body);
 }
 
 /** CHALLENGE proof body: u64be(expires_at_ms) ‖ lp(client_nonce). */

@@ -71,17 +71,15 @@ function utf8(s: string): Buffer {
 
 /** Builds the exact bytes a node signs. Never throws for valid inputs (lengths are < 2^32). */
 export function buildSignedPayload(input: SignedPayloadInput): Buffer {
+  return tagged(SIGNED_PAYLOAD_TAG, input);
+}
+
+/** `tag ‖ u16be(VERSION) ‖ u8(purpose) ‖ lp(gateway_id) ‖ lp(node_id) ‖ lp(nonce) ‖ lp(body)`. */
+function tagged(tag: Buffer, input: { purpose: number; gatewayId: string; nodeId: string; nonce: Uint8Array; body: Uint8Array }): Buffer {
   const head = Buffer.alloc(3);
   head.writeUInt16BE(SIGNED_PAYLOAD_VERSION, 0);
   head.writeUInt8(input.purpose, 2);
-  return Buffer.concat([
-    SIGNED_PAYLOAD_TAG,
-    head,
-    lp(utf8(input.gatewayId)),
-    lp(utf8(input.nodeId)),
-    lp(input.nonce),
-    lp(input.body),
-  ]);
+  return Buffer.concat([tag, head, lp(utf8(input.gatewayId)), lp(utf8(input.nodeId)), lp(input.nonce), lp(input.body)]);
 }
 
 /**
@@ -138,17 +136,7 @@ export function buildGatewayProof(input: {
   nonce: Uint8Array;
   body: Uint8Array;
 }): Buffer {
-  const head = Buffer.alloc(3);
-  head.writeUInt16BE(SIGNED_PAYLOAD_VERSION, 0);
-  head.writeUInt8(input.purpose, 2);
-  return Buffer.concat([
-    GATEWAY_PROOF_TAG,
-    head,
-    lp(utf8(input.gatewayId)),
-    lp(utf8(input.nodeId)),
-    lp(input.nonce),
-    lp(input.body),
-  ]);
+  return tagged(GATEWAY_PROOF_TAG, input);
 }
 
 /** CHALLENGE proof body: `u64be(expires_at_ms) ‖ lp(client_nonce)`. */

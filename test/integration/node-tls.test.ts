@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { Server } from "@grpc/grpc-js";
+import type * as X509Types from "@peculiar/x509";
 import { expect } from "chai";
 import { fetchPinnedCertificate, NodeGatewayClient, spkiPinOf, TlsPinMismatchError, UnavailableError } from "../../clients/ts";
 import { silentLogger } from "../../src/domain/logger";
@@ -14,12 +15,12 @@ import { tempDir } from "../helpers/temp-dir";
 const DAY = 86_400_000;
 const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
 
-/** A CA certificate like the one pairgate ≤ 0.1 made (CA:TRUE, 10 years), built with openssl-free DER. */
+/** A CA certificate like the one pairgate ≤ 0.1 made (CA:TRUE, 10 years) with the given key. */
 async function oldCaCertificate(keyPem: string): Promise<string> {
   // The old generator is gone; a CA certificate with the same key is what matters. @peculiar/x509 is
   // loaded by issueLeafCertificate already.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const x509 = require("@peculiar/x509") as typeof import("@peculiar/x509");
+  const x509 = require("@peculiar/x509") as typeof X509Types;
   const { createPrivateKey, createPublicKey, webcrypto } = await import("node:crypto");
   const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
   const key = createPrivateKey(keyPem);
