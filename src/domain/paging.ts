@@ -43,3 +43,8 @@ export function decodePageToken<T>(token: string, guard: (v: unknown) => v is T)
   }
   throw new InvalidArgumentError("invalid page token", "page_token");
 }
+
+/** Guard of the cursor of offset-paged lists (`{ offset }`). */
+export function isOffsetCursor(v: unknown): v is { offset: number } {
+  return typeof v === "object" && v !== null && Number.isInteger((v as { offset?: unknown }).offset) && (v as { offset: number }).offset >= 0;
+}

@@ -107,3 +107,8 @@ export function prefixEnd(prefix: string): string {
   if (!prefix.endsWith(KEY_SEP)) throw new Error("prefixEnd: prefix must end with KEY_SEP");
   return prefix.slice(0, -1) + "\u0001";
 }
+
+/** A Unix ms time as the 16-digit key part that sorts in time order (expiry indexes). */
+export function ms16(ms: number): string {
+  return String(Math.max(0, Math.floor(ms))).padStart(16, "0");
+}

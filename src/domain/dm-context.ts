@@ -1,0 +1,219 @@
+import { type ChannelSpec, normalizeAccountId, resolveChannel } from "./channels";
+import type { Clock } from "./clock";
+import type { DmAllowRecord, DmRequestRecord } from "./dm-records";
+import type { AccountPolicy, DmPolicies } from "./dm-policies";
+import type { AllowedSender, Notification, PairingEvent, PendingRequest } from "./dm-types";
+import { EventHub } from "./event-hub";
+import { KeyedMutex } from "./keyed-mutex";
+import { type Logger, maskCode } from "./logger";
+import { cryptoRandomInt, type RandomInt } from "./pairing-code";
+import { del, KEY_SEP, ms16, prefixEnd, put, scopeKey, type Store, type WriteOp } from "./store";
+
+/** Reference constants (Clawdbot/OpenClaw): pending TTL 1 h from creation, 3 pending per channel account. */
+export const DEFAULT_PENDING_TTL_MS = 60 * 60 * 1000;
+export const DEFAULT_MAX_PENDING = 3;
+/** Messages older than daemon start minus this get no reply (reference issue #834). */
+export const DEFAULT_HISTORY_GRACE_MS = 30_000;
+
+/** Dependencies and settings of the DM pairing engine. */
+export interface DmPairingOptions {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  policies: DmPolicies;
+  /** When the daemon started (Unix ms); the history-sync rule counts from here. */
+  startedAtMs: number;
+  /** @default DEFAULT_PENDING_TTL_MS */
+  pendingTtlMs?: number;
+  /** @default DEFAULT_MAX_PENDING */
+  maxPending?: number;
+  /** @default DEFAULT_HISTORY_GRACE_MS */
+  historyGraceMs?: number;
+  /** Source of code randomness. @default crypto.randomInt */
+  randomInt?: RandomInt;
+  /** Product and command name used in replies. @default "pairgate" */
+  productName?: string;
+}
+
+/** One channel account, resolved and normalized; `key` is its store key prefix. */
+export interface Scope {
+  spec: ChannelSpec;
+  channel: string;
+  accountId: string;
+  key: string;
+}
+
+/**
+ * DmContext is what every DM use case shares: dependencies, settings, the per-scope lock, in-memory
+ * summaries and the request bookkeeping that inbound, approval and expiry all use. Mutations of one
+ * channel account run under `mutex.run(scope.key, …)`.
+ */
+export class DmContext {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly log: Logger;
+  policies: DmPolicies;
+  readonly startedAtMs: number;
+  readonly ttlMs: number;
+  readonly maxPending: number;
+  readonly graceMs: number;
+  readonly rand: RandomInt;
+  readonly product: string;
+  readonly mutex = new KeyedMutex();
+  /** Pairing events (requested, approved, rejected, expired, revoked). */
+  readonly events = new EventHub<PairingEvent>();
+  /** Unknown senders turned away by a full queue since start, per scope key. */
+  readonly queueFullDrops = new Map<string, number>();
+  /** When "queue full" was last logged per scope (the log line is rate-limited, the counter is not). */
+  readonly queueFullLoggedAt = new Map<string, number>();
+  /**
+   * Per scope, how many request records the store holds and a lower bound of their earliest expiry,
+   * loaded by the first scan of the scope and kept in step under the scope lock. It lets the hot
+   * "queue full" path answer without iterating the store: when `stored >= max` and nothing can have
+   * expired yet, every stored request is live.
+   */
+  readonly occupancy = new Map<string, { stored: number; nextExpiryMs: number }>();
+  /** Live notification feeds (adapter streams) per scope key. */
+  readonly feeds = new Map<string, EventHub<Notification>>();
+
+  constructor(options: DmPairingOptions) {
+    this.store = options.store;
+    this.clock = options.clock;
+    this.log = options.logger;
+    this.policies = options.policies;
+    this.startedAtMs = options.startedAtMs;
+    this.ttlMs = options.pendingTtlMs ?? DEFAULT_PENDING_TTL_MS;
+    this.maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
+    this.graceMs = options.historyGraceMs ?? DEFAULT_HISTORY_GRACE_MS;
+    this.rand = options.randomInt ?? cryptoRandomInt;
+    this.product = options.productName ?? "pairgate";
+  }
+
+  /** Resolves a channel account. Throws InvalidArgumentError for an unknown channel or bad account id. */
+  scope(channel: string, accountId: string): Scope {
+    const spec = resolveChannel(channel);
+    const account = normalizeAccountId(accountId);
+    return { spec, channel: spec.id, accountId: account, key: scopeKey(spec.id, account) };
+  }
+
+  /** Why `senderId` is allowed in `scope` (config or approved store), or undefined. */
+  allowedBy(scope: Scope, policy: AccountPolicy, senderId: string): string | undefined {
+    if (policy.allowSet.has(senderId)) return "sender is in config allowFrom";
+    if (this.store.collection("dmAllow").getSync(scope.key + senderId) !== undefined) return "sender is approved";
+    return undefined;
+  }
+
+  /** The write ops that remove one request and its indexes. */
+  removeRequestOps(scope: Scope, senderId: string, record: DmRequestRecord): WriteOp[] {
+    return [
+      del("dmRequests", scope.key + senderId),
+      del("dmCodes", scope.key + record.code),
+      del("dmExpiry", expiryKey(record.expiresAtMs, scope, senderId)),
+    ];
+  }
+
+  /** The write op moving the scope's approved counter by `delta`. */
+  async statsOp(scope: Scope, delta: number): Promise<WriteOp> {
+    const stats = await this.store.collection("dmScopeStats").get(scope.key);
+    return put("dmScopeStats", scope.key, { approvedCount: Math.max(0, (stats?.approvedCount ?? 0) + delta) });
+  }
+
+  /**
+   * Expires every dead request of `scope` and counts the live ones (one scan); the caller holds the
+   * scope lock.
+   */
+  async expireScope(scope: Scope, now: number): Promise<{ expired: number; live: number }> {
+    const dead: Array<[string, DmRequestRecord]> = [];
+    let live = 0;
+    let nextExpiry = Infinity;
+    for await (const [key, record] of this.store.collection("dmRequests").entries(scopeRange(scope))) {
+      if (isLive(record, now)) {
+        live++;
+        nextExpiry = Math.min(nextExpiry, record.expiresAtMs);
+      } else dead.push([key.slice(scope.key.length), record]);
+    }
+    for (const [senderId, record] of dead) await this.expireOne(scope, senderId, record);
+    this.occupancy.set(scope.key, { stored: live, nextExpiryMs: nextExpiry });
+    return { expired: dead.length, live };
+  }
+
+  /**
+   * Keeps the scope's occupancy summary in step after a successful write that added (+1, with its
+   * expiry) or removed (-1) one request record. A removal leaves the expiry bound as it is: a bound
+   * that is too early only costs one extra scan. Unknown scopes stay unknown until their first scan.
+   */
+  noteStored(scope: Scope, delta: 1 | -1, expiresAtMs = Infinity): void {
+    const known = this.occupancy.get(scope.key);
+    if (known === undefined) return;
+    known.stored = Math.max(0, known.stored + delta);
+    known.nextExpiryMs = Math.min(known.nextExpiryMs, expiresAtMs);
+  }
+
+  /** Removes one expired request and emits "expired"; the caller holds the scope lock. */
+  async expireOne(scope: Scope, senderId: string, record: DmRequestRecord): Promise<void> {
+    await this.store.write(this.removeRequestOps(scope, senderId, record), { sync: false });
+    this.noteStored(scope, -1);
+    this.log.info("pairing request expired", {
+      channel: scope.channel,
+      account: scope.accountId,
+      sender: senderId,
+      code: maskCode(record.code),
+    });
+    this.events.emit({
+      type: "expired",
+      channel: scope.channel,
+      accountId: scope.accountId,
+      senderId,
+      code: record.code,
+      atMs: this.clock.now(),
+      meta: record.meta,
+    });
+  }
+}
+
+/** Whether a request is still live at `now`. */
+export function isLive(record: DmRequestRecord, now: number): boolean {
+  return now < record.expiresAtMs;
+}
+
+/** The key range of one scope. */
+export function scopeRange(scope: Scope): { gte: string; lt: string } {
+  return { gte: scope.key, lt: prefixEnd(scope.key) };
+}
+
+/** The `dmExpiry` key of a request. */
+export function expiryKey(expiresAtMs: number, scope: Scope, senderId: string): string {
+  return ms16(expiresAtMs) + KEY_SEP + scope.key + senderId;
+}
+
+/** A stored request as the owner sees it. */
+export function toPending(scope: Scope, senderId: string, r: DmRequestRecord): PendingRequest {
+  return {
+    code: r.code,
+    channel: scope.channel,
+    accountId: scope.accountId,
+    senderId,
+    meta: r.meta,
+    createdAtMs: r.createdAtMs,
+    lastSeenAtMs: r.lastSeenAtMs,
+    expiresAtMs: r.expiresAtMs,
+  };
+}
+
+/** An approved-store entry as the owner sees it. */
+export function approvedView(scope: Scope, senderId: string, r: DmAllowRecord): AllowedSender {
+  return {
+    channel: scope.channel,
+    accountId: scope.accountId,
+    senderId,
+    source: "approved",
+    approvedAtMs: r.approvedAtMs,
+    meta: r.meta,
+    via: r.via,
+  };
+}
+
+/** A config allowFrom entry as the owner sees it. */
+export function configView(scope: Scope, senderId: string): AllowedSender {
+  return { channel: scope.channel, accountId: scope.accountId, senderId, source: "config", approvedAtMs: 0, meta: {}, via: "config" };
+}

@@ -1,0 +1,191 @@
+import { normalizeSenderId } from "./channels";
+import { type DmContext, expiryKey, isLive, type Scope } from "./dm-context";
+import type { DmRequestRecord } from "./dm-records";
+import type { AccountPolicy } from "./dm-policies";
+import type { InboundMessage, InboundVerdict } from "./dm-types";
+import { InternalError, InvalidArgumentError } from "./errors";
+import { maskCode } from "./logger";
+import { generatePairingCode, PAIRING_CODE_MAX_ATTEMPTS } from "./pairing-code";
+import { put } from "./store";
+
+/** The "queue full" warning is logged at most this often per channel account. */
+export const QUEUE_FULL_LOG_INTERVAL_MS = 60_000;
+/** Limits on sender_meta. */
+export const MAX_META_ENTRIES = 16;
+export const MAX_META_KEY_LENGTH = 64;
+export const MAX_META_VALUE_LENGTH = 256;
+
+/**
+ * Decides on one inbound direct message (CheckInbound). Creates or reuses a pending request for unknown
+ * senders under dmPolicy "pairing". Throws InvalidArgumentError for an unknown channel or malformed input.
+ */
+export async function checkInbound(ctx: DmContext, message: InboundMessage): Promise<InboundVerdict> {
+  const scope = ctx.scope(message.channel, message.accountId);
+  const senderId = normalizeSenderId(scope.spec, message.senderId);
+  const meta = sanitizeMeta(message.senderMeta);
+  const policy = ctx.policies.resolve(scope.channel, scope.accountId);
+  const base = { senderId, accountId: scope.accountId, pairingCode: "", replyText: "", codeExpiresAtMs: 0 };
+
+  if (policy.policy === "disabled") {
+    return { ...base, decision: "deny", reason: "direct messages are disabled (dmPolicy=disabled)" };
+  }
+  if (policy.policy === "open") return { ...base, decision: "allow", reason: "dmPolicy=open" };
+  const allowedBy = ctx.allowedBy(scope, policy, senderId);
+  if (allowedBy !== undefined) return { ...base, decision: "allow", reason: allowedBy };
+  if (policy.policy === "allowlist") {
+    ctx.log.info("blocked sender not on allowlist", { channel: scope.channel, account: scope.accountId, sender: senderId });
+    return { ...base, decision: "deny", reason: "sender is not on the allowlist (dmPolicy=allowlist)" };
+  }
+  if (message.sentAtMs > 0 && message.sentAtMs < ctx.startedAtMs - ctx.graceMs) {
+    return {
+      ...base,
+      decision: "pairing-required",
+      reason: "message predates daemon start by more than 30 s (history sync): no reply, no pairing request",
+    };
+  }
+  return ctx.mutex.run(scope.key, () => pairingPath(ctx, scope, policy, senderId, meta));
+}
+
+/** The unknown-sender path under the scope lock: reuse the live code, refuse when full, or mint one. */
+async function pairingPath(
+  ctx: DmContext,
+  scope: Scope,
+  policy: AccountPolicy,
+  senderId: string,
+  meta: Record<string, string>,
+): Promise<InboundVerdict> {
+  const base = { senderId, accountId: scope.accountId };
+  // Re-check under the lock: an approval may have completed while we waited.
+  const allowedBy = ctx.allowedBy(scope, policy, senderId);
+  if (allowedBy !== undefined) {
+    return { ...base, decision: "allow", reason: allowedBy, pairingCode: "", replyText: "", codeExpiresAtMs: 0 };
+  }
+  const now = ctx.clock.now();
+  const requestKey = scope.key + senderId;
+  const existing = ctx.store.collection("dmRequests").getSync(requestKey);
+  if (existing !== undefined && isLive(existing, now)) {
+    const updated: DmRequestRecord = {
+      ...existing,
+      lastSeenAtMs: now,
+      meta: Object.keys(meta).length > 0 ? meta : existing.meta,
+    };
+    await ctx.store.write([put("dmRequests", requestKey, updated)], { sync: false });
+    return {
+      ...base,
+      decision: "pairing-required",
+      pairingCode: existing.code,
+      replyText: "",
+      codeExpiresAtMs: existing.expiresAtMs,
+      reason: "pairing request already pending (code reused, no reply)",
+    };
+  }
+
+  // Only scan the scope (expiring dead requests, counting live ones) when the summary cannot prove
+  // the queue is full.
+  const known = ctx.occupancy.get(scope.key);
+  const pending =
+    known !== undefined && known.stored >= ctx.maxPending && now < known.nextExpiryMs
+      ? known.stored
+      : (await ctx.expireScope(scope, now)).live;
+  if (pending >= ctx.maxPending) {
+    const drops = (ctx.queueFullDrops.get(scope.key) ?? 0) + 1;
+    ctx.queueFullDrops.set(scope.key, drops);
+    const reason = `pairing queue full (${pending} pending for ${scope.channel}/${scope.accountId}); no code issued`;
+    if (now - (ctx.queueFullLoggedAt.get(scope.key) ?? -Infinity) >= QUEUE_FULL_LOG_INTERVAL_MS) {
+      ctx.queueFullLoggedAt.set(scope.key, now);
+      ctx.log.warn("pairing queue full: unknown senders turned away (logged at most once a minute per account)", {
+        channel: scope.channel,
+        account: scope.accountId,
+        pending,
+        limit: ctx.maxPending,
+        turnedAwaySinceStart: drops,
+      });
+    }
+    return { ...base, decision: "pairing-required", pairingCode: "", replyText: "", codeExpiresAtMs: 0, reason };
+  }
+
+  const code = await uniqueCode(ctx, scope);
+  const record: DmRequestRecord = {
+    code,
+    createdAtMs: now,
+    lastSeenAtMs: now,
+    expiresAtMs: now + ctx.ttlMs,
+    meta,
+  };
+  await ctx.store.write(
+    [
+      put("dmRequests", requestKey, record),
+      put("dmCodes", scope.key + code, { senderId }),
+      put("dmExpiry", expiryKey(record.expiresAtMs, scope, senderId), {
+        channel: scope.channel,
+        accountId: scope.accountId,
+        senderId,
+      }),
+    ],
+    { sync: false },
+  );
+  ctx.noteStored(scope, +1, record.expiresAtMs);
+  ctx.log.info("pairing request created", {
+    channel: scope.channel,
+    account: scope.accountId,
+    sender: senderId,
+    code: maskCode(code),
+  });
+  ctx.events.emit({ type: "requested", channel: scope.channel, accountId: scope.accountId, senderId, code, atMs: now, meta });
+  return {
+    ...base,
+    decision: "pairing-required",
+    pairingCode: code,
+    replyText: replyText(ctx, scope, senderId, code),
+    codeExpiresAtMs: record.expiresAtMs,
+    reason: "new pairing request: send the reply to the sender",
+  };
+}
+
+async function uniqueCode(ctx: DmContext, scope: Scope): Promise<string> {
+  const codes = ctx.store.collection("dmCodes");
+  for (let i = 0; i < PAIRING_CODE_MAX_ATTEMPTS; i++) {
+    const code = generatePairingCode(ctx.rand);
+    if ((await codes.get(scope.key + code)) === undefined) return code;
+  }
+  throw new InternalError("failed to generate a unique pairing code");
+}
+
+function replyText(ctx: DmContext, scope: Scope, senderId: string, code: string): string {
+  const account = scope.accountId === "default" ? "" : ` --account ${scope.accountId}`;
+  return [
+    `${ctx.product}: access not configured.`,
+    "",
+    `${scope.spec.label} ID: ${senderId}`,
+    "",
+    `Pairing code: ${code}`,
+    "",
+    "Ask the bot owner to approve with:",
+    `${ctx.product} pairing approve ${scope.channel} ${code}${account}`,
+  ].join("\n");
+}
+
+/**
+ * Cleans adapter-supplied display data: trims values, drops empty ones, and refuses more than
+ * MAX_META_ENTRIES entries, over-long keys or values, or control/format characters.
+ * Throws InvalidArgumentError naming the offending key.
+ */
+export function sanitizeMeta(meta: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(meta);
+  if (entries.length > MAX_META_ENTRIES) {
+    throw new InvalidArgumentError(`sender_meta has more than ${MAX_META_ENTRIES} entries`, "sender_meta");
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of entries) {
+    const key = k.trim();
+    const value = v.trim();
+    if (key === "" || key.length > MAX_META_KEY_LENGTH || /[\p{Cc}\p{Cf}]/u.test(key)) {
+      throw new InvalidArgumentError(`sender_meta key "${k}" is empty, too long or has control characters`, "sender_meta");
+    }
+    if (value.length > MAX_META_VALUE_LENGTH || /[\p{Cc}\p{Cf}]/u.test(value)) {
+      throw new InvalidArgumentError(`sender_meta.${key} is too long or has control characters`, `sender_meta.${key}`);
+    }
+    if (value !== "") out[key] = value;
+  }
+  return out;
+}
