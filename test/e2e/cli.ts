@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** Path of the built CLI (`make build` produces it; `make test` builds first). */
@@ -40,9 +40,15 @@ export interface ServeProcess {
  * Starts `pairgate serve` with `args`; resolves once it reports that it is listening (or exits). A
  * stale socket file from a killed daemon does not count as ready.
  */
-export async function serve(home: string, args: readonly string[] = []): Promise<ServeProcess> {
+export async function serve(home: string, args: readonly string[] = [], env: Record<string, string> = {}): Promise<ServeProcess> {
+  // Tests never bind fixed ports: unless the test brings its own config, the discovered
+  // <home>/config.json moves the node listener to a free port.
+  const configPath = join(home, "config.json");
+  if (!args.includes("--config") && !args.includes("-c") && !existsSync(configPath)) {
+    writeFileSync(configPath, '{ "nodes": { "listen": "127.0.0.1:0" } }\n');
+  }
   const child = spawn(process.execPath, [CLI, "serve", ...args], {
-    env: { ...process.env, NO_COLOR: "1", PAIRGATE_HOME: home },
+    env: { ...process.env, NO_COLOR: "1", PAIRGATE_HOME: home, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let err = "";
