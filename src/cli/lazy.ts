@@ -1,5 +1,5 @@
 /* eslint-disable @typescript-eslint/no-require-imports */
-import type * as Clients from "../../clients/ts";
+import type * as Clients from "../../clients/ts/operator";
 
 /**
  * Module loading for a fast CLI: `main.ts` and the command registrations load only commander; each
@@ -9,9 +9,9 @@ import type * as Clients from "../../clients/ts";
  */
 let clients: typeof Clients | undefined;
 
-/** The TS client (grpc-js and the generated messages), loaded on first call. */
+/** The operator part of the TS client (grpc-js and the generated messages), loaded on first call. */
 export function loadClients(): typeof Clients {
-  return (clients ??= require("../../clients/ts") as typeof Clients);
+  return (clients ??= require("../../clients/ts/operator") as typeof Clients);
 }
 
 /** The TS client if some command already loaded it, else undefined (error reporting must not load it). */
