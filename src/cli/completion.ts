@@ -32,21 +32,24 @@ function walk(cmd: Command, path: string[] = []): Node[] {
 
 const single = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
+/**
+ * The shell loop (same in bash and zsh) that walks the typed words and leaves the command path they
+ * name in $cmdpath, skipping options. `words` is the shell expression of the words before the cursor.
+ */
+function pathLoop(nodes: Node[], words: string): string {
+  const cases = nodes.filter((n) => n.path.length > 0).map((n) => `      ${single(n.path.join(" "))}) cmdpath=${single(n.path.join(" "))} ;;`);
+  return [`  for w in ${words}; do`, '    [[ "$w" == -* ]] && continue', '    case "${cmdpath:+$cmdpath }$w" in', ...cases, "    esac", "  done"].join("\n");
+}
+
 function bash(nodes: Node[]): string {
   const cases = nodes
     .map((n) => `    ${single(n.path.join(" "))}) cands=${single([...n.subcommands, ...n.options].join(" "))} ;;`)
     .join("\n");
   return `# pairgate bash completion. Load with: source <(pairgate completion bash)
 _pairgate() {
-  local cur cmdpath="" w i cands
+  local cur cmdpath="" w cands
   cur="\${COMP_WORDS[COMP_CWORD]}"
-  for ((i = 1; i < COMP_CWORD; i++)); do
-    w="\${COMP_WORDS[i]}"
-    [[ "$w" == -* ]] && continue
-    case "\${cmdpath:+$cmdpath }$w" in
-${nodes.filter((n) => n.path.length > 0).map((n) => `      ${single(n.path.join(" "))}) cmdpath=${single(n.path.join(" "))} ;;`).join("\n")}
-    esac
-  done
+${pathLoop(nodes, '"${COMP_WORDS[@]:1:COMP_CWORD-1}"')}
   case "$cmdpath" in
 ${cases}
     *) cands="" ;;
@@ -66,12 +69,7 @@ function zsh(nodes: Node[]): string {
 _pairgate() {
   local cmdpath="" w
   local -a cands
-  for w in \${words[2,CURRENT-1]}; do
-    [[ "$w" == -* ]] && continue
-    case "\${cmdpath:+$cmdpath }$w" in
-${nodes.filter((n) => n.path.length > 0).map((n) => `      ${single(n.path.join(" "))}) cmdpath=${single(n.path.join(" "))} ;;`).join("\n")}
-    esac
-  done
+${pathLoop(nodes, "${words[2,CURRENT-1]}")}
   case "$cmdpath" in
 ${cases}
   esac

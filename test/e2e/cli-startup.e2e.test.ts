@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { tempDir } from "../helpers/temp-dir";
-import { CLI, serve, type ServeProcess } from "./cli";
+import { CLI, serve, type ServeProcess, stopServe } from "./cli";
 
 /** Modules only `serve`/`init` may load: the daemon, its storage, reflection, zod and proto-loader. */
 const SERVE_ONLY = [/node_modules\/(level|classic-level|abstract-level)\//, /node_modules\/@grpc\/(reflection|proto-loader)\//, /node_modules\/zod\//, /node_modules\/grpc-health-check\//, /dist\/src\/(daemon|domain|storage|transport|config)\b/];
@@ -34,10 +34,7 @@ describe("CLI start-up loads only what the command needs (built CLI, require.cac
   let daemon: ServeProcess | undefined;
   beforeEach(() => (dir = tempDir()));
   afterEach(async () => {
-    if (daemon !== undefined && daemon.child.exitCode === null) {
-      daemon.child.kill("SIGTERM");
-      await daemon.exited;
-    }
+    await stopServe(daemon);
     daemon = undefined;
     dir.cleanup();
   });

@@ -63,3 +63,11 @@ export async function serve(home: string, args: readonly string[] = [], env: Rec
   }
   return { child, stderr: () => err, exited };
 }
+
+/** Stops a `serve` subprocess if it is still running (SIGTERM) and waits for it; for afterEach hooks. */
+export async function stopServe(daemon: ServeProcess | undefined): Promise<void> {
+  if (daemon !== undefined && daemon.child.exitCode === null) {
+    daemon.child.kill("SIGTERM");
+    await daemon.exited;
+  }
+}

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../helpers/temp-dir";
-import { pairgate, serve, type ServeProcess } from "./cli";
+import { pairgate, serve, type ServeProcess, stopServe } from "./cli";
 
 describe("pairgate CLI (built CLI as a subprocess against a real daemon)", function () {
   this.timeout(30_000);
@@ -15,10 +15,7 @@ describe("pairgate CLI (built CLI as a subprocess against a real daemon)", funct
     env = { PAIRGATE_HOME: dir.path };
   });
   afterEach(async () => {
-    if (daemon !== undefined && daemon.child.exitCode === null) {
-      daemon.child.kill("SIGTERM");
-      await daemon.exited;
-    }
+    await stopServe(daemon);
     daemon = undefined;
     dir.cleanup();
   });
@@ -102,7 +99,7 @@ describe("pairgate CLI (built CLI as a subprocess against a real daemon)", funct
   });
 
   it("lists allowed senders with their source, revokes them, and shows channel status", async () => {
-    writeFileSync(join(dir.path, "config.json"), JSON.stringify({ channels: { telegram: { allowFrom: ["100"] } } }));
+    writeFileSync(join(dir.path, "config.json"), JSON.stringify({ nodes: { listen: "127.0.0.1:0" }, channels: { telegram: { allowFrom: ["100"] } } }));
     daemon = await serve(dir.path, ["--config", join(dir.path, "config.json")]);
     expect((await pairgate(["pairing", "add", "telegram", "tg:200"], env)).stdout).to.equal("✅ Allowed telegram sender 200\n");
     const allowed = await pairgate(["pairing", "allowed", "telegram", "--json"], env);

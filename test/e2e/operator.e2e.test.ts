@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../helpers/temp-dir";
-import { CLI, pairgate, serve, type ServeProcess } from "./cli";
+import { CLI, pairgate, serve, type ServeProcess, stopServe } from "./cli";
 
 /** Polls `check` every 50 ms until it returns a value (or fails after 10 s). */
 async function until<T>(check: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
@@ -33,10 +33,7 @@ describe("operator experience (built CLI and a real daemon)", function () {
     config = join(dir.path, "config.json");
   });
   afterEach(async () => {
-    if (daemon !== undefined && daemon.child.exitCode === null) {
-      daemon.child.kill("SIGTERM");
-      await daemon.exited;
-    }
+    await stopServe(daemon);
     daemon = undefined;
     dir.cleanup();
   });
