@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { registerChannelsCommands } from "./commands/channels";
+import { registerDbCommands } from "./commands/db";
 import { registerInboundCommand } from "./commands/inbound";
 import { registerNodesCommands } from "./commands/nodes";
 import { registerPairingCommands } from "./commands/pairing";
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerPairingCommands(program, ctx);
   registerChannelsCommands(program, ctx);
   registerNodesCommands(program, ctx);
+  registerDbCommands(program, ctx);
   // Every subcommand exits through the same override (usage errors -> exit 2).
   const applyExitOverride = (cmd: Command): void => {
     cmd.exitOverride();

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { LevelStore, type LevelStoreOptions } from "./level-store";
+import { LevelStore, type LevelStoreOptions, StoreLockedError } from "./level-store";
 import { recoveryProblems } from "./leveldb-log";
 import { MarkerUnreadableError, markerPath, newMarker, readMarker, type StoreMarker, writeMarker } from "./store-marker";
 import { checkTable, liveTables } from "./table-check";
@@ -99,7 +99,7 @@ export async function openStateStore(home: string, options: StateStoreOptions = 
     store = await LevelStore.open(location, { ...options, createIfMissing: created });
   } catch (err) {
     const cause = (err as { cause?: { message?: string } }).cause?.message;
-    if (cause === undefined) throw err;
+    if (err instanceof StoreLockedError || cause === undefined) throw err;
     throw new StoreDamagedError("open_failed", location, `LevelDB refuses to open it: ${cause}`, { cause: err });
   }
 
