@@ -155,9 +155,9 @@ export async function resetStore(home: string, now = Date.now()): Promise<void> 
   await mkdir(home, { recursive: true, mode: 0o700 });
   await writeMarker(home, {
     ...newMarker(now, (previous?.generation ?? 0) + 1),
+    pendingCreate: true,
     lastRecovery: { kind: "reset", atMs: now, detail: "store reset by the operator" },
   });
-  await mkdir(location, { mode: 0o700 });
   await syncDir(home);
 }
 

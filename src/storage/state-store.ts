@@ -89,9 +89,14 @@ export async function openStateStore(home: string, options: StateStoreOptions = 
     if (marker.damaged !== undefined) {
       throw new StoreDamagedError("marked_damaged", location, `${marker.damaged.problem} (found ${new Date(marker.damaged.detectedAtMs).toISOString()})`);
     }
+    if (marker.pendingCreate === true && !hasCurrent) {
+      created = true;
+      marker = { ...marker };
+      delete marker.pendingCreate;
+    }
     const since = `store.json says a store was created here on ${new Date(marker.createdAtMs).toISOString()}`;
-    if (!existsSync(location)) throw new StoreDamagedError("db_missing", location, `the database directory is missing (${since})`);
-    if (!hasCurrent) throw new StoreDamagedError("current_missing", join(location, "CURRENT"), `CURRENT is missing (${since})`);
+    if (!created && !existsSync(location)) throw new StoreDamagedError("db_missing", location, `the database directory is missing (${since})`);
+    if (!created && !hasCurrent) throw new StoreDamagedError("current_missing", join(location, "CURRENT"), `CURRENT is missing (${since})`);
   }
 
   let store: LevelStore;

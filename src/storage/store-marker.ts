@@ -20,6 +20,8 @@ export interface StoreMarker {
   createdAtMs: number;
   /** Bumped by every reset, repair and restore. */
   generation: number;
+  /** Set by `db reset`: the next start creates an empty store here (a missing database is expected). */
+  pendingCreate?: true;
   /** Set when pairgate found the store damaged; cleared only by repair, restore or reset. */
   damaged?: { detectedAtMs: number; problem: string };
   /** The last repair or restore, for the operator's information. */
