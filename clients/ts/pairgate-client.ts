@@ -42,6 +42,12 @@ import {
   type WatchNodeEventsResponse,
   type GetNodeTlsResponse,
 } from "../../src/gen/pairgate/v1/node_admin_service";
+import {
+  AdminServiceClient,
+  type BackupResponse,
+  type GetStoreStatusResponse,
+  type VerifyStoreResponse,
+} from "../../src/gen/pairgate/v1/admin_service";
 import { fromServiceError } from "./errors";
 import { type CallSettings, callUnary, openStream, type ServerStream } from "./rpc";
 
@@ -85,6 +91,14 @@ export interface NodeAdminApi {
   getNodeTls(): Promise<GetNodeTlsResponse>;
 }
 
+/** The owner's calls about the daemon itself (pairgate.v1.AdminService). */
+export interface AdminApi {
+  getStoreStatus(): Promise<GetStoreStatusResponse>;
+  /** The backup file's bytes, in order. */
+  backup(): ServerStream<BackupResponse>;
+  verifyStore(): Promise<VerifyStoreResponse>;
+}
+
 /**
  * PairgateClient is the promise-based client of the daemon's operator socket, used by the CLI and by
  * automation. Every method rejects with a typed {@link PairgateError}; when nothing listens on the
@@ -95,6 +109,7 @@ export class PairgateClient {
   readonly dmAccess: DmAccessApi;
   readonly dmPairing: DmPairingApi;
   readonly nodeAdmin: NodeAdminApi;
+  readonly admin: AdminApi;
   /** Shared call settings; sibling service clients (e.g. node admin) reuse them. */
   readonly settings: CallSettings;
   readonly #clients: Client[] = [];
@@ -148,6 +163,12 @@ export class PairgateClient {
       revokeNode: (nodeId) => callUnary(admin.revokeNode.bind(admin), RevokeNodeRequest.fromPartial({ nodeId }), s),
       watchNodeEvents: () => openStream(admin.watchNodeEvents.bind(admin), {}, s),
       getNodeTls: () => callUnary(admin.getNodeTls.bind(admin), {}, s),
+    };
+    const daemonAdmin = this.service(AdminServiceClient);
+    this.admin = {
+      getStoreStatus: () => callUnary(daemonAdmin.getStoreStatus.bind(daemonAdmin), {}, s),
+      backup: () => openStream(daemonAdmin.backup.bind(daemonAdmin), {}, s),
+      verifyStore: () => callUnary(daemonAdmin.verifyStore.bind(daemonAdmin), {}, { ...s, deadlineMs: 0 }),
     };
   }
 
