@@ -283,7 +283,7 @@ def cmd_vectors(args) -> None:
         raise NodeError("PAIR_REQUEST preimage differs from the spec")
     bodies = {"pair-request": sha256(preimage), "claim": b"", "connect": sha256(value("node token (text)").encode()),
               "rotate": sha256(value("session token (text)").encode())}
-    blocks = re.findall(r"vector: (\S+)\npurpose: (\d+)\nbody:[ ]?(\S*)\nmessage: (\S+)\nsignature: (\S+)", doc)
+    blocks = re.findall(r"(?m)^vector: (\S+)\npurpose: (\d+)\nbody:[ ]?(\S*)\nmessage: (\S+)\nsignature: (\S+)", doc)
     if len(blocks) != 4:
         raise NodeError(f"expected 4 vector blocks in {args.protocol}, found {len(blocks)}")
     for name, purpose, body_hex, message_hex, signature_hex in blocks:

@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { open, rename, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
-import { DaemonNotRunningError } from "../../../clients/ts";
 import type * as Maintenance from "../../store-maintenance";
 import type { IntegrityReport, RepairResult } from "../../store-maintenance";
 import { type CliContext, CliFailure, UsageError } from "../context";
@@ -84,7 +83,7 @@ export function registerDbCommands(program: Command, ctx: CliContext): void {
             for await (const r of stream) yield r.chunk;
           })());
         } catch (err) {
-          if (!(err instanceof DaemonNotRunningError)) throw err;
+          if (!isDaemonNotRunning(err)) throw err;
           source = "offline";
           const m = await maintenance();
           let written = 0;
@@ -128,7 +127,7 @@ async function verify(ctx: CliContext): Promise<VerifySummary> {
       problems: r.problems,
     };
   } catch (err) {
-    if (!(err instanceof DaemonNotRunningError)) throw err;
+    if (!isDaemonNotRunning(err)) throw err;
   }
   const m = await maintenance();
   const r: IntegrityReport = await offline(m, () => m.verifyOffline(ctx.home()));
@@ -172,7 +171,7 @@ async function refuseWhileRunning(ctx: CliContext, command: string): Promise<voi
   try {
     await ctx.client().admin.getStoreStatus();
   } catch (err) {
-    if (err instanceof DaemonNotRunningError) return;
+    if (isDaemonNotRunning(err)) return;
     throw err;
   }
   throw new CliFailure(`pairgate: the daemon is running on ${ctx.socketPath()}; stop it before \`pairgate ${command}\``);
@@ -222,4 +221,9 @@ async function writeDurably(path: string, chunks: AsyncIterable<Buffer>): Promis
     await dir.close();
   }
   return size;
+}
+
+/** True for the client's DaemonNotRunningError, checked by code so this module never loads the client eagerly. */
+function isDaemonNotRunning(err: unknown): boolean {
+  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === "daemon_not_running";
 }
