@@ -16,6 +16,8 @@ import { dmAccessHandlers, dmPairingHandlers } from "./transport/grpc/dm-handler
 import type { HandlerEnv } from "./transport/grpc/handler";
 import { nodeAdminHandlers, nodePairingHandlers } from "./transport/grpc/node-handlers";
 import { createSelfSignedCert } from "./transport/grpc/self-signed-cert";
+import { ConnectionGuard } from "./transport/grpc/connection-guard";
+import { PeerLimits } from "./transport/grpc/peer-limits";
 import { addHealth, addReflection, bindUnix, createServer, stopServer } from "./transport/grpc/server";
 
 /** pairgate's version, reported by GetGatewayInfo and `pairgate --version`. */
@@ -103,6 +105,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
 
   const servers: Server[] = [];
+  const limits = config.nodes.limits;
+  const guard = new ConnectionGuard(limits, log.child({ component: "nodes-listener" }));
   const stopping = new AbortController();
   let sweeper: NodeJS.Timeout | undefined;
   let nodeSweeper: NodeJS.Timeout | undefined;
@@ -111,6 +115,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     if (sweeper !== undefined) clearInterval(sweeper);
     if (nodeSweeper !== undefined) clearInterval(nodeSweeper);
     await Promise.all(servers.map((s) => stopServer(s, 5_000)));
+    await guard.close();
     await store.close();
     await rm(socketPath, { force: true });
   };
@@ -136,7 +141,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       gatewayName: config.nodes.name,
       version: VERSION,
       maxPending: config.nodes.maxPending,
+      maxPendingPerPeer: limits.pendingPerPeer,
       autoApproveLoopback: config.nodes.autoApproveLoopback,
+      challenges: {
+        perNodePerPeer: limits.challengesPerNodePerPeer,
+        perPeer: limits.challengesPerPeer,
+        paired: limits.challengesPaired,
+        unknown: limits.challengesUnknown,
+      },
     });
 
     const operator = createServer();
@@ -150,15 +162,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     await rm(socketPath, { force: true });
     await bindUnix(operator, socketPath);
 
-    const nodeServer = createServer();
+    // The node listener: the one port anyone on the network may reach. Its own server options
+    // (keepalive, idle, age, stream cap, request deadline) and an in-process TCP guard (per-address
+    // connection cap, deadline to complete a first RPC) in front of grpc-js.
+    const nodeServer = createServer(guard.serverOptions());
     servers.push(nodeServer);
-    nodeServer.addService(NodePairingServiceService, nodePairingHandlers(nodes, env));
+    nodeServer.addService(NodePairingServiceService, nodePairingHandlers(nodes, env, new PeerLimits(limits, clock)));
     addHealth(nodeServer, ["pairgate.v1.NodePairingService"]);
     addReflection(nodeServer, ["pairgate.v1.NodePairingService"]);
     const nodeCredentials = await nodeServerCredentials(config.nodes.tls, home, nodeListen.host);
-    const nodePort = await new Promise<number>((resolve, reject) =>
-      nodeServer.bindAsync(config.nodes.listen, nodeCredentials, (err, port) => (err ? reject(err) : resolve(port))),
-    ).catch((err: unknown) => {
+    const nodePort = await guard.listen(nodeServer, nodeCredentials, nodeListen.host, nodeListen.port).catch((err: unknown) => {
       throw new DaemonStartError(`cannot listen for nodes on ${config.nodes.listen} (nodes.listen): ${String(err)}`, {
         cause: err,
       });

@@ -20,9 +20,10 @@ import type {
   RequestUpdate,
 } from "./node-types";
 import type { Page, PageRequest } from "./paging";
+import { peerNetworkOf } from "./peer-network";
 import { SIGNED_PAYLOAD_VERSION } from "./signed-payload";
 
-export { DEFAULT_MAX_PENDING_NODES, NODE_PENDING_TTL_MS, NODE_TOKEN_PREFIX, type NodePairingOptions } from "./node-context";
+export { DEFAULT_MAX_PENDING_NODES, DEFAULT_MAX_PENDING_NODES_PER_PEER, NODE_PENDING_TTL_MS, NODE_TOKEN_PREFIX, type NodePairingOptions } from "./node-context";
 export { checkNodeId, MAX_DISPLAY_NAME_LENGTH, normalizeDisplayName } from "./node-input";
 export type * from "./node-types";
 
@@ -66,10 +67,15 @@ export class NodePairing {
     };
   }
 
-  /** Issues a nonce for `nodeId`. Throws InvalidArgumentError for a malformed id, ResourceExhaustedError. */
-  createChallenge(nodeId: string): Challenge {
+  /**
+   * Issues a nonce for `nodeId` to the peer at `remoteIp` (counted per peer network; paired ids draw
+   * from their own pool, see NodeChallenges). Throws InvalidArgumentError for a malformed id,
+   * ResourceExhaustedError with `retryAfterMs`.
+   */
+  createChallenge(nodeId: string, remoteIp: string): Challenge {
     checkNodeId(nodeId);
-    return this.#ctx.challenges.issue(nodeId);
+    const paired = this.#ctx.store.collection("nodes").getSync(nodeId) !== undefined;
+    return this.#ctx.challenges.issue(nodeId, peerNetworkOf(remoteIp), paired);
   }
 
   /** See {@link requestPairing}. */

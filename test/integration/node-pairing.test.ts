@@ -227,7 +227,9 @@ describe("Node pairing through the daemon", () => {
     expect((await t.client.nodeAdmin.listNodes({})).nodes).to.have.length(1);
   });
 
-  it("refuses the 33rd pending request with RESOURCE_EXHAUSTED", async () => {
+  it("refuses the 33rd pending request with RESOURCE_EXHAUSTED when one address may hold them all", async () => {
+    await t.stop();
+    t = await startTestDaemon({ clock, config: { nodes: { limits: { pendingPerPeer: 32, rpcBurst: 200 } } } });
     for (let i = 0; i < 32; i++) await (await newNode()).requestPairing({ displayName: `node ${i}` });
     const extra = await newNode();
     await expectRejection(extra.requestPairing(), ResourceExhaustedError);

@@ -18,9 +18,9 @@ export const SERVER_OPTIONS: ServerOptions = {
   "grpc.max_connection_idle_ms": 15 * 60_000,
 };
 
-/** Creates a grpc-js server with {@link SERVER_OPTIONS}. */
-export function createServer(): Server {
-  return new Server(SERVER_OPTIONS);
+/** Creates a grpc-js server with `options` (default {@link SERVER_OPTIONS}). */
+export function createServer(options: ServerOptions = SERVER_OPTIONS): Server {
+  return new Server(options);
 }
 
 /**
