@@ -27,10 +27,14 @@ export interface ConnectionGuardOptions {
 }
 
 interface Connection {
+  socket: Socket;
   /** An RPC on it has completed with OK. */
   proven: boolean;
   timer: NodeJS.Timeout;
 }
+
+/** How long the DEADLINE_EXCEEDED status of a stalled call gets to leave before its connection is closed. */
+const STALLED_CLOSE_DELAY_MS = 200;
 
 /** How often a refused connection is logged at most (with the count since the last line). */
 const REFUSAL_LOG_INTERVAL_MS = 10_000;
@@ -42,7 +46,8 @@ const REFUSAL_LOG_INTERVAL_MS = 10_000;
  * `firstRpcDeadlineMs` unless an RPC on it has completed with OK by then, and only then hands it to
  * grpc-js (`Server.createConnectionInjector`, which also does TLS). Its server interceptor ends any
  * call whose request has not fully arrived within `requestTimeoutMs` (a client that sends headers and
- * never a body) with DEADLINE_EXCEEDED, and marks connections proven. Keepalive, idle and age limits
+ * never a body) with DEADLINE_EXCEEDED and then closes that connection (such a stream would otherwise
+ * stay half-open, holding a stream slot), and marks connections proven. Keepalive, idle and age limits
  * and the stream cap are grpc-js options ({@link ConnectionGuard.serverOptions}).
  */
 export class ConnectionGuard {
@@ -138,6 +143,7 @@ export class ConnectionGuard {
     this.#sockets.add(socket);
     const key = `${ip}|${socket.remotePort}`;
     const connection: Connection = {
+      socket,
       proven: false,
       timer: setTimeout(() => {
         if (!connection.proven) socket.destroy();
@@ -156,9 +162,13 @@ export class ConnectionGuard {
     inject(socket);
   }
 
-  #markProven(call: ServerInterceptingCallInterface): void {
+  #connectionOf(call: ServerInterceptingCallInterface): Connection | undefined {
     const info = call.getConnectionInfo();
-    const connection = this.#connections.get(`${info.remoteAddress}|${info.remotePort}`);
+    return this.#connections.get(`${info.remoteAddress}|${info.remotePort}`);
+  }
+
+  #markProven(call: ServerInterceptingCallInterface): void {
+    const connection = this.#connectionOf(call);
     if (connection === undefined || connection.proven) return;
     connection.proven = true;
     clearTimeout(connection.timer);
@@ -179,6 +189,8 @@ export class ConnectionGuard {
             details: `request not received within ${this.#o.requestTimeoutMs} ms`,
             metadata: new Metadata(),
           });
+          const socket = this.#connectionOf(call)?.socket;
+          if (socket !== undefined) setTimeout(() => socket.destroy(), STALLED_CLOSE_DELAY_MS).unref();
         }, this.#o.requestTimeoutMs);
         next({
           onReceiveHalfClose: (nextHalfClose) => {
