@@ -22,6 +22,8 @@ import { dmAccessHandlers, dmPairingHandlers } from "./transport/grpc/dm-handler
 import type { HandlerEnv } from "./transport/grpc/handler";
 import { nodeAdminHandlers, nodePairingHandlers } from "./transport/grpc/node-handlers";
 import { AutoNodeTls, certificateHosts, fileNodeTls, type NodeTls } from "./transport/grpc/node-tls";
+import { ConnectionGuard } from "./transport/grpc/connection-guard";
+import { PeerLimits } from "./transport/grpc/peer-limits";
 import { addHealth, addReflection, bindUnix, createServer, stopServer } from "./transport/grpc/server";
 
 /** pairgate's version, reported by GetGatewayInfo and `pairgate --version`. */
@@ -135,6 +137,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const store: LevelStore = opened.store;
 
   const servers: Server[] = [];
+  const limits = config.nodes.limits;
+  const guard = new ConnectionGuard(limits, log.child({ component: "nodes-listener" }));
   const stopping = new AbortController();
   let sweeper: NodeJS.Timeout | undefined;
   let nodeSweeper: NodeJS.Timeout | undefined;
@@ -145,6 +149,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     if (sweeper !== undefined) clearInterval(sweeper);
     if (nodeSweeper !== undefined) clearInterval(nodeSweeper);
     await Promise.all(servers.map((s) => stopServer(s, 5_000)));
+    await guard.close();
     await store.close();
     await rm(socketPath, { force: true });
   };
@@ -181,7 +186,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       gatewayName: config.nodes.name,
       version: VERSION,
       maxPending: config.nodes.maxPending,
+      maxPendingPerPeer: limits.pendingPerPeer,
       autoApproveLoopback: config.nodes.autoApproveLoopback,
+      challenges: {
+        perNodePerPeer: limits.challengesPerNodePerPeer,
+        perPeer: limits.challengesPerPeer,
+        paired: limits.challengesPaired,
+        unknown: limits.challengesUnknown,
+      },
     });
 
     const operator = createServer();
@@ -227,15 +239,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       );
     });
 
-    const nodeServer = createServer();
+    // The node listener: the one port anyone on the network may reach. Its own server options
+    // (keepalive, idle, age, stream cap, request deadline) and an in-process TCP guard (per-address
+    // connection cap, deadline to complete a first RPC) in front of grpc-js.
+    const nodeServer = createServer(guard.serverOptions());
     servers.push(nodeServer);
-    nodeServer.addService(NodePairingServiceService, nodePairingHandlers(nodes, env));
+    nodeServer.addService(NodePairingServiceService, nodePairingHandlers(nodes, env, new PeerLimits(limits, clock)));
     addHealth(nodeServer, ["pairgate.v1.NodePairingService"]);
     addReflection(nodeServer, ["pairgate.v1.NodePairingService"]);
     const nodeCredentials = nodeTls?.credentials ?? ServerCredentials.createInsecure();
-    const nodePort = await new Promise<number>((resolve, reject) =>
-      nodeServer.bindAsync(config.nodes.listen, nodeCredentials, (err, port) => (err ? reject(err) : resolve(port))),
-    ).catch((err: unknown) => {
+    const nodePort = await guard.listen(nodeServer, nodeCredentials, nodeListen.host, nodeListen.port).catch((err: unknown) => {
       throw new DaemonStartError(`cannot listen for nodes on ${config.nodes.listen} (nodes.listen): ${String(err)}`, {
         cause: err,
       });
@@ -335,6 +348,7 @@ function restartRequiredChanges(a: LoadedConfig["config"], b: LoadedConfig["conf
     ["nodes.tls", a.nodes.tls, b.nodes.tls],
     ["nodes.insecure", a.nodes.insecure, b.nodes.insecure],
     ["nodes.name", a.nodes.name, b.nodes.name],
+    ["nodes.limits", a.nodes.limits, b.nodes.limits],
   ];
   return keys.filter(([, x, y]) => JSON.stringify(x) !== JSON.stringify(y)).map(([k]) => k);
 }

@@ -50,7 +50,10 @@ export class UnauthenticatedError extends PairgateError {}
 /** PERMISSION_DENIED. */
 export class PermissionDeniedError extends PairgateError {}
 /** RESOURCE_EXHAUSTED: a limit was reached (e.g. too many pending requests). */
-export class ResourceExhaustedError extends PairgateError {}
+export class ResourceExhaustedError extends PairgateError {
+  /** How long to wait before retrying, from the `retry-after-ms` trailer (undefined when not sent). */
+  retryAfterMs: number | undefined;
+}
 /** UNAVAILABLE: the daemon is stopping or its storage failed; retry later. */
 export class UnavailableError extends PairgateError {}
 /** DEADLINE_EXCEEDED: no answer in time. */
@@ -108,8 +111,12 @@ export function fromServiceError(err: ServiceError, socketPath?: string): Pairga
       return new UnauthenticatedError("unauthenticated", message, err.code, opts);
     case status.PERMISSION_DENIED:
       return new PermissionDeniedError("permission_denied", message, err.code, opts);
-    case status.RESOURCE_EXHAUSTED:
-      return new ResourceExhaustedError("resource_exhausted", message, err.code, opts);
+    case status.RESOURCE_EXHAUSTED: {
+      const e = new ResourceExhaustedError("resource_exhausted", message, err.code, opts);
+      const after = Number(err.metadata?.get("retry-after-ms")[0]);
+      e.retryAfterMs = Number.isFinite(after) && after > 0 ? after : undefined;
+      return e;
+    }
     case status.UNAVAILABLE:
       if (socketPath !== undefined && /No connection established|connect|ENOENT|ECONNREFUSED/i.test(message)) {
         return new DaemonNotRunningError(socketPath, opts);

@@ -37,7 +37,7 @@ export function heartbeat(ctx: NodeContext, sessionToken: string): { serverTimeM
   const session = ctx.sessions.check(sessionToken);
   const now = ctx.clock.now();
   ctx.lastSeen.set(session.nodeId, now);
-  return { serverTimeMs: now, sessionExpiresAtMs: session.expiresAtMs };
+  return { serverTimeMs: now, sessionExpiresAtMs: ctx.sessions.expiresAtMs(session) };
 }
 
 /**
@@ -59,7 +59,7 @@ export function watchNode(ctx: NodeContext, sessionToken: string, deliver: (e: N
   deliver({ type: "subscribed", nodeId: session.nodeId, displayName: ctx.pairedOrFail(session.nodeId).displayName, atMs: ctx.clock.now() });
   const timer = setTimeout(
     () => fail(new UnauthenticatedError("session expired")),
-    Math.max(0, session.expiresAtMs - ctx.clock.now()),
+    Math.max(0, session.dueMono - ctx.clock.monotonic()),
   );
   timer.unref();
   return {

@@ -21,9 +21,17 @@ import type {
   RequestUpdate,
 } from "./node-types";
 import type { Page, PageRequest } from "./paging";
+import { peerNetworkOf } from "./peer-network";
 import { SIGNED_PAYLOAD_VERSION } from "./signed-payload";
 
-export { DEFAULT_MAX_PENDING_NODES, NODE_PENDING_TTL_MS, NODE_TOKEN_PREFIX, type NodeLiveSettings, type NodePairingOptions } from "./node-context";
+export {
+  DEFAULT_MAX_PENDING_NODES,
+  DEFAULT_MAX_PENDING_NODES_PER_PEER,
+  NODE_PENDING_TTL_MS,
+  NODE_TOKEN_PREFIX,
+  type NodeLiveSettings,
+  type NodePairingOptions,
+} from "./node-context";
 export { checkNodeId, MAX_DISPLAY_NAME_LENGTH, normalizeDisplayName } from "./node-input";
 export type * from "./node-types";
 
@@ -77,13 +85,16 @@ export class NodePairing {
   }
 
   /**
-   * Issues a nonce for `nodeId`, with a gateway proof over it when the node sent a `clientNonce`.
-   * Throws InvalidArgumentError for a malformed id or client nonce, ResourceExhaustedError.
+   * Issues a nonce for `nodeId` to the peer at `remoteIp` (counted per peer network; paired ids draw
+   * from their own pool, see NodeChallenges), with a gateway proof over it when the node sent a
+   * `clientNonce`. Throws InvalidArgumentError for a malformed id or client nonce,
+   * ResourceExhaustedError with `retryAfterMs`.
    */
-  createChallenge(nodeId: string, clientNonce: Uint8Array = new Uint8Array()): Challenge & { gatewaySignature: Buffer } {
+  createChallenge(nodeId: string, remoteIp: string, clientNonce: Uint8Array = new Uint8Array()): Challenge & { gatewaySignature: Buffer } {
     checkNodeId(nodeId);
     checkClientNonce(clientNonce);
-    const challenge = this.#ctx.challenges.issue(nodeId);
+    const paired = this.#ctx.store.collection("nodes").getSync(nodeId) !== undefined;
+    const challenge = this.#ctx.challenges.issue(nodeId, peerNetworkOf(remoteIp), paired);
     const gatewaySignature = proveChallenge(this.#ctx.identity, nodeId, challenge.nonce, challenge.expiresAtMs, clientNonce);
     return { ...challenge, gatewaySignature };
   }

@@ -24,6 +24,7 @@ import {
 } from "../../gen/pairgate/v1/node_pairing_service";
 import type { CertificateInfo } from "./self-signed-cert";
 import { type CallContext, type HandlerEnv, serverStream, unary, untilAborted } from "./handler";
+import type { PeerLimits } from "./peer-limits";
 import { pagingFields, shortText, validate } from "./validate";
 
 /** Text without control or invisible format characters (the domain trims and applies exact limits). */
@@ -102,6 +103,11 @@ export function peerAddress(peer: string): { remoteIp: string; loopback: boolean
   return { remoteIp: ip, loopback };
 }
 
+/** The TCP peer's IP address of a call. */
+function remoteIpOf(ctx: CallContext): string {
+  return peerAddress(ctx.peer).remoteIp;
+}
+
 function pendingNode(r: PendingNodeView): PendingNode {
   return {
     requestId: r.requestId,
@@ -132,20 +138,29 @@ function pairedNode(n: PairedNodeView): PairedNode {
   };
 }
 
-/** Handlers of pairgate.v1.NodePairingService (called by nodes over TCP). */
-export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv): NodePairingServiceServer {
+/**
+ * Handlers of pairgate.v1.NodePairingService (called by nodes over TCP). The unauthenticated RPCs
+ * first take a token from the peer's bucket; the streams hold a per-peer and per-request/session slot
+ * while open (`limits`).
+ */
+export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv, limits: PeerLimits): NodePairingServiceServer {
   return {
-    getGatewayInfo: unary("GetGatewayInfo", env, async (req) => {
+    getGatewayInfo: unary("GetGatewayInfo", env, async (req, ctx) => {
+      limits.admit(remoteIpOf(ctx));
       const r = validate(gatewayInfoSchema, req);
       return nodes.gatewayInfo(r.clientNonce);
     }),
-    createChallenge: unary("CreateChallenge", env, async (req) => {
+    createChallenge: unary("CreateChallenge", env, async (req, ctx) => {
+      const remoteIp = remoteIpOf(ctx);
+      limits.admit(remoteIp);
       const r = validate(challengeSchema, req);
-      return nodes.createChallenge(r.nodeId, r.clientNonce);
+      return nodes.createChallenge(r.nodeId, remoteIp, r.clientNonce);
     }),
     requestPairing: unary("RequestPairing", env, async (req, ctx) => {
+      const origin = peerAddress(ctx.peer);
+      limits.admit(origin.remoteIp);
       const r = validate(requestPairingSchema, req);
-      const ticket = await nodes.requestPairing(r, peerAddress(ctx.peer));
+      const ticket = await nodes.requestPairing(r, origin);
       return {
         requestId: ticket.requestId,
         nodeId: ticket.nodeId,
@@ -155,17 +170,24 @@ export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv): NodePa
       };
     }),
     awaitPairing: serverStream("AwaitPairing", env, async (req, sink, ctx) => {
+      const remoteIp = remoteIpOf(ctx);
+      limits.admit(remoteIp);
       const r = validate(awaitSchema, req);
+      const release = limits.openStream("AwaitPairing", remoteIp, r.requestId);
       let finish!: () => void;
       const final = new Promise<void>((resolve) => (finish = resolve));
-      const close = await nodes.followRequest(r.requestId, r.nodeId, (u) => {
-        sink.send({ status: STATUS[u.status], requestId: u.requestId, expiresAtMs: u.expiresAtMs });
-        if (u.status !== "pending") finish();
-      });
       try {
-        await Promise.race([final, untilAborted(ctx.signal)]);
+        const close = await nodes.followRequest(r.requestId, r.nodeId, (u) => {
+          sink.send({ status: STATUS[u.status], requestId: u.requestId, expiresAtMs: u.expiresAtMs });
+          if (u.status !== "pending") finish();
+        });
+        try {
+          await Promise.race([final, untilAborted(ctx.signal)]);
+        } finally {
+          close();
+        }
       } finally {
-        close();
+        release();
       }
     }),
     claimToken: unary("ClaimToken", env, async (req) => {
@@ -178,14 +200,18 @@ export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv): NodePa
     }),
     heartbeat: unary("Heartbeat", env, async (_req, ctx) => nodes.heartbeat(bearer(ctx))),
     watchNode: serverStream("WatchNode", env, async (_req, sink, ctx) => {
-      const watch = nodes.watchNode(bearer(ctx), (e) => {
+      const session = bearer(ctx);
+      const watch = nodes.watchNode(session, (e) => {
         const type = NODE_EVENT[e.type];
         if (type !== undefined) sink.send({ type, displayName: e.displayName, atMs: e.atMs });
       });
+      let release: () => void = () => undefined;
       try {
+        release = limits.openStream("WatchNode", remoteIpOf(ctx), session);
         await Promise.race([watch.ended, untilAborted(ctx.signal)]);
       } finally {
         watch.close();
+        release();
       }
     }),
     rotateToken: unary("RotateToken", env, async (req, ctx) => {

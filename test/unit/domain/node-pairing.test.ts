@@ -48,7 +48,7 @@ describe("NodePairing engine", () => {
     const keys = nacl.sign.keyPair();
     const nodeId = nodeIdFromPublicKey(keys.publicKey);
     const signed = (purpose: 1 | 2 | 3 | 4, body: Uint8Array) => {
-      const { nonce } = nodes.createChallenge(nodeId);
+      const { nonce } = nodes.createChallenge(nodeId, "10.0.0.5");
       return { nonce, signature: nacl.sign.detached(nodeSignedPayload(purpose, identity.gatewayId, nodeId, nonce, body), keys.secretKey) };
     };
     return {
