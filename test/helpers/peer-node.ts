@@ -33,7 +33,7 @@ export class PeerNode {
 
   /** CreateChallenge for `nodeId` (default: this node). */
   challenge(nodeId = this.nodeId): Promise<RawResult & { response: CreateChallengeResponse | undefined }> {
-    return this.peer.unary(S.createChallenge.path, CreateChallengeRequest, CreateChallengeResponse, { nodeId, clientNonce: new Uint8Array() });
+    return this.peer.unary(S.createChallenge.path, CreateChallengeRequest, CreateChallengeResponse, { nodeId, clientNonce: Buffer.alloc(0) });
   }
 
   /** A signed RequestPairing (challenge first); the challenge's failure is returned as is. */

@@ -281,7 +281,7 @@ describe("Node listener against hostile peers", () => {
 
 /** An encoded CreateChallengeRequest for `nodeId`. */
 function challengeFor(nodeId: string): Uint8Array {
-  return CreateChallengeRequest.encode({ nodeId, clientNonce: new Uint8Array() }).finish();
+  return CreateChallengeRequest.encode({ nodeId, clientNonce: Buffer.alloc(0) }).finish();
 }
 
 /** Length-delimited fields of a protobuf message by field number (enough for reflection replies). */
