@@ -1,7 +1,7 @@
 import type { EventHub } from "./event-hub";
 import type { Challenge } from "./node-challenges";
 import { NODE_LOCK, NodeContext, type NodePairingOptions } from "./node-context";
-import { authenticate, heartbeat, watchNode } from "./node-authentication";
+import { authenticate, type AuthenticateResult, heartbeat, watchNode } from "./node-authentication";
 import { approve, expireDue, followRequest, listPending, reject, requestPairing } from "./node-enrollment";
 import { checkNodeId } from "./node-input";
 import type { ApprovedVia } from "./node-records";
@@ -24,6 +24,8 @@ import { SIGNED_PAYLOAD_VERSION } from "./signed-payload";
 
 export { DEFAULT_MAX_PENDING_NODES, NODE_PENDING_TTL_MS, NODE_TOKEN_PREFIX, type NodePairingOptions } from "./node-context";
 export { checkNodeId, MAX_DISPLAY_NAME_LENGTH, normalizeDisplayName } from "./node-input";
+export type { AuthenticateResult } from "./node-authentication";
+export { PREVIOUS_TOKEN_GRACE_MS } from "./node-records";
 export type * from "./node-types";
 
 /**
@@ -93,7 +95,7 @@ export class NodePairing {
     nonce: Uint8Array,
     signature: Uint8Array,
     token: string,
-  ): { sessionToken: string; expiresAtMs: number; displayName: string } {
+  ): Promise<AuthenticateResult> {
     return authenticate(this.#ctx, nodeId, nonce, signature, token);
   }
 

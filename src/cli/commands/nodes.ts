@@ -60,6 +60,13 @@ function nodeJson(n: PairedNode): unknown {
   return PairedNode.toJSON(n);
 }
 
+/** The Token column: awaiting claim, issued (not yet used; with the previous token's deadline), active. */
+function tokenStateText(n: PairedNode): string {
+  if (n.tokenState === NodeTokenState.NODE_TOKEN_STATE_ACTIVE) return "active";
+  if (n.tokenState !== NodeTokenState.NODE_TOKEN_STATE_ISSUED) return "awaiting claim";
+  return n.previousTokenExpiresAtMs > 0 ? `rotated, old valid until ${isoTime(n.previousTokenExpiresAtMs)}` : "issued, not yet used";
+}
+
 /** Registers `pairgate nodes ...`: pending, approve, reject, list, rename, revoke, watch. */
 export function registerNodesCommands(program: Command, ctx: CliContext): void {
   const nodes = program.command("nodes").description("node pairing: mobile nodes asking to join, and paired nodes");
@@ -162,7 +169,7 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
             short(n.nodeId, SHORT_NODE),
             safeText(n.displayName),
             safeText(n.platform),
-            n.tokenState === NodeTokenState.NODE_TOKEN_STATE_ACTIVE ? "active" : "awaiting claim",
+            tokenStateText(n),
             String(n.activeSessions),
             n.lastSeenAtMs > 0 ? `${age(n.lastSeenAtMs)} ago` : "",
             `${isoTime(n.approvedAtMs)}${n.approvedVia === "owner" ? "" : ` (${n.approvedVia})`}`,
