@@ -32,6 +32,7 @@ export {
 } from "../../src/gen/pairgate/v1/dm_pairing_service";
 export { type NodeAdminApi } from "./pairgate-client";
 export { NodeGatewayClient, type NodeGatewayClientOptions } from "./node-gateway-client";
+export { isLostReply, retryLostReply, type RetryOptions } from "./retry";
 export {
   NodeSignPurpose,
   type NodeSignPurposeValue,
