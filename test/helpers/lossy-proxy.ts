@@ -18,9 +18,9 @@ export class LossyProxy {
 
   /** Starts a proxy on a free loopback port forwarding to `target`. */
   static async start(target: { host: string; port: number }): Promise<LossyProxy> {
-    let proxy!: LossyProxy;
-    const server = createServer((client) => proxy.#pipe(client));
-    proxy = new LossyProxy(server, target);
+    const server = createServer();
+    const proxy = new LossyProxy(server, target);
+    server.on("connection", (client: Socket) => proxy.#pipe(client));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     return proxy;
   }
