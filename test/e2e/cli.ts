@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /** Path of the built CLI (`make build` produces it; `make test` builds first). */
@@ -41,6 +41,7 @@ export interface ServeProcess {
  * stale socket file from a killed daemon does not count as ready.
  */
 export async function serve(home: string, args: readonly string[] = []): Promise<ServeProcess> {
+  args = withFreeNodePort(home, args);
   const child = spawn(process.execPath, [CLI, "serve", ...args], {
     env: { ...process.env, NO_COLOR: "1", PAIRGATE_HOME: home },
     stdio: ["ignore", "pipe", "pipe"],
@@ -56,4 +57,23 @@ export async function serve(home: string, args: readonly string[] = []): Promise
     await new Promise((r) => setTimeout(r, 25));
   }
   return { child, stderr: () => err, exited };
+}
+
+/**
+ * Tests never bind the default node port (7421, maybe taken by a real daemon on this machine): the
+ * config gets `nodes.listen: "127.0.0.1:0"` unless it sets a listen address itself. Without --config,
+ * a config file holding only that is written into `home`.
+ */
+function withFreeNodePort(home: string, args: readonly string[]): readonly string[] {
+  const at = args.findIndex((a) => a === "--config" || a === "-c");
+  if (at < 0) {
+    const path = join(home, "test-serve-config.json");
+    writeFileSync(path, JSON.stringify({ nodes: { listen: "127.0.0.1:0" } }));
+    return [...args, "--config", path];
+  }
+  const path = args[at + 1];
+  if (path === undefined) return args;
+  const config = JSON.parse(readFileSync(path, "utf8")) as { nodes?: Record<string, unknown> };
+  if (config.nodes?.listen === undefined) writeFileSync(path, JSON.stringify({ ...config, nodes: { ...config.nodes, listen: "127.0.0.1:0" } }));
+  return args;
 }

@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "chai";
+import { until } from "../helpers/child";
 import { tempDir } from "../helpers/temp-dir";
 
 const run = promisify(execFile);
@@ -36,15 +37,6 @@ function start(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc 
   return { child, out: () => out, exited };
 }
 
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("node pairing end to end (built pairgate and pairgate-node as subprocesses)", () => {
   let dir: { path: string; cleanup: () => void };
