@@ -136,8 +136,8 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashCount
       // Traffic until the kill: a random delay, or (one round in four) the next claim/rotate commit.
       const running = { on: true };
       const workers = [
-        ...[0, 1, 2].map(() => dmWorker(inc!, senders, running, counts)),
-        ...[0, 1, 2].map(() => nodeWorker(inc!, nodes, running, counts)),
+        ...[0, 1, 2].map(() => worker(senders, running, (s) => dmStep(inc!, s, counts))),
+        ...[0, 1, 2].map(() => worker(nodes, running, (n) => nodeStep(inc!, n, counts))),
       ];
       const lostReplyNodes = new Set<string>();
       if (round % 4 === 3) {
@@ -244,18 +244,23 @@ function pickFree<T extends { busy: boolean; uncertain: unknown }>(items: T[]): 
   return free[rand(free.length)];
 }
 
-async function dmWorker(inc: Incarnation, senders: Sender[], running: { on: boolean }, counts: CrashCounts): Promise<void> {
+/** Runs `step` on random free entities (one call at a time per entity) until `running.on` turns false. */
+async function worker<T extends { busy: boolean; uncertain: unknown }>(
+  items: T[],
+  running: { on: boolean },
+  step: (item: T) => Promise<void>,
+): Promise<void> {
   while (running.on) {
-    const s = pickFree(senders);
-    if (s === undefined) {
+    const item = pickFree(items);
+    if (item === undefined) {
       await sleep(5);
       continue;
     }
-    s.busy = true;
+    item.busy = true;
     try {
-      await dmStep(inc, s, counts);
+      await step(item);
     } finally {
-      s.busy = false;
+      item.busy = false;
     }
   }
 }
@@ -316,22 +321,6 @@ function usedToken(n: Node, counts: CrashCounts): void {
   if (n.prev !== "") n.retired.push(n.prev);
   n.prev = "";
   n.retired = n.retired.slice(-4);
-}
-
-async function nodeWorker(inc: Incarnation, nodes: Node[], running: { on: boolean }, counts: CrashCounts): Promise<void> {
-  while (running.on) {
-    const n = pickFree(nodes);
-    if (n === undefined) {
-      await sleep(5);
-      continue;
-    }
-    n.busy = true;
-    try {
-      await nodeStep(inc, n, counts);
-    } finally {
-      n.busy = false;
-    }
-  }
 }
 
 async function nodeStep(inc: Incarnation, n: Node, counts: CrashCounts): Promise<void> {

@@ -1,32 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { expect } from "chai";
 import { NodeTokenState, PairgateClient, UnauthenticatedError } from "../../clients/ts";
 import { expectRejection } from "../helpers/expect-error";
 import { LossyProxy } from "../helpers/lossy-proxy";
+import { until } from "../helpers/child";
+import { freePort } from "../helpers/free-port";
 import { tempDir } from "../helpers/temp-dir";
 import { TestNode } from "../helpers/test-node";
 import { serve, type ServeProcess } from "./cli";
 
 const NODE = join(__dirname, "..", "..", "dist", "clients", "node", "main.js");
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function until(probe: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 interface NodeProc {
   child: ChildProcess;
@@ -87,7 +72,7 @@ describe("pairgate-node recovers from a lost ClaimToken or RotateToken reply (da
     /** Holds replies, waits for the commit line, SIGKILLs the daemon, drops the held reply, restarts. */
     const killOnCommit = async (line: string): Promise<void> => {
       const d = daemon!;
-      await until(() => d.stderr().includes(line), `the daemon's "${line}" line`);
+      await until(() => (d.stderr().includes(line) ? true : undefined), `the daemon's "${line}" line`);
       d.child.kill("SIGKILL");
       await d.exited;
       proxy!.dropAll();
@@ -103,7 +88,7 @@ describe("pairgate-node recovers from a lost ClaimToken or RotateToken reply (da
     let requestId = "";
     await until(async () => {
       requestId = (await client.nodeAdmin.listPendingNodes({})).requests[0]?.requestId ?? "";
-      return requestId !== "";
+      return requestId === "" ? undefined : true;
     }, "the pending request");
     proxy.delayReplies(500);
     await client.nodeAdmin.approveNode(requestId);
@@ -135,6 +120,6 @@ describe("pairgate-node recovers from a lost ClaimToken or RotateToken reply (da
     }
     const connect = runNode(["connect", "--state", state, "--interval", "1"]);
     procs.push(connect);
-    await until(() => connect.out().includes("Heartbeat ok."), "a heartbeat with the rotated token");
+    await until(() => (connect.out().includes("Heartbeat ok.") ? true : undefined), "a heartbeat with the rotated token");
   });
 });
