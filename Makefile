@@ -60,8 +60,8 @@ client-pack: install ## Build the @pairgate/client package and npm-pack it into 
 check: lint typecheck check-gen test ## Everything CI should run
 
 .PHONY: run
-run: build ## Install, build and start the daemon in the foreground (state in ./.pairgate)
-	PAIRGATE_HOME=$${PAIRGATE_HOME:-$(CURDIR)/.pairgate} node dist/src/cli/main.js serve
+run: build ## Install, build and start the daemon in the foreground (state in PAIRGATE_HOME, default ./.pairgate; its config.json if present; extra flags: ARGS="--log-level debug")
+	PAIRGATE_HOME="$${PAIRGATE_HOME:-$(CURDIR)/.pairgate}" node dist/src/cli/main.js serve $(ARGS)
 
 .PHONY: soak
 soak: build ## Crash soak: 1,000 SIGKILLs of a real daemon under concurrent traffic; prints acked/lost/partial counts

@@ -14,7 +14,9 @@ import {
   tokenDigest,
   UnauthenticatedError,
 } from "../../clients/ts";
-import { LevelStore } from "../../src/storage/level-store";
+import { GATEWAY_IDENTITY_KEY } from "../../src/domain/gateway-identity";
+import { checkStoreIntegrity } from "../../src/domain/store-integrity";
+import { openStateStore } from "../../src/storage/state-store";
 import { storeInvariantViolations } from "../helpers/store-invariants";
 import { tempDir } from "../helpers/temp-dir";
 
@@ -101,7 +103,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * The crash harness: a real `pairgate serve` (built CLI) on a temp home, concurrent DM approve / add /
  * revoke and node request / approve / claim / authenticate / rotate / revoke traffic, SIGKILL at random
  * points (and sometimes right after a claim or rotate commit, dropping that reply), then: the killed
- * daemon's store is checked for broken invariants, the daemon restarted, and every acknowledged
+ * daemon's store is opened with the daemon's start-up checks and checked for broken invariants (by
+ * `pairgate db verify`'s check and by the harness's own), the daemon restarted, and every acknowledged
  * operation checked through the API (approved senders allowed, revoked ones not, the latest
  * acknowledged token, or the previous one within the rotation rules, authenticates, retired tokens and
  * revoked nodes do not). Nodes recover from lost replies by retrying, never by pairing again.
@@ -168,12 +171,7 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashCount
           if (n.uncertain === "") dropLastReply(n);
         }
       }
-      const store = await LevelStore.open(join(home, "db"));
-      try {
-        for (const v of await storeInvariantViolations(store)) problem("partial", `after kill ${counts.kills}: ${v}`);
-      } finally {
-        await store.close();
-      }
+      for (const v of await checkKilledStore(home)) problem("partial", `after kill ${counts.kills}: ${v}`);
       options.progress?.(`kill ${counts.kills}: ${counts.acked} acked, ${counts.lost} lost, ${counts.partial} partial`);
     }
     inc = await startDaemon(home, config);
@@ -190,6 +188,31 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashCount
       await inc.exited;
     }
     dir.cleanup();
+  }
+}
+
+/**
+ * Opens the killed daemon's store the way the daemon does (every start-up check: marker, LevelDB's
+ * recovery report, table checksums) and runs both `pairgate db verify`'s integrity check and the
+ * harness's own invariant check on it. Returns the problems found.
+ */
+async function checkKilledStore(home: string): Promise<string[]> {
+  let opened: Awaited<ReturnType<typeof openStateStore>>;
+  try {
+    opened = await openStateStore(home);
+  } catch (err) {
+    return [`the store does not open cleanly: ${String(err)}`];
+  }
+  const { store } = opened;
+  try {
+    const report = await checkStoreIntegrity(store, await store.meta().get(GATEWAY_IDENTITY_KEY));
+    return [
+      ...report.problems.map((p) => `db verify: ${p.collection} ${p.key}: ${p.message}`),
+      ...(report.problemCount > report.problems.length ? [`db verify: ${report.problemCount - report.problems.length} more`] : []),
+      ...(await storeInvariantViolations(store)),
+    ];
+  } finally {
+    await store.close();
   }
 }
 

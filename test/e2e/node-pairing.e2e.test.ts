@@ -88,13 +88,13 @@ describe("node pairing end to end (built pairgate and pairgate-node as subproces
     procs.push(connect);
     await until(() => (connect.out().includes("Heartbeat ok.") ? true : undefined), "the first heartbeat");
     const list = JSON.parse((await cli("nodes", "list", "--json")).stdout) as { nodes: Array<{ tokenState: string }> };
-    expect(list.nodes.map((n) => n.tokenState)).to.deep.equal(["NODE_TOKEN_STATE_ACTIVE"]);
+    expect(list.nodes.map((n) => n.tokenState)).to.deep.equal(["active"]);
     expect(JSON.stringify(list)).to.not.contain(saved.token);
 
     await cli("nodes", "rename", saved.nodeId.slice(0, 8), "Work phone");
     await until(() => (connect.out().includes('renamed this node to "Work phone"') ? true : undefined), "the rename event");
 
-    const revoked = await cli("nodes", "revoke", saved.nodeId.slice(0, 8));
+    const revoked = await cli("nodes", "revoke", saved.nodeId.slice(0, 8), "--yes");
     expect(revoked.stdout).to.contain("Revoked node");
     expect(await connect.exited, connect.out()).to.equal(1);
     expect(connect.out()).to.contain("no longer paired");
