@@ -7,12 +7,13 @@
  *            owner's approval, claim the node token once and store it.
  *   connect  challenge -> authenticate (signature + token) -> heartbeat loop, while watching the node's
  *            event stream; exits 1 with a clear message when the owner revokes the node.
+ *   rotate   replace the node token (and survive a lost reply, docs/protocol.md §3a).
  *   status   show the local state (never the token or the private key).
  *
  * The bytes it signs are specified in docs/protocol.md; the builder is clients/ts/signed-payload.ts.
  * It uses no node:crypto for the protocol itself (tweetnacl + @noble/hashes), like a mobile app would.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Command } from "commander";
@@ -30,6 +31,7 @@ import {
   nodeSignedPayload,
   PairgateError,
   pairRequestDigest,
+  retryLostReply,
   tokenDigest,
   UnauthenticatedError,
   type VerifiedGateway,
@@ -74,13 +76,29 @@ function loadState(path: string): NodeState | undefined {
   return JSON.parse(readFileSync(path, "utf8")) as NodeState;
 }
 
-/** Writes the state atomically (temp file + rename), owner-only. */
+/**
+ * Writes the state atomically and durably, owner-only: temp file, fsync, rename, fsync of the
+ * directory. A token is saved this way before it is ever used, so a crash never loses a token the
+ * gateway may already consider used.
+ */
 function saveState(path: string, state: NodeState): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
-  chmodSync(tmp, 0o600);
+  const fd = openSync(tmp, "w", 0o600);
+  try {
+    writeSync(fd, JSON.stringify(state, null, 2) + "\n");
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, path);
+  const dirFd = openSync(dir, "r");
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
 }
 
 function keysOf(state: NodeState): nacl.SignKeyPair {
@@ -176,6 +194,16 @@ async function pair(opts: {
   try {
     // 2. Pin the gateway id and key (the gateway proves it holds the key).
     const gateway = await pinGateway(client, state, statePath);
+    // An earlier run was approved but did not get its token (lost reply, gave up retrying): claim it
+    // now instead of asking the owner again. UNAUTHENTICATED means not approved (yet): ask as usual.
+    if (state.token === "" && state.requestId !== "") {
+      try {
+        await claimAndStore(client, state, statePath, gateway);
+        return;
+      } catch (err) {
+        if (!(err instanceof UnauthenticatedError)) throw err;
+      }
+    }
     // 3. A nonce for our node id (signed by the gateway: checked), then the signed request. The
     //    signature covers every field we send.
     const { nonce } = await client.createChallenge(state.nodeId, gateway);
@@ -208,13 +236,8 @@ async function pair(opts: {
       }
       if (final !== NodePairingStatus.NODE_PAIRING_STATUS_APPROVED) throw new NodeCliError("lost the pairing stream; run pair again");
     }
-    // 5. Claim the token: a fresh nonce, signed for purpose CLAIM (empty body). Works exactly once.
-    const claimNonce = (await client.createChallenge(state.nodeId, gateway)).nonce;
-    const claimed = await client.claimToken(state.nodeId, claimNonce, sign(state, NodeSignPurpose.claim, claimNonce, new Uint8Array()));
-    state.token = claimed.token;
-    state.requestId = "";
-    saveState(statePath, state);
-    console.log(`Paired as "${claimed.displayName}". Token stored in ${statePath}. Run: pairgate-node connect`);
+    // 5. Claim the token (with retries after a lost reply), store it durably, then use it once.
+    await claimAndStore(client, state, statePath, gateway);
   } finally {
     client.close();
   }
@@ -296,6 +319,74 @@ async function connect(opts: { state: string; interval: string }): Promise<void>
   }
 }
 
+// ---- token delivery: claim and rotate that survive a lost reply (docs/protocol.md §3a) ----------------
+
+/** How a retried call reports itself. */
+function retrying(what: string): { onRetry: (err: Error, attempt: number, delayMs: number) => void } {
+  return { onRetry: (err, attempt, delayMs) => console.error(`pairgate-node: ${what} failed (${err.message}); retry ${attempt} in ${delayMs} ms`) };
+}
+
+/** Challenge -> Authenticate with `token`; retried only when the reply may have been lost. */
+function authenticateWith(
+  client: NodeGatewayClient,
+  state: NodeState,
+  gateway: VerifiedGateway,
+  token: string,
+): Promise<{ sessionToken: string; expiresAtMs: number }> {
+  return retryLostReply(async () => {
+    const { nonce } = await client.createChallenge(state.nodeId, gateway);
+    const res = await client.authenticate(state.nodeId, nonce, sign(state, NodeSignPurpose.connect, nonce, tokenDigest(token)), token);
+    return { sessionToken: res.sessionToken, expiresAtMs: res.expiresAtMs };
+  }, retrying("authenticate"));
+}
+
+/**
+ * ClaimToken with a fresh nonce and CLAIM signature per attempt. On UNAVAILABLE / DEADLINE_EXCEEDED
+ * the gateway may have issued a token whose reply was lost: claiming again is allowed until a token is
+ * first used, and replaces the lost one. The token is stored durably before its first use, which
+ * closes ClaimToken.
+ */
+async function claimAndStore(client: NodeGatewayClient, state: NodeState, statePath: string, gateway: VerifiedGateway): Promise<void> {
+  const claimed = await retryLostReply(async () => {
+    const { nonce } = await client.createChallenge(state.nodeId, gateway);
+    return client.claimToken(state.nodeId, nonce, sign(state, NodeSignPurpose.claim, nonce, new Uint8Array()));
+  }, retrying("claim"));
+  state.token = claimed.token;
+  state.requestId = "";
+  saveState(statePath, state);
+  await authenticateWith(client, state, gateway, state.token);
+  console.log(`Paired as "${claimed.displayName}". Token stored in ${statePath}. Run: pairgate-node connect`);
+}
+
+/**
+ * Rotates the node token. Each attempt authenticates with the stored token (still accepted as the
+ * previous token if an earlier attempt's reply was lost) and calls RotateToken with a fresh nonce; the
+ * new token is stored durably, then used once, which retires the old one at the gateway.
+ */
+async function rotate(opts: { state: string }): Promise<void> {
+  const statePath = resolve(opts.state);
+  const state = loadState(statePath);
+  if (state === undefined || state.token === "") throw new NodeCliError(`not paired yet (no token in ${statePath}); run: pairgate-node pair`);
+  const client = await clientFor(state);
+  try {
+    const gateway = await pinGateway(client, state, statePath);
+    const fresh = await retryLostReply(async () => {
+      const session = await authenticateWith(client, state, gateway, state.token);
+      const { nonce } = await client.createChallenge(state.nodeId, gateway);
+      const sig = sign(state, NodeSignPurpose.rotate, nonce, tokenDigest(session.sessionToken));
+      return (await client.rotateToken(session.sessionToken, nonce, sig)).token;
+    }, retrying("rotate"));
+    state.token = fresh;
+    saveState(statePath, state);
+    await authenticateWith(client, state, gateway, fresh);
+    console.log(`Token rotated and stored in ${statePath}; the old token no longer works.`);
+  } finally {
+    client.close();
+  }
+}
+
+// ---- end of token delivery ------------------------------------------------------------------------
+
 function status(opts: { state: string; json?: boolean }): void {
   const statePath = resolve(opts.state);
   const state = loadState(statePath);
@@ -341,6 +432,11 @@ export function buildNodeProgram(): Command {
     .option("--interval <seconds>", "heartbeat interval", "30")
     .option(...stateOpt)
     .action(connect);
+  program
+    .command("rotate")
+    .description("replace the node token (retries safely if a reply is lost), store it, and use it once")
+    .option(...stateOpt)
+    .action(rotate);
   program
     .command("status")
     .description("show this node's local state (never the token or key)")

@@ -35,6 +35,7 @@ export { type NodeAdminApi, type AdminApi } from "./pairgate-client";
 export { GetStoreStatusResponse, VerifyStoreResponse, StoreProblem } from "../../src/gen/pairgate/v1/admin_service";
 export { NodeGatewayClient, type NodeGatewayClientOptions } from "./node-gateway-client";
 export { fetchPinnedCertificate, normalizePin, pinnedServerIdentity, spkiPinOf, TlsPinMismatchError } from "./tls-pin";
+export { isLostReply, retryLostReply, type RetryOptions } from "./retry";
 export {
   newClientNonce,
   SUPPORTED_PROTOCOL_VERSION,

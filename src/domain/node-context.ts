@@ -7,7 +7,7 @@ import type { GatewayIdentity } from "./gateway-identity";
 import { KeyedMutex } from "./keyed-mutex";
 import type { Logger } from "./logger";
 import { NodeChallenges, type NodeChallengesOptions } from "./node-challenges";
-import { deviceInfoOf, type NodeRecord, type NodeRequestRecord } from "./node-records";
+import { deviceInfoOf, livePreviousTokenHash, type NodeRecord, type NodeRequestRecord, tokenUsed } from "./node-records";
 import { NodeSessions } from "./node-sessions";
 import type { NodeEvent, NodeScopedEvent, PairedNodeView, RequestUpdate } from "./node-types";
 import { buildSignedPayload, type SignPurposeValue } from "./signed-payload";
@@ -154,8 +154,9 @@ export class NodeContext {
       pairedAtMs: n.pairedAtMs,
       approvedAtMs: n.approvedAtMs,
       approvedVia: n.approvedVia,
-      tokenState: n.tokenHash === "" ? "awaiting-claim" : "active",
+      tokenState: n.tokenHash === "" ? "awaiting-claim" : tokenUsed(n) ? "active" : "issued",
       tokenIssuedAtMs: n.tokenIssuedAtMs,
+      previousTokenExpiresAtMs: livePreviousTokenHash(n, this.clock.now()) === "" ? 0 : (n.previousTokenExpiresAtMs ?? 0),
       lastSeenAtMs: this.lastSeen.get(n.nodeId) ?? 0,
       activeSessions: this.sessions.count(n.nodeId),
     };

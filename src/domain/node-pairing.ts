@@ -2,7 +2,7 @@ import type { EventHub } from "./event-hub";
 import type { Challenge } from "./node-challenges";
 import { checkClientNonce, proveChallenge, proveGatewayInfo } from "./gateway-proof";
 import { NODE_LOCK, NodeContext, type NodeLiveSettings, type NodePairingOptions } from "./node-context";
-import { authenticate, heartbeat, watchNode } from "./node-authentication";
+import { authenticate, type AuthenticateResult, heartbeat, watchNode } from "./node-authentication";
 import { approve, expireDue, followRequest, listPending, reject, requestPairing } from "./node-enrollment";
 import { checkNodeId } from "./node-input";
 import type { ApprovedVia } from "./node-records";
@@ -33,6 +33,8 @@ export {
   type NodePairingOptions,
 } from "./node-context";
 export { checkNodeId, MAX_DISPLAY_NAME_LENGTH, normalizeDisplayName } from "./node-input";
+export type { AuthenticateResult } from "./node-authentication";
+export { PREVIOUS_TOKEN_GRACE_MS } from "./node-records";
 export type * from "./node-types";
 
 /**
@@ -120,7 +122,7 @@ export class NodePairing {
     nonce: Uint8Array,
     signature: Uint8Array,
     token: string,
-  ): { sessionToken: string; expiresAtMs: number; displayName: string } {
+  ): Promise<AuthenticateResult> {
     return authenticate(this.#ctx, nodeId, nonce, signature, token);
   }
 

@@ -52,8 +52,11 @@ export interface PairedNodeView extends NodeDeviceInfo {
   pairedAtMs: number;
   approvedAtMs: number;
   approvedVia: ApprovedVia;
-  tokenState: "awaiting-claim" | "active";
+  /** awaiting-claim: approved, no token yet; issued: claimed or rotated, not yet used; active: used. */
+  tokenState: "awaiting-claim" | "issued" | "active";
   tokenIssuedAtMs: number;
+  /** While a rotated token is unused: when the previous token stops being accepted; else 0. */
+  previousTokenExpiresAtMs: number;
   lastSeenAtMs: number;
   activeSessions: number;
 }

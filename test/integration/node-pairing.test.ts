@@ -164,12 +164,14 @@ describe("Node pairing through the daemon", () => {
     await expectUnauthenticated(node.claim());
   });
 
-  it("rotates the token: the old token stops working, the new one works", async () => {
+  it("rotates the token: the old token works until the new one is first used, then only the new one does", async () => {
     const node = await pairedTestNode(t);
     nodes.push(node);
     const old = node.token;
     const fresh = await node.rotate();
     expect(fresh).to.not.equal(old);
+    await node.authenticate(old);
+    await node.authenticate(fresh);
     await expectUnauthenticated(node.authenticate(old));
     await node.authenticate(fresh);
   });

@@ -21,6 +21,11 @@ interface VerifySummary {
   problems: { collection: string; key: string; message: string }[];
 }
 
+/** A DaemonNotRunningError of clients/ts, recognised by its code so `db` does not load grpc-js up front. */
+function isDaemonNotRunning(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === "daemon_not_running";
+}
+
 /** Registers `pairgate db verify|repair|reset`, `pairgate backup <file>` and `pairgate restore <file>`. */
 export function registerDbCommands(program: Command, ctx: CliContext): void {
   const db = program.command("db").description("check, repair or reset the store (see README: Backups and recovery)");
@@ -221,9 +226,4 @@ async function writeDurably(path: string, chunks: AsyncIterable<Buffer>): Promis
     await dir.close();
   }
   return size;
-}
-
-/** True for the client's DaemonNotRunningError, checked by code so this module never loads the client eagerly. */
-function isDaemonNotRunning(err: unknown): boolean {
-  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === "daemon_not_running";
 }

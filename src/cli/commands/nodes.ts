@@ -59,9 +59,17 @@ function pendingJson(r: PendingNode): JsonValue {
   return messageJson(r);
 }
 
-/** A paired node in the `--json` convention (tokenState: "active" | "awaiting_claim"). Never a token. */
+/** A paired node in the `--json` convention (tokenState: "active" | "awaiting_claim" | "issued"). Never a token. */
 function nodeJson(n: PairedNode): JsonValue {
   return messageJson(n, { tokenState: [loadClients().NodeTokenState, "NODE_TOKEN_STATE_"] });
+}
+
+/** The Token column: awaiting claim, issued (not yet used; with the previous token's deadline), active. */
+function tokenStateText(n: PairedNode): string {
+  const { NodeTokenState } = loadClients();
+  if (n.tokenState === NodeTokenState.NODE_TOKEN_STATE_ACTIVE) return "active";
+  if (n.tokenState !== NodeTokenState.NODE_TOKEN_STATE_ISSUED) return "awaiting claim";
+  return n.previousTokenExpiresAtMs > 0 ? `rotated, old valid until ${isoTime(n.previousTokenExpiresAtMs)}` : "issued, not yet used";
 }
 
 /** Registers `pairgate nodes ...`: pending, approve, reject, list, rename, revoke, watch, tls. */
@@ -162,14 +170,13 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
           ctx.out.line("No paired nodes.");
           return;
         }
-        const { NodeTokenState } = loadClients();
         ctx.out.table(
           ["Node", "Name", "Platform", "Token", "Sessions", "Last seen", "Approved"],
           all.map((n) => [
             short(n.nodeId, SHORT_NODE),
             safeText(n.displayName),
             safeText(n.platform),
-            n.tokenState === NodeTokenState.NODE_TOKEN_STATE_ACTIVE ? "active" : "awaiting claim",
+            tokenStateText(n),
             String(n.activeSessions),
             n.lastSeenAtMs > 0 ? `${age(n.lastSeenAtMs)} ago` : "",
             `${isoTime(n.approvedAtMs)}${n.approvedVia === "owner" ? "" : ` (${n.approvedVia})`}`,

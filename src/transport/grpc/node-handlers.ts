@@ -77,6 +77,11 @@ const EVENT: Record<NodeEvent["type"], NodeEventType> = {
   revoked: NodeEventType.NODE_EVENT_TYPE_REVOKED,
   renamed: NodeEventType.NODE_EVENT_TYPE_RENAMED,
 };
+const TOKEN_STATE: Record<PairedNodeView["tokenState"], NodeTokenState> = {
+  "awaiting-claim": NodeTokenState.NODE_TOKEN_STATE_AWAITING_CLAIM,
+  issued: NodeTokenState.NODE_TOKEN_STATE_ISSUED,
+  active: NodeTokenState.NODE_TOKEN_STATE_ACTIVE,
+};
 const NODE_EVENT: Partial<Record<NodeScopedEvent["type"], WatchNodeEventType>> = {
   subscribed: WatchNodeEventType.WATCH_NODE_EVENT_TYPE_SUBSCRIBED,
   renamed: WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED,
@@ -131,8 +136,9 @@ function pairedNode(n: PairedNodeView): PairedNode {
     pairedAtMs: n.pairedAtMs,
     approvedAtMs: n.approvedAtMs,
     approvedVia: n.approvedVia,
-    tokenState: n.tokenState === "active" ? NodeTokenState.NODE_TOKEN_STATE_ACTIVE : NodeTokenState.NODE_TOKEN_STATE_AWAITING_CLAIM,
+    tokenState: TOKEN_STATE[n.tokenState],
     tokenIssuedAtMs: n.tokenIssuedAtMs,
+    previousTokenExpiresAtMs: n.previousTokenExpiresAtMs,
     lastSeenAtMs: n.lastSeenAtMs,
     activeSessions: n.activeSessions,
   };

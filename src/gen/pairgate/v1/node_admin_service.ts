@@ -25,14 +25,20 @@ export const protobufPackage = "pairgate.v1";
 
 export const protobufFileName = "pairgate/v1/node_admin_service.proto";
 
-/** NodeTokenState says whether a paired node has its token. */
+/** NodeTokenState says whether a paired node has its token and has used it. */
 export enum NodeTokenState {
   /** NODE_TOKEN_STATE_UNSPECIFIED - Never sent by the daemon. */
   NODE_TOKEN_STATE_UNSPECIFIED = 0,
   /** NODE_TOKEN_STATE_AWAITING_CLAIM - Approved, but the node has not claimed its token yet. */
   NODE_TOKEN_STATE_AWAITING_CLAIM = 1,
-  /** NODE_TOKEN_STATE_ACTIVE - The node holds a token. */
+  /** NODE_TOKEN_STATE_ACTIVE - The node has authenticated with its current token. */
   NODE_TOKEN_STATE_ACTIVE = 2,
+  /**
+   * NODE_TOKEN_STATE_ISSUED - A token was issued (ClaimToken or RotateToken) but the node has not authenticated with it yet. After
+   * a claim, the node may claim again (its reply may have been lost); after a rotation, the previous
+   * token is still accepted until `previous_token_expires_at_ms`.
+   */
+  NODE_TOKEN_STATE_ISSUED = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -47,6 +53,9 @@ export function nodeTokenStateFromJSON(object: any): NodeTokenState {
     case 2:
     case "NODE_TOKEN_STATE_ACTIVE":
       return NodeTokenState.NODE_TOKEN_STATE_ACTIVE;
+    case 3:
+    case "NODE_TOKEN_STATE_ISSUED":
+      return NodeTokenState.NODE_TOKEN_STATE_ISSUED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -62,6 +71,8 @@ export function nodeTokenStateToJSON(object: NodeTokenState): string {
       return "NODE_TOKEN_STATE_AWAITING_CLAIM";
     case NodeTokenState.NODE_TOKEN_STATE_ACTIVE:
       return "NODE_TOKEN_STATE_ACTIVE";
+    case NodeTokenState.NODE_TOKEN_STATE_ISSUED:
+      return "NODE_TOKEN_STATE_ISSUED";
     case NodeTokenState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -205,6 +216,11 @@ export interface PairedNode {
   lastSeenAtMs: number;
   /** Live sessions the node holds right now. */
   activeSessions: number;
+  /**
+   * While a rotated token is unused (ISSUED): when the previous token stops being accepted, in Unix
+   * milliseconds; 0 when no previous token is accepted.
+   */
+  previousTokenExpiresAtMs: number;
 }
 
 /** ListPendingNodesRequest selects a page. */
@@ -705,6 +721,7 @@ function createBasePairedNode(): PairedNode {
     tokenIssuedAtMs: 0,
     lastSeenAtMs: 0,
     activeSessions: 0,
+    previousTokenExpiresAtMs: 0,
   };
 }
 
@@ -757,6 +774,9 @@ export const PairedNode: MessageFns<PairedNode> = {
     }
     if (message.activeSessions !== 0) {
       writer.uint32(128).int32(message.activeSessions);
+    }
+    if (message.previousTokenExpiresAtMs !== 0) {
+      writer.uint32(136).int64(message.previousTokenExpiresAtMs);
     }
     return writer;
   },
@@ -902,6 +922,14 @@ export const PairedNode: MessageFns<PairedNode> = {
             message.activeSessions = reader.int32();
             continue;
           }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.previousTokenExpiresAtMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -986,6 +1014,11 @@ export const PairedNode: MessageFns<PairedNode> = {
         : isSet(object.active_sessions)
         ? globalThis.Number(object.active_sessions)
         : 0,
+      previousTokenExpiresAtMs: isSet(object.previousTokenExpiresAtMs)
+        ? globalThis.Number(object.previousTokenExpiresAtMs)
+        : isSet(object.previous_token_expires_at_ms)
+        ? globalThis.Number(object.previous_token_expires_at_ms)
+        : 0,
     };
   },
 
@@ -1039,6 +1072,9 @@ export const PairedNode: MessageFns<PairedNode> = {
     if (message.activeSessions !== 0) {
       obj.activeSessions = Math.round(message.activeSessions);
     }
+    if (message.previousTokenExpiresAtMs !== 0) {
+      obj.previousTokenExpiresAtMs = Math.round(message.previousTokenExpiresAtMs);
+    }
     return obj;
   },
 
@@ -1063,6 +1099,7 @@ export const PairedNode: MessageFns<PairedNode> = {
     message.tokenIssuedAtMs = object.tokenIssuedAtMs ?? 0;
     message.lastSeenAtMs = object.lastSeenAtMs ?? 0;
     message.activeSessions = object.activeSessions ?? 0;
+    message.previousTokenExpiresAtMs = object.previousTokenExpiresAtMs ?? 0;
     return message;
   },
 };

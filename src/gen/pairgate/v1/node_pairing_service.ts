@@ -88,7 +88,7 @@ export enum WatchNodeEventType {
   WATCH_NODE_EVENT_TYPE_UNSPECIFIED = 0,
   /** WATCH_NODE_EVENT_TYPE_RENAMED - The owner renamed the node; `display_name` is the new name. */
   WATCH_NODE_EVENT_TYPE_RENAMED = 1,
-  /** WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED - The node token was rotated (by this node, maybe over another session). */
+  /** WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED - A new node token was issued by RotateToken (by this node, maybe over another session). */
   WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED = 2,
   /** WATCH_NODE_EVENT_TYPE_REVOKED - The owner revoked the node; the stream then ends with UNAUTHENTICATED. */
   WATCH_NODE_EVENT_TYPE_REVOKED = 3,
@@ -269,7 +269,7 @@ export interface ClaimTokenRequest {
   signature: Buffer;
 }
 
-/** ClaimTokenResponse carries the node token. It is never returned again. */
+/** ClaimTokenResponse carries the node token. It is never returned again (a repeated claim issues another). */
 export interface ClaimTokenResponse {
   /**
    * The node token: "pgn_" + base64url (no padding) of 32 random bytes. Keep it secret; the gateway
@@ -288,7 +288,10 @@ export interface AuthenticateRequest {
   nonce: Buffer;
   /** Ed25519 signature (64 bytes) over the CONNECT payload, whose body is SHA-256 of `token`. */
   signature: Buffer;
-  /** The node token from ClaimToken or RotateToken. */
+  /**
+   * The node token from ClaimToken or RotateToken (the current one, or the previous one within the
+   * rules of RotateToken).
+   */
   token: string;
 }
 
@@ -341,7 +344,10 @@ export interface RotateTokenRequest {
 
 /** RotateTokenResponse carries the new node token, once. */
 export interface RotateTokenResponse {
-  /** The new node token ("pgn_" + base64url of 32 random bytes). The previous token no longer works. */
+  /**
+   * The new node token ("pgn_" + base64url of 32 random bytes). The previous token keeps working until
+   * this one is first used, or for at most 10 minutes.
+   */
   token: string;
 }
 
@@ -2263,7 +2269,8 @@ export const RotateTokenResponse: MessageFns<RotateTokenResponse> = {
  * in docs/protocol.md.
  *
  * Flow: GetGatewayInfo (pin `gateway_id`) -> CreateChallenge -> RequestPairing -> AwaitPairing until
- * APPROVED -> CreateChallenge -> ClaimToken (once). Then on every connection: CreateChallenge ->
+ * APPROVED -> CreateChallenge -> ClaimToken (repeatable until the token is first used). Then on every
+ * connection: CreateChallenge ->
  * Authenticate -> Heartbeat / WatchNode / RotateToken with `authorization: Bearer <session_token>`.
  *
  * Every authentication failure (unknown node, bad or reused nonce, bad signature, wrong token, revoked
@@ -2350,8 +2357,16 @@ export const NodePairingServiceService = {
     responseDeserialize: (value: Buffer): AwaitPairingResponse => AwaitPairingResponse.decode(value),
   },
   /**
-   * ClaimToken returns the node token of an approved node, exactly once. The signature has purpose
-   * CLAIM. A second claim fails with UNAUTHENTICATED: a node that lost its token pairs again (a repair).
+   * ClaimToken issues the node token of an approved node. The signature has purpose CLAIM. The token
+   * is committed (synced) before the reply is sent.
+   *
+   * What a node may rely on: until it has authenticated once with a claimed token, it may repeat
+   * ClaimToken (fresh nonce and signature each time), e.g. after UNAVAILABLE or DEADLINE_EXCEEDED when
+   * the reply may have been lost. Each repeat issues a new token and invalidates the unused one from
+   * the earlier claim, so a lost reply never strands the node; only the latest token returned works.
+   * Persist the token before using it. Once any token of this pairing has been used (the first
+   * successful Authenticate), and after any RotateToken, ClaimToken fails with UNAUTHENTICATED; a
+   * node that lost a used token pairs again (a repair).
    */
   claimToken: {
     path: "/pairgate.v1.NodePairingService/ClaimToken" as const,
@@ -2365,6 +2380,12 @@ export const NodePairingServiceService = {
   /**
    * Authenticate proves the node's identity on a new connection: a signature (purpose CONNECT) over a
    * fresh nonce plus the node token. Returns a session token valid for 15 minutes.
+   *
+   * Accepted tokens: the current token (from the latest ClaimToken or RotateToken), and, after a
+   * RotateToken whose new token has not been used yet, the previous token for at most 10 minutes after
+   * that rotation. The first successful Authenticate with a newly issued token is its "first use": it
+   * is recorded durably (one synced write) before the reply, and from then on the previous token is
+   * refused and ClaimToken is closed. Authenticating with the previous token changes nothing.
    */
   authenticate: {
     path: "/pairgate.v1.NodePairingService/Authenticate" as const,
@@ -2404,9 +2425,15 @@ export const NodePairingServiceService = {
     responseDeserialize: (value: Buffer): WatchNodeResponse => WatchNodeResponse.decode(value),
   },
   /**
-   * RotateToken replaces the node token. Needs `authorization: Bearer <session_token>` and a fresh
-   * nonce with a signature of purpose ROTATE. The new token is returned once; the old token stops
-   * working in the same atomic, synced write. Open sessions stay valid.
+   * RotateToken issues a new node token. Needs `authorization: Bearer <session_token>` and a fresh
+   * nonce with a signature of purpose ROTATE. The new token is committed (synced) before the reply.
+   *
+   * What a node may rely on: the token it authenticated with (the previous token) keeps working until
+   * the new token is first used (Authenticate) or 10 minutes after the rotation, whichever comes first;
+   * after the new token's first use only the new token works. So if the reply is lost (UNAVAILABLE,
+   * DEADLINE_EXCEEDED), the node authenticates again with the token it holds and repeats RotateToken:
+   * the repeat replaces the unused token and keeps the previous token's original deadline (it does not
+   * extend it). Store the new token durably before using it. Open sessions stay valid.
    */
   rotateToken: {
     path: "/pairgate.v1.NodePairingService/RotateToken" as const,
@@ -2458,13 +2485,27 @@ export interface NodePairingServiceServer extends UntypedServiceImplementation {
    */
   awaitPairing: handleServerStreamingCall<AwaitPairingRequest, AwaitPairingResponse>;
   /**
-   * ClaimToken returns the node token of an approved node, exactly once. The signature has purpose
-   * CLAIM. A second claim fails with UNAUTHENTICATED: a node that lost its token pairs again (a repair).
+   * ClaimToken issues the node token of an approved node. The signature has purpose CLAIM. The token
+   * is committed (synced) before the reply is sent.
+   *
+   * What a node may rely on: until it has authenticated once with a claimed token, it may repeat
+   * ClaimToken (fresh nonce and signature each time), e.g. after UNAVAILABLE or DEADLINE_EXCEEDED when
+   * the reply may have been lost. Each repeat issues a new token and invalidates the unused one from
+   * the earlier claim, so a lost reply never strands the node; only the latest token returned works.
+   * Persist the token before using it. Once any token of this pairing has been used (the first
+   * successful Authenticate), and after any RotateToken, ClaimToken fails with UNAUTHENTICATED; a
+   * node that lost a used token pairs again (a repair).
    */
   claimToken: handleUnaryCall<ClaimTokenRequest, ClaimTokenResponse>;
   /**
    * Authenticate proves the node's identity on a new connection: a signature (purpose CONNECT) over a
    * fresh nonce plus the node token. Returns a session token valid for 15 minutes.
+   *
+   * Accepted tokens: the current token (from the latest ClaimToken or RotateToken), and, after a
+   * RotateToken whose new token has not been used yet, the previous token for at most 10 minutes after
+   * that rotation. The first successful Authenticate with a newly issued token is its "first use": it
+   * is recorded durably (one synced write) before the reply, and from then on the previous token is
+   * refused and ClaimToken is closed. Authenticating with the previous token changes nothing.
    */
   authenticate: handleUnaryCall<AuthenticateRequest, AuthenticateResponse>;
   /** Heartbeat tells the gateway the node is alive. Needs `authorization: Bearer <session_token>`. */
@@ -2479,9 +2520,15 @@ export interface NodePairingServiceServer extends UntypedServiceImplementation {
    */
   watchNode: handleServerStreamingCall<WatchNodeRequest, WatchNodeResponse>;
   /**
-   * RotateToken replaces the node token. Needs `authorization: Bearer <session_token>` and a fresh
-   * nonce with a signature of purpose ROTATE. The new token is returned once; the old token stops
-   * working in the same atomic, synced write. Open sessions stay valid.
+   * RotateToken issues a new node token. Needs `authorization: Bearer <session_token>` and a fresh
+   * nonce with a signature of purpose ROTATE. The new token is committed (synced) before the reply.
+   *
+   * What a node may rely on: the token it authenticated with (the previous token) keeps working until
+   * the new token is first used (Authenticate) or 10 minutes after the rotation, whichever comes first;
+   * after the new token's first use only the new token works. So if the reply is lost (UNAVAILABLE,
+   * DEADLINE_EXCEEDED), the node authenticates again with the token it holds and repeats RotateToken:
+   * the repeat replaces the unused token and keeps the previous token's original deadline (it does not
+   * extend it). Store the new token durably before using it. Open sessions stay valid.
    */
   rotateToken: handleUnaryCall<RotateTokenRequest, RotateTokenResponse>;
 }
@@ -2575,8 +2622,16 @@ export interface NodePairingServiceClient extends Client {
     options?: Partial<CallOptions>,
   ): ClientReadableStream<AwaitPairingResponse>;
   /**
-   * ClaimToken returns the node token of an approved node, exactly once. The signature has purpose
-   * CLAIM. A second claim fails with UNAUTHENTICATED: a node that lost its token pairs again (a repair).
+   * ClaimToken issues the node token of an approved node. The signature has purpose CLAIM. The token
+   * is committed (synced) before the reply is sent.
+   *
+   * What a node may rely on: until it has authenticated once with a claimed token, it may repeat
+   * ClaimToken (fresh nonce and signature each time), e.g. after UNAVAILABLE or DEADLINE_EXCEEDED when
+   * the reply may have been lost. Each repeat issues a new token and invalidates the unused one from
+   * the earlier claim, so a lost reply never strands the node; only the latest token returned works.
+   * Persist the token before using it. Once any token of this pairing has been used (the first
+   * successful Authenticate), and after any RotateToken, ClaimToken fails with UNAUTHENTICATED; a
+   * node that lost a used token pairs again (a repair).
    */
   claimToken(
     request: ClaimTokenRequest,
@@ -2596,6 +2651,12 @@ export interface NodePairingServiceClient extends Client {
   /**
    * Authenticate proves the node's identity on a new connection: a signature (purpose CONNECT) over a
    * fresh nonce plus the node token. Returns a session token valid for 15 minutes.
+   *
+   * Accepted tokens: the current token (from the latest ClaimToken or RotateToken), and, after a
+   * RotateToken whose new token has not been used yet, the previous token for at most 10 minutes after
+   * that rotation. The first successful Authenticate with a newly issued token is its "first use": it
+   * is recorded durably (one synced write) before the reply, and from then on the previous token is
+   * refused and ClaimToken is closed. Authenticating with the previous token changes nothing.
    */
   authenticate(
     request: AuthenticateRequest,
@@ -2643,9 +2704,15 @@ export interface NodePairingServiceClient extends Client {
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchNodeResponse>;
   /**
-   * RotateToken replaces the node token. Needs `authorization: Bearer <session_token>` and a fresh
-   * nonce with a signature of purpose ROTATE. The new token is returned once; the old token stops
-   * working in the same atomic, synced write. Open sessions stay valid.
+   * RotateToken issues a new node token. Needs `authorization: Bearer <session_token>` and a fresh
+   * nonce with a signature of purpose ROTATE. The new token is committed (synced) before the reply.
+   *
+   * What a node may rely on: the token it authenticated with (the previous token) keeps working until
+   * the new token is first used (Authenticate) or 10 minutes after the rotation, whichever comes first;
+   * after the new token's first use only the new token works. So if the reply is lost (UNAVAILABLE,
+   * DEADLINE_EXCEEDED), the node authenticates again with the token it holds and repeats RotateToken:
+   * the repeat replaces the unused token and keeps the previous token's original deadline (it does not
+   * extend it). Store the new token durably before using it. Open sessions stay valid.
    */
   rotateToken(
     request: RotateTokenRequest,
