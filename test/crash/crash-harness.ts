@@ -285,6 +285,9 @@ async function worker<T extends { busy: boolean; uncertain: unknown }>(
     } finally {
       item.busy = false;
     }
+    // A step may finish without any I/O (e.g. every node revoked): yield to the event loop, or this
+    // loop would run on microtasks alone and starve every timer, the kill timer included.
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 
