@@ -26,6 +26,9 @@ export class SchemaVersionError extends Error {
 /** classic-level honours `sync` on put and batch; abstract-level's typings only declare it for batch. */
 const SYNC: Record<string, unknown> = { sync: true };
 
+/** One sublevel of the database (JSON values); `sublevel.db` is the root, for cross-sublevel batches. */
+export type LevelSublevel = Sub;
+
 /** Anything with the abstract-level API: a classic-level `Level` on disk or a `MemoryLevel` in tests. */
 export type AbstractDb = Db;
 
@@ -89,6 +92,11 @@ export class LevelStore implements Store {
     };
   }
 
+  /** The sublevel `name` (created on first use). Used by the shared-store adapter (level-shared-store.ts). */
+  sublevel(name: string): LevelSublevel {
+    return this.#sub(name);
+  }
+
   collection<N extends CollectionName>(name: N): Collection<CollectionTypes[N]> {
     let c = this.#collections.get(name);
     if (c === undefined) {
@@ -149,7 +157,8 @@ export class LevelStore implements Store {
   }
 }
 
-async function* iterate(sub: Sub, range: KeyRange): AsyncIterable<[string, unknown]> {
+/** Iterates a sublevel range in batches of 256, from a snapshot; open errors become UnavailableError. */
+export async function* iterate(sub: Sub, range: KeyRange): AsyncIterable<[string, unknown]> {
   const options: Record<string, unknown> = {};
   for (const k of ["gt", "gte", "lt", "lte", "limit", "reverse"] as const) {
     if (range[k] !== undefined) options[k] = range[k];
