@@ -260,11 +260,12 @@ export function checkTopic(topic: string): void {
 }
 
 /**
- * Throws InvalidArgumentError when `value` would not round-trip on every adapter: undefined, or a
- * string with NUL (U+0000), which PostgreSQL's jsonb cannot store. Keys may contain NUL; values not.
+ * Throws InvalidArgumentError when `value` would not round-trip on every adapter: undefined or a bare
+ * null (LevelDB stores neither; absence is undefined), or a string with NUL (U+0000), which
+ * PostgreSQL's jsonb cannot store. Keys may contain NUL; values not.
  */
 function checkValue(value: unknown): void {
-  const json = JSON.stringify(value) as string | undefined;
-  if (json === undefined) throw new InvalidArgumentError("stored values must be JSON (not undefined)", "value");
+  const json = value === null ? undefined : (JSON.stringify(value) as string | undefined);
+  if (json === undefined) throw new InvalidArgumentError("stored values must be JSON other than a bare null", "value");
   if (/(?:^|[^\\])(?:\\\\)*\\u0000/.test(json)) throw new InvalidArgumentError("stored values must not contain NUL characters", "value");
 }

@@ -42,7 +42,10 @@ import type { CollectionTypes, KeyRange } from "./store";
  *   tenant is the default (a single gateway).
  * - **Keys** are strings without restriction (they contain NUL), ordered bytewise on their UTF-8 form
  *   (LevelDB's order; PostgreSQL stores them as `bytea`). Values are JSON (objects, arrays, strings,
- *   numbers, booleans, null); they round-trip exactly.
+ *   numbers, booleans; null only inside them) without NUL in strings (jsonb cannot hold it); they
+ *   round-trip exactly (object key order aside). Other values are refused with InvalidArgumentError.
+ * - **Unknown outcome.** When the connection drops during a commit, `transact` throws UnavailableError
+ *   and the transaction may or may not have been applied (as with any networked database).
  * - **Failures.** A store that is closed, unreachable or failing throws UnavailableError (retrying
  *   later may work); domain errors thrown by `fn` propagate unchanged.
  */
