@@ -2,6 +2,7 @@ import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Server, ServerCredentials } from "@grpc/grpc-js";
 import { type LoadedConfig, loadConfig } from "./config/load";
+import { resolveStorage, STORAGE_URL_ENV } from "./config/storage";
 import { type Clock, systemClock } from "./domain/clock";
 import { DmPairing } from "./domain/dm-pairing";
 import { GATEWAY_IDENTITY_KEY, type GatewayIdentity, gatewayIdentityOf, newGatewayKey } from "./domain/gateway-identity";
@@ -86,6 +87,19 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       `nodes.listen is "${config.nodes.listen}", which is not a loopback address, and nodes.tls is not set ` +
         `(config ${loaded.source}): set nodes.tls to {"cert": ..., "key": ...} or "auto", ` +
         `or set nodes.insecure: true to send node tokens in clear`,
+    );
+  }
+
+  // Several daemons over one PostgreSQL (issue 12) need the domain on the shared-store port first;
+  // until then this build refuses the setting rather than silently using LevelDB.
+  const storage = resolveStorage(config.storage, process.env, loaded.source);
+  if (storage.kind === "postgres") {
+    throw new DaemonStartError(
+      `storage kind "postgres" (from ${storage.urlFrom === "env" ? STORAGE_URL_ENV : `config ${loaded.source}`}): ` +
+        `multi-daemon PostgreSQL mode is not available in this build of pairgate; ` +
+        (storage.urlFrom === "env"
+          ? `unset ${STORAGE_URL_ENV} to use the embedded LevelDB store`
+          : `set "storage": {"kind": "level"} (or remove "storage") in ${loaded.source} to use the embedded LevelDB store`),
     );
   }
 
