@@ -59,15 +59,18 @@ export function withPostgres(title: string, suite: () => void): void {
 }
 
 let cluster: Promise<PostgresCluster> | undefined;
-let stopCluster: (() => void) | undefined;
+let stopShared: (() => void) | undefined;
 
 /** The shared cluster of this mocha run, started on first use (≈4 s). Throws when it cannot start. */
 export function sharedPostgres(): Promise<PostgresCluster> {
   if (cluster === undefined) {
-    cluster = startCluster();
-    // A root-level hook: runs once, after every suite of the run.
-    after(() => stopCluster?.());
-    process.once("exit", () => stopCluster?.());
+    cluster = startPostgresCluster().then(({ cluster: c, stop }) => {
+      stopShared = stop;
+      return c;
+    });
+    // A root-level hook: runs once, after every suite of the run; the exit handler is the fallback.
+    after(() => stopShared?.());
+    process.once("exit", () => stopShared?.());
   }
   return cluster;
 }
@@ -80,7 +83,8 @@ export async function freshDatabase(): Promise<string> {
   return c.url(name);
 }
 
-async function startCluster(): Promise<PostgresCluster> {
+/** Starts a new throwaway cluster; `stop()` (synchronous, idempotent) stops it and removes its files. */
+export async function startPostgresCluster(): Promise<{ cluster: PostgresCluster; stop: () => void }> {
   const bin = postgresBinDir();
   if (bin === undefined) throw new Error(`PostgreSQL is not installed. Install it with: ${INSTALL_HINT}`);
   const dir = mkdtempSync(join(tmpdir(), "pgc-"));
@@ -100,8 +104,10 @@ async function startCluster(): Promise<PostgresCluster> {
     "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200`,
     "start",
   ]);
-  stopCluster = () => {
-    stopCluster = undefined;
+  let stopped = false;
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
     try {
       run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]);
     } finally {
@@ -110,20 +116,16 @@ async function startCluster(): Promise<PostgresCluster> {
   };
   const host = "127.0.0.1";
   const url = (db: string): string => `postgres://pairgate@${host}:${port}/${db}`;
-  return {
-    host,
-    port,
-    url,
-    admin: async (sql, values) => {
-      const client = new pg.Client({ connectionString: url("postgres") });
-      await client.connect();
-      try {
-        return await client.query(sql, values);
-      } finally {
-        await client.end();
-      }
-    },
+  const admin = async (sql: string, values?: unknown[]): Promise<pg.QueryResult> => {
+    const client = new pg.Client({ connectionString: url("postgres") });
+    await client.connect();
+    try {
+      return await client.query(sql, values);
+    } finally {
+      await client.end();
+    }
   };
+  return { cluster: { host, port, url, admin }, stop };
 }
 
 function freePort(): Promise<number> {
