@@ -146,7 +146,7 @@ export class LevelSharedStore extends TransactSharedStore {
       for (const [key, write] of byKey) {
         const full = this.#prefix + key;
         const ofKey = this.#expiryOfKey(collection, key);
-        const oldExpiry = (await this.#read(() => this.#expiryOf.get(ofKey))) as number | undefined;
+        const oldExpiry = this.#expiryOfSync(ofKey);
         if (oldExpiry !== undefined) {
           dels.push({ type: "del", sublevel: this.#expiryOf, key: ofKey });
           dels.push({ type: "del", sublevel: this.#expiry, key: this.#expiryKey(collection, oldExpiry, key) });
@@ -199,6 +199,15 @@ export class LevelSharedStore extends TransactSharedStore {
 
   #expiryKey(collection: SharedCollectionName, expiresAtMs: number, key: string): string {
     return this.#prefix + collection + KEY_SEP + ms16(expiresAtMs) + KEY_SEP + key;
+  }
+
+  /** A record's current expiry, read synchronously (microseconds; the commit path reads one per written key). */
+  #expiryOfSync(ofKey: string): number | undefined {
+    try {
+      return this.#expiryOf.getSync(ofKey) as number | undefined;
+    } catch (err) {
+      throw new UnavailableError("storage read failed", { cause: err });
+    }
   }
 
   #open(): void {
