@@ -28,8 +28,9 @@ typecheck: install ## Type-check everything (src, clients, tests, scripts)
 	$(BIN)/tsc -p tsconfig.json
 
 .PHONY: lint
-lint: install ## buf lint (STANDARD) + eslint
+lint: install ## buf lint (STANDARD) + buf breaking (against contract/) + eslint
 	$(BIN)/buf lint
+	$(BIN)/buf breaking --against contract/pairgate-v1.json
 	$(BIN)/eslint --max-warnings 0 .
 
 .PHONY: test
@@ -40,12 +41,27 @@ test: build check-gen typecheck ## Gen freshness, type-check, then all tests (un
 check-gen: install ## Fail if src/gen/ is stale
 	bash scripts/check-gen.sh
 
+.PHONY: contract-snapshot
+contract-snapshot: install ## Record proto/ as the released contract (contract/pairgate-v1.json); only when releasing
+	bash scripts/contract-snapshot.sh
+
+# The Python used for clients/python: $PAIRGATE_PYTHON, else Debian's /usr/bin/python3, else python3.
+PYTHON ?= $(or $(PAIRGATE_PYTHON),$(wildcard /usr/bin/python3),python3)
+
+.PHONY: python-stubs
+python-stubs: ## Generate clients/python/gen/ (git-ignored) from proto/ with grpc_tools.protoc
+	$(PYTHON) clients/python/generate.py
+
+.PHONY: client-pack
+client-pack: install ## Build the @pairgate/client package and npm-pack it into dist/pack/
+	bash scripts/pack-client.sh dist/pack
+
 .PHONY: check
 check: lint typecheck check-gen test ## Everything CI should run
 
 .PHONY: run
-run: build ## Install, build and start the daemon in the foreground (state in ./.pairgate)
-	PAIRGATE_HOME=$${PAIRGATE_HOME:-$(CURDIR)/.pairgate} node dist/src/cli/main.js serve
+run: build ## Install, build and start the daemon in the foreground (state in PAIRGATE_HOME, default ./.pairgate; its config.json if present; extra flags: ARGS="--log-level debug")
+	PAIRGATE_HOME="$${PAIRGATE_HOME:-$(CURDIR)/.pairgate}" node dist/src/cli/main.js serve $(ARGS)
 
 .PHONY: bench
 bench: build ## Benchmarks (see README, Performance)

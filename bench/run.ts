@@ -5,6 +5,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, credentials, Metadata } from "@grpc/grpc-js";
 import { bulkLoad, type BulkLoadResult } from "./bulk-load";
+import { measureCliStartup, type StartupResult } from "./cli-startup";
 import type { FromWorker, ToWorker, WorkerResult, WorkerSpec, WorkloadKind } from "./load-worker";
 import { UNKNOWN_ACCOUNTS, UNKNOWN_REPEAT_SHARE } from "./load-worker";
 import { clockTicks, processCpuUs, statusKb } from "./proc-stats";
@@ -17,7 +18,8 @@ import { applyRatios, formatGoals, formatTable, type GoalCheck, percentile, rati
  *
  * Options (flags or environment): --smoke / BENCH_SMOKE=1, --duration=S / BENCH_DURATION,
  * --warmup=S / BENCH_WARMUP, --workers=N / BENCH_WORKERS, --senders=N / BENCH_SENDERS,
- * --nodes=N / BENCH_NODES, --out=FILE / BENCH_OUT, --only=echo,small,big / BENCH_ONLY (phases to run),
+ * --nodes=N / BENCH_NODES, --out=FILE / BENCH_OUT, --only=echo,small,big,cli / BENCH_ONLY (phases to run; cli = start-up of
+ * `pairgate --version` and `pairgate pairing list telegram` vs bare `node -e 0`, BENCH_CLI_ROUNDS rounds, default 15),
  * --workloads=REGEX / BENCH_WORKLOADS (run only workloads whose id matches, e.g. "allowed"),
  * --profile=DIR / BENCH_PROFILE (run the daemon with --cpu-prof into DIR), --keep (keep the temp state dirs).
  */
@@ -82,7 +84,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     keep: flag("keep") !== undefined,
     workloads: new RegExp(value("workloads", "BENCH_WORKLOADS") ?? ""),
     profileDir: value("profile", "BENCH_PROFILE"),
-    phases: new Set((value("only", "BENCH_ONLY") ?? "echo,small,big").split(",").map((p) => p.trim())),
+    phases: new Set((value("only", "BENCH_ONLY") ?? "echo,small,big,cli").split(",").map((p) => p.trim())),
   };
 }
 
@@ -365,6 +367,7 @@ async function main(): Promise<void> {
   const bigLabel = `${label(options.senders)}/${label(options.nodes)}`;
   let cliAllowed: CliTiming | undefined;
   let cliNodes: CliTiming | undefined;
+  let startup: StartupResult | undefined;
   try {
     // 1. Baseline: the bare echo server over a unix socket (as the operator API) and TCP (as the node API).
     if (options.phases.has("echo")) {
@@ -427,8 +430,32 @@ async function main(): Promise<void> {
       await stopProcess(big.child);
     }
 
+    // 4. CLI start-up: interleaved rounds of bare node, --version and pairing list (3 pending requests).
+    if (options.phases.has("cli")) {
+      const cliHome = join(tmp, "cli");
+      mkdirSync(cliHome, { mode: 0o700 });
+      const d = await startPairgate(cliHome, await freePort());
+      for (const sender of ["1001", "1002", "1003"]) {
+        spawnSync(process.execPath, [CLI, "inbound", "telegram", sender], { env: { ...process.env, PAIRGATE_HOME: cliHome } });
+      }
+      const rounds = Number(process.env.BENCH_CLI_ROUNDS ?? (options.smoke ? 5 : 15));
+      log(`CLI start-up: ${rounds} interleaved rounds of node -e 0, ${STARTUP_LABELS}`);
+      startup = measureCliStartup(CLI, cliHome, rounds);
+      scale.cliStartup = startup;
+      log(`  node -e 0: ${startup.nodeMedianMs.toFixed(0)} ms; ` + startup.commands.map((c) => `${c.label}: ${c.medianMs.toFixed(0)} ms (${c.ratio.toFixed(2)}×)`).join("; "));
+      await stopProcess(d.child);
+    }
+
     applyRatios(rows);
     const goals = checkGoals(rows, scale, cliAllowed, cliNodes);
+    if (startup !== undefined) {
+      for (const c of startup.commands) {
+        goals.push({
+          ...ratioGoal(`CLI start-up: \`${c.label}\` vs \`node -e 0\` (medians, ${startup.rounds} rounds)`, c.ok ? c.ratio : undefined, { max: c.maxRatio }),
+          ...(c.ok ? {} : { measured: `failed: ${c.note}` }),
+        });
+      }
+    }
     const table = formatTable(rows);
     const out = {
       generatedAt: new Date().toISOString(),
@@ -477,6 +504,8 @@ function label(n: number): string {
 }
 
 type CliTiming = ReturnType<typeof timeCli>;
+
+const STARTUP_LABELS = "pairgate --version, pairgate pairing list telegram";
 
 function checkGoals(
   rows: readonly Row[],

@@ -6,7 +6,7 @@ import { resolveStorage, STORAGE_URL_ENV } from "./config/storage";
 import { type Clock, systemClock } from "./domain/clock";
 import { DmPairing } from "./domain/dm-pairing";
 import { GATEWAY_IDENTITY_KEY, type GatewayIdentity, gatewayIdentityOf, newGatewayKey } from "./domain/gateway-identity";
-import { createJsonLogger, type Logger } from "./domain/logger";
+import { createLogger, type LevelledLogger, type LogFormat, type Logger, type LogLevel } from "./domain/logger";
 import { NodePairing } from "./domain/node-pairing";
 import { DmAccessServiceService } from "./gen/pairgate/v1/dm_access_service";
 import { DmPairingServiceService } from "./gen/pairgate/v1/dm_pairing_service";
@@ -37,15 +37,22 @@ export class DaemonStartError extends Error {
 export interface DaemonOptions {
   /** State directory (created 0700): holds `db/` and, by default, `pairgate.sock`. */
   home: string;
-  /** Config file path; omitted = embedded defaults. Ignored when `config` is given. */
+  /** Config file path (JSONC); omitted = embedded defaults. Reloaded on {@link Daemon.reload}. */
   configPath?: string;
   /** An already loaded config (tests). */
   config?: LoadedConfig;
   /** Time source. @default systemClock */
   clock?: Clock;
-  /** Log sink. @default JSON lines on stderr at the config's logLevel */
+  /** Log sink. @default lines on stderr in `logFormat` at `logLevel` (else the config's logLevel) */
   logger?: Logger;
+  /** Log level that wins over the config's `logLevel`, also across reloads (--log-level, $PAIRGATE_LOG_LEVEL). */
+  logLevel?: LogLevel;
+  /** @default "json" */
+  logFormat?: LogFormat;
 }
+
+/** The outcome of {@link Daemon.reload}. */
+export type ReloadResult = { ok: true; source: string } | { ok: false; error: string };
 
 /** A running daemon. */
 export interface Daemon {
@@ -59,6 +66,13 @@ export interface Daemon {
   readonly nodeTls: boolean;
   /** The node pairing engine (tests use it to sweep expiry deterministically). */
   readonly nodes: NodePairing;
+  /**
+   * Re-reads the config file (SIGHUP) and swaps in policies, allowFrom, the DM limits, the reply text and
+   * the log level as one synchronous step. An unreadable or invalid file changes nothing and is logged
+   * (and returned) with the reason. Keys that need a restart (socketPath, nodes.listen/tls/insecure) are
+   * logged when they differ. Never throws.
+   */
+  reload(): ReloadResult;
   /** Stops gracefully: ends streams, drains calls (up to 5 s), closes the store, removes the socket. */
   stop(): Promise<void>;
 }
@@ -72,7 +86,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const loaded = options.config ?? loadConfig(options.configPath);
   const { config, policies } = loaded;
   const clock = options.clock ?? systemClock;
-  const log = options.logger ?? createJsonLogger({ level: config.logLevel });
+  // Our own logger's level follows reloads; a logger passed in (tests) keeps its own.
+  const ownLog: LevelledLogger | undefined =
+    options.logger === undefined ? createLogger({ level: options.logLevel ?? config.logLevel, format: options.logFormat ?? "json" }) : undefined;
+  const log: Logger = options.logger ?? (ownLog as LevelledLogger);
   const home = options.home;
   const socketPath = config.socketPath ?? join(home, "pairgate.sock");
   if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
@@ -140,6 +157,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       pendingTtlMs: config.dm.pendingTtlMs,
       maxPending: config.dm.maxPending,
       historyGraceMs: config.dm.historyGraceMs,
+      unpairedResponse: config.dm.unpairedResponse,
+      replyTemplate: config.dm.replyTemplate,
     });
     const env: HandlerEnv = { log: log.child({ component: "grpc" }), stopping: stopping.signal };
     const nodes = new NodePairing({
@@ -162,7 +181,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     addReflection(operator, ["pairgate.v1.DmAccessService", "pairgate.v1.DmPairingService", "pairgate.v1.NodeAdminService"]);
     // We hold the database lock, so any socket file left here is stale.
     await rm(socketPath, { force: true });
-    await bindUnix(operator, socketPath);
+    await bindUnix(operator, socketPath).catch((err: unknown) => {
+      throw new DaemonStartError(
+        `cannot listen on the operator socket ${socketPath} (socketPath): ${err instanceof Error ? err.message : String(err)}; ` +
+          `check that its directory exists and is writable, or remove "socketPath" from the config to use <home>/pairgate.sock`,
+        { cause: err },
+      );
+    });
 
     const nodeServer = createServer();
     servers.push(nodeServer);
@@ -179,15 +204,60 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     });
     const nodeAddress = `${nodeListen.host.includes(":") ? `[${nodeListen.host}]` : nodeListen.host}:${nodePort}`;
 
-    nodeSweeper = setInterval(() => {
-      nodes.sweepExpired().catch((err: unknown) => log.error("node expiry sweep failed", { cause: String(err) }));
-    }, config.nodes.sweepIntervalMs);
-    nodeSweeper.unref();
+    const startSweepers = (nodeMs: number, dmMs: number): void => {
+      if (sweeper !== undefined) clearInterval(sweeper);
+      if (nodeSweeper !== undefined) clearInterval(nodeSweeper);
+      nodeSweeper = setInterval(() => {
+        nodes.sweepExpired().catch((err: unknown) => log.error("node expiry sweep failed", { cause: String(err) }));
+      }, nodeMs);
+      nodeSweeper.unref();
+      sweeper = setInterval(() => {
+        dm.sweepExpired().catch((err: unknown) => log.error("expiry sweep failed", { cause: String(err) }));
+      }, dmMs);
+      sweeper.unref();
+    };
+    startSweepers(config.nodes.sweepIntervalMs, config.dm.sweepIntervalMs);
 
-    sweeper = setInterval(() => {
-      dm.sweepExpired().catch((err: unknown) => log.error("expiry sweep failed", { cause: String(err) }));
-    }, config.dm.sweepIntervalMs);
-    sweeper.unref();
+    let current = loaded;
+    const reload = (): ReloadResult => {
+      const path = options.configPath;
+      if (path === undefined) {
+        log.warn("config reload: no config file (running on the embedded defaults); nothing to reload", {
+          hint: `create ${join(home, "config.json")} with \`pairgate init\` and restart`,
+        });
+        return { ok: false, error: "no config file" };
+      }
+      let next: LoadedConfig;
+      try {
+        next = loadConfig(path);
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        log.error("config reload failed; the running config is unchanged", { config: path, error });
+        return { ok: false, error };
+      }
+      const restartOnly = restartRequiredChanges(current.config, next.config);
+      // Everything below is synchronous: no call sees half of the old and half of the new config.
+      dm.reconfigure({
+        policies: next.policies,
+        pendingTtlMs: next.config.dm.pendingTtlMs,
+        maxPending: next.config.dm.maxPending,
+        historyGraceMs: next.config.dm.historyGraceMs,
+        unpairedResponse: next.config.dm.unpairedResponse,
+        replyTemplate: next.config.dm.replyTemplate,
+      });
+      nodes.reconfigure({ maxPending: next.config.nodes.maxPending, autoApproveLoopback: next.config.nodes.autoApproveLoopback });
+      ownLog?.setLevel(options.logLevel ?? next.config.logLevel);
+      if (next.config.dm.sweepIntervalMs !== current.config.dm.sweepIntervalMs || next.config.nodes.sweepIntervalMs !== current.config.nodes.sweepIntervalMs) {
+        startSweepers(next.config.nodes.sweepIntervalMs, next.config.dm.sweepIntervalMs);
+      }
+      current = next;
+      log.info("config reloaded", {
+        config: path,
+        logLevel: options.logLevel ?? next.config.logLevel,
+        ...(restartOnly.length === 0 ? {} : { notApplied: restartOnly.join(","), hint: "these keys take effect after a restart" }),
+      });
+      return { ok: true, source: path };
+    };
 
     log.info("pairgate daemon started", {
       version: VERSION,
@@ -204,6 +274,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       nodeAddress,
       nodeTls: config.nodes.tls !== undefined,
       nodes,
+      reload,
       stop: () => {
         stopped ??= cleanup().then(() => log.info("pairgate daemon stopped"));
         return stopped;
@@ -213,6 +284,19 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     await cleanup().catch(() => undefined);
     throw err;
   }
+}
+
+/** The keys that differ between `a` and `b` but only take effect on restart (listeners, TLS, socket). */
+function restartRequiredChanges(a: LoadedConfig["config"], b: LoadedConfig["config"]): string[] {
+  const keys: Array<[string, unknown, unknown]> = [
+    ["socketPath", a.socketPath, b.socketPath],
+    ["nodes.listen", a.nodes.listen, b.nodes.listen],
+    ["nodes.tls", a.nodes.tls, b.nodes.tls],
+    ["nodes.insecure", a.nodes.insecure, b.nodes.insecure],
+    ["nodes.name", a.nodes.name, b.nodes.name],
+    ["storage", a.storage, b.storage],
+  ];
+  return keys.filter(([, x, y]) => JSON.stringify(x) !== JSON.stringify(y)).map(([k]) => k);
 }
 
 /** Splits "host:port" / "[v6]:port" into its parts (the config schema has checked the shape). */

@@ -1,7 +1,9 @@
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { createInterface } from "node:readline/promises";
 import { type Command, CommanderError } from "commander";
-import { InvalidArgumentError, PairgateClient, PairgateError } from "../../clients/ts";
+import type { PairgateClient } from "../../clients/ts";
+import { loadClients, loadedClients } from "./lazy";
 import { type Output, processOutput } from "./output";
 
 /** Exit codes: 0 ok, 1 failure, 2 usage error. */
@@ -22,8 +24,14 @@ export interface CliContext {
   home(): string;
   /** The operator socket: --socket, else $PAIRGATE_SOCKET, else <home>/pairgate.sock. */
   socketPath(): string;
-  /** The client of the operator socket (created on first use, closed when the command ends). */
+  /** The client of the operator socket (loaded and created on first use, closed when the command ends). */
   client(): PairgateClient;
+  /**
+   * Asks before a destructive change. On a terminal (stdin and stderr) without `--yes` it asks
+   * `question [y/N]` and throws CliFailure unless the answer is yes. Without a terminal and without
+   * `--yes` it throws UsageError (exit 2): like gh, pairgate never destroys non-interactively unasked.
+   */
+  confirm(question: string, yes: boolean | undefined): Promise<void>;
   /**
    * Wraps a command action: runs it, maps errors to messages and exit codes (InvalidArgument and
    * UsageError -> 2, anything else -> 1), closes the client.
@@ -46,7 +54,20 @@ export function createContext(program: Command, out: Output = processOutput()): 
     out,
     home,
     socketPath,
-    client: () => (client ??= new PairgateClient({ socketPath: socketPath() })),
+    client: () => (client ??= new (loadClients().PairgateClient)({ socketPath: socketPath() })),
+    confirm: async (question, yes) => {
+      if (yes === true) return;
+      if (process.stdin.isTTY !== true || process.stderr.isTTY !== true) {
+        throw new UsageError(`${question.replace(/\?$/, "")}: refusing without confirmation because stdin is not a terminal; pass --yes`);
+      }
+      const rl = createInterface({ input: process.stdin, output: process.stderr });
+      try {
+        const answer = (await rl.question(`${question} [y/N] `)).trim().toLowerCase();
+        if (answer !== "y" && answer !== "yes") throw new CliFailure("Aborted; nothing changed.");
+      } finally {
+        rl.close();
+      }
+    },
     action:
       (fn) =>
       async (...args) => {
@@ -63,13 +84,15 @@ export function createContext(program: Command, out: Output = processOutput()): 
 }
 
 /** Prints `err` for a person and returns the exit code. */
-export function report(err: unknown, out: Output): number {
+export function report(err: unknown, out: Pick<Output, "error">): number {
   if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
-  if (err instanceof UsageError || err instanceof InvalidArgumentError) {
+  // The client errors can only occur if a command loaded the client.
+  const clients = loadedClients();
+  if (err instanceof UsageError || (clients !== undefined && err instanceof clients.InvalidArgumentError)) {
     out.error(err.message);
     return EXIT_USAGE;
   }
-  if (err instanceof CliFailure || err instanceof PairgateError) {
+  if (err instanceof CliFailure || (clients !== undefined && err instanceof clients.PairgateError)) {
     out.error(err.message);
     return EXIT_FAILURE;
   }

@@ -1,30 +1,46 @@
 #!/usr/bin/env node
+// Start-up cost matters (scripts call the CLI in loops): this file and the command registrations load
+// only commander; each action loads what it needs (src/cli/lazy.ts). Guarded by
+// test/e2e/cli-startup.e2e.test.ts and measured by `make bench`.
 import { Command } from "commander";
 import { registerChannelsCommands } from "./commands/channels";
 import { registerInboundCommand } from "./commands/inbound";
+import { registerInitCommand } from "./commands/init";
 import { registerNodesCommands } from "./commands/nodes";
 import { registerPairingCommands } from "./commands/pairing";
 import { registerServeCommand } from "./commands/serve";
-import { createContext, EXIT_USAGE, report } from "./context";
+import { registerServiceCommands } from "./commands/service";
+import { CLI_VERSION, registerVersionCommand } from "./commands/version";
+import { completionScript, type Shell, SHELLS } from "./completion";
+import { type CliContext, createContext, EXIT_USAGE, report } from "./context";
 
-/** The CLI's version (kept equal to package.json's). */
-const VERSION = "0.1.0";
+function registerCompletionCommand(program: Command, ctx: CliContext): void {
+  program
+    .command("completion")
+    .description("print a shell completion script (bash: source <(pairgate completion bash); fish: pairgate completion fish | source)")
+    .addArgument(program.createArgument("<shell>", "bash, zsh or fish").choices(SHELLS))
+    .action(ctx.action(async (shell: Shell) => void process.stdout.write(completionScript(program, shell))));
+}
 
 /** Builds the `pairgate` command tree. */
 export function buildProgram(): Command {
   const program = new Command("pairgate")
     .description("pairgate: decide who may talk to your personal AI assistant (DM pairing and node pairing)")
-    .version(VERSION, "-V, --version")
+    .version(CLI_VERSION, "-V, --version")
     .option("--home <dir>", "state directory (default: $PAIRGATE_HOME or ~/.pairgate)")
     .option("--socket <path>", "operator socket (default: $PAIRGATE_SOCKET or <home>/pairgate.sock)")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   const ctx = createContext(program);
+  registerInitCommand(program, ctx);
   registerServeCommand(program, ctx);
+  registerServiceCommands(program, ctx);
   registerInboundCommand(program, ctx);
   registerPairingCommands(program, ctx);
   registerChannelsCommands(program, ctx);
   registerNodesCommands(program, ctx);
+  registerVersionCommand(program, ctx);
+  registerCompletionCommand(program, ctx);
   // Every subcommand exits through the same override (usage errors -> exit 2).
   const applyExitOverride = (cmd: Command): void => {
     cmd.exitOverride();
@@ -39,7 +55,7 @@ async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
-    process.exitCode = report(err, { line: () => undefined, error: (t) => void process.stderr.write(t + "\n"), json: () => undefined, table: () => undefined });
+    process.exitCode = report(err, { error: (t) => void process.stderr.write(t + "\n") });
     if (process.exitCode === undefined) process.exitCode = EXIT_USAGE;
   }
 }

@@ -1,5 +1,5 @@
-import Table from "cli-table3";
-import pc from "picocolors";
+/* eslint-disable @typescript-eslint/no-require-imports */
+import type TableType from "cli-table3";
 
 /** Where CLI output goes; tests and commands never write to process.stdout directly. */
 export interface Output {
@@ -7,32 +7,61 @@ export interface Output {
   line(text?: string): void;
   /** Writes a line to stderr. */
   error(text: string): void;
-  /** Prints `value` as 2-space JSON on stdout. */
+  /** Prints `value` as 2-space JSON on stdout (see README "JSON output" for the shapes). */
   json(value: unknown): void;
-  /** Renders a box-drawn table on stdout. */
+  /**
+   * Prints a table on stdout: box-drawn for a person (stdout is a terminal), plain tab-separated
+   * columns with one header line for pipes (no box drawing, no colour; tabs and newlines inside cells
+   * become spaces).
+   */
   table(head: readonly string[], rows: ReadonlyArray<readonly string[]>): void;
+  /** Whether stdout is a terminal (people) rather than a pipe or file (scripts). */
+  readonly interactive: boolean;
 }
 
-/** Colour helpers; plain text when NO_COLOR is set or stdout is not a terminal (picocolors decides). */
+/** Whether colour is on: stdout is a terminal and NO_COLOR is unset or empty (https://no-color.org). */
+export function colorEnabled(stream: NodeJS.WriteStream = process.stdout): boolean {
+  const noColor = process.env.NO_COLOR;
+  return stream.isTTY === true && (noColor === undefined || noColor === "") && process.env.TERM !== "dumb";
+}
+
+const sgr = (open: number, close: number) => (s: string): string =>
+  colorEnabled() ? `\u001b[${open}m${s}\u001b[${close}m` : s;
+
+/** Colour helpers; plain text when NO_COLOR is set or stdout is not a terminal. */
 export const color = {
-  ok: (s: string): string => pc.green(s),
-  warn: (s: string): string => pc.yellow(s),
-  err: (s: string): string => pc.red(s),
-  dim: (s: string): string => pc.dim(s),
-  bold: (s: string): string => pc.bold(s),
+  ok: sgr(32, 39),
+  warn: sgr(33, 39),
+  err: sgr(31, 39),
+  dim: sgr(2, 22),
+  bold: sgr(1, 22),
 };
+
+/** Renders rows as tab-separated values with a header line (what pipes get instead of a box table). */
+export function tsv(head: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const cell = (s: string): string => s.replace(/[\t\r\n]/g, " ");
+  return [head, ...rows].map((r) => r.map(cell).join("\t")).join("\n") + "\n";
+}
 
 /** The process's Output. */
 export function processOutput(): Output {
-  const colored = pc.isColorSupported;
+  const interactive = process.stdout.isTTY === true;
   return {
+    interactive,
     line: (text = "") => void process.stdout.write(text + "\n"),
     error: (text) => void process.stderr.write(text + "\n"),
     json: (value) => void process.stdout.write(JSON.stringify(value, null, 2) + "\n"),
     table: (head, rows) => {
+      if (!interactive) {
+        process.stdout.write(tsv(head, rows));
+        return;
+      }
+      // cli-table3 is only loaded when a person is looking.
+      const Table = require("cli-table3") as typeof TableType;
+      const colored = colorEnabled();
       const table = new Table({
-        head: head.map((h) => (colored ? pc.bold(h) : h)),
-        // cli-table3 colours borders itself even without a TTY; keep it plain unless colour is on.
+        head: head.map((h) => color.bold(h)),
+        // cli-table3 colours borders itself; keep it plain unless colour is on.
         style: colored ? { head: [], border: ["grey"] } : { head: [], border: [] },
       });
       for (const row of rows) table.push([...row]);

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { SUPPORTED_CHANNELS } from "../domain/channels";
+import { REPLY_PLACEHOLDERS, unknownPlaceholders } from "../domain/reply-text";
 
 const dmPolicy = z.enum(["pairing", "allowlist", "open", "disabled"]);
 
@@ -39,6 +40,19 @@ const dmSchema = z.strictObject({
   historyGraceMs: z.number().int().min(0).max(24 * 3600_000).default(30_000),
   /** How often expired requests are swept (and "expired" events emitted). @default 10000 */
   sweepIntervalMs: z.number().int().min(100).max(3600_000).default(10_000),
+  /** What an unknown sender who gets a code is sent: the full text, only the code, or nothing. @default "branded" */
+  unpairedResponse: z.enum(["branded", "code-only", "silent"]).default("branded"),
+  /** The branded reply's text with {code} {channel} {idLine} {approveCommand} {product}; unset = the built-in text. */
+  replyTemplate: z
+    .string()
+    .min(1)
+    .max(2000)
+    .refine((t) => unknownPlaceholders(t).length === 0, {
+      error: (issue) =>
+        `unknown placeholder(s) ${unknownPlaceholders(String(issue.input)).map((n) => `{${n}}`).join(", ")}; ` +
+        `use ${REPLY_PLACEHOLDERS.map((n) => `{${n}}`).join(" ")}`,
+    })
+    .optional(),
 });
 
 const nodesSchema = z.strictObject({

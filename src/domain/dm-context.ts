@@ -7,6 +7,7 @@ import { EventHub } from "./event-hub";
 import { KeyedMutex } from "./keyed-mutex";
 import { type Logger, maskCode } from "./logger";
 import { cryptoRandomInt, type RandomInt } from "./pairing-code";
+import type { UnpairedResponse } from "./reply-text";
 import { del, KEY_SEP, ms16, prefixEnd, put, scopeKey, type Store, type WriteOp } from "./store";
 
 /** Reference constants (Clawdbot/OpenClaw): pending TTL 1 h from creation, 3 pending per channel account. */
@@ -33,6 +34,20 @@ export interface DmPairingOptions {
   randomInt?: RandomInt;
   /** Product and command name used in replies. @default "pairgate" */
   productName?: string;
+  /** What an unknown sender who gets a code is sent. @default "branded" */
+  unpairedResponse?: UnpairedResponse;
+  /** The branded reply's template (see reply-text.ts); undefined = the built-in text. */
+  replyTemplate?: string | undefined;
+}
+
+/** The settings a config reload may change while the daemon runs (see {@link DmContext.reconfigure}). */
+export interface DmLiveSettings {
+  policies: DmPolicies;
+  pendingTtlMs: number;
+  maxPending: number;
+  historyGraceMs: number;
+  unpairedResponse: UnpairedResponse;
+  replyTemplate: string | undefined;
 }
 
 /** One channel account, resolved and normalized; `key` is its store key prefix. */
@@ -52,11 +67,14 @@ export class DmContext {
   readonly store: Store;
   readonly clock: Clock;
   readonly log: Logger;
+  // The settings below change only through reconfigure() (config reload).
   policies: DmPolicies;
   readonly startedAtMs: number;
-  readonly ttlMs: number;
-  readonly maxPending: number;
-  readonly graceMs: number;
+  ttlMs: number;
+  maxPending: number;
+  graceMs: number;
+  unpairedResponse: UnpairedResponse;
+  replyTemplate: string | undefined;
   readonly rand: RandomInt;
   readonly product: string;
   readonly mutex = new KeyedMutex();
@@ -87,6 +105,21 @@ export class DmContext {
     this.graceMs = options.historyGraceMs ?? DEFAULT_HISTORY_GRACE_MS;
     this.rand = options.randomInt ?? cryptoRandomInt;
     this.product = options.productName ?? "pairgate";
+    this.unpairedResponse = options.unpairedResponse ?? "branded";
+    this.replyTemplate = options.replyTemplate;
+  }
+
+  /**
+   * Swaps in new live settings, all at once and synchronously (no call sees a mix of old and new).
+   * Requests already pending keep the expiry they were created with; the new TTL applies to new ones.
+   */
+  reconfigure(settings: DmLiveSettings): void {
+    this.policies = settings.policies;
+    this.ttlMs = settings.pendingTtlMs;
+    this.maxPending = settings.maxPending;
+    this.graceMs = settings.historyGraceMs;
+    this.unpairedResponse = settings.unpairedResponse;
+    this.replyTemplate = settings.replyTemplate;
   }
 
   /** Resolves a channel account. Throws InvalidArgumentError for an unknown channel or bad account id. */

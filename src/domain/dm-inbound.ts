@@ -6,6 +6,7 @@ import type { InboundMessage, InboundVerdict } from "./dm-types";
 import { InternalError, InvalidArgumentError } from "./errors";
 import { maskCode } from "./logger";
 import { generatePairingCode, PAIRING_CODE_MAX_ATTEMPTS } from "./pairing-code";
+import { pairingReplyText } from "./reply-text";
 import { put } from "./store";
 
 /** The "queue full" warning is logged at most this often per channel account. */
@@ -136,9 +137,19 @@ async function pairingPath(
     ...base,
     decision: "pairing-required",
     pairingCode: code,
-    replyText: replyText(ctx, scope, senderId, code),
+    replyText: pairingReplyText(ctx.unpairedResponse, ctx.replyTemplate, {
+      product: ctx.product,
+      channel: scope.channel,
+      channelLabel: scope.spec.label,
+      accountId: scope.accountId,
+      senderId,
+      code,
+    }),
     codeExpiresAtMs: record.expiresAtMs,
-    reason: "new pairing request: send the reply to the sender",
+    reason:
+      ctx.unpairedResponse === "silent"
+        ? "new pairing request: no reply (dm.unpairedResponse is \"silent\"); the owner sees it in pairing list"
+        : "new pairing request: send the reply to the sender",
   };
 }
 
@@ -149,20 +160,6 @@ async function uniqueCode(ctx: DmContext, scope: Scope): Promise<string> {
     if ((await codes.get(scope.key + code)) === undefined) return code;
   }
   throw new InternalError("failed to generate a unique pairing code");
-}
-
-function replyText(ctx: DmContext, scope: Scope, senderId: string, code: string): string {
-  const account = scope.accountId === "default" ? "" : ` --account ${scope.accountId}`;
-  return [
-    `${ctx.product}: access not configured.`,
-    "",
-    `${scope.spec.label} ID: ${senderId}`,
-    "",
-    `Pairing code: ${code}`,
-    "",
-    "Ask the bot owner to approve with:",
-    `${ctx.product} pairing approve ${scope.channel} ${code}${account}`,
-  ].join("\n");
 }
 
 /**

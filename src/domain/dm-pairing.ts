@@ -1,6 +1,6 @@
 import { addAllowed, listAllowed, listChannels, revokeAllowed } from "./dm-allowlist";
 import { approve, listRequests, reject, sweepExpired } from "./dm-approval";
-import { DmContext, type DmPairingOptions } from "./dm-context";
+import { DmContext, type DmLiveSettings, type DmPairingOptions } from "./dm-context";
 import { checkInbound } from "./dm-inbound";
 import { ackNotification, openNotificationFeed } from "./dm-outbox";
 import type {
@@ -16,7 +16,13 @@ import type {
 import type { EventHub } from "./event-hub";
 import type { Page, PageRequest } from "./paging";
 
-export { DEFAULT_HISTORY_GRACE_MS, DEFAULT_MAX_PENDING, DEFAULT_PENDING_TTL_MS, type DmPairingOptions } from "./dm-context";
+export {
+  DEFAULT_HISTORY_GRACE_MS,
+  DEFAULT_MAX_PENDING,
+  DEFAULT_PENDING_TTL_MS,
+  type DmLiveSettings,
+  type DmPairingOptions,
+} from "./dm-context";
 export { MAX_META_ENTRIES, MAX_META_KEY_LENGTH, MAX_META_VALUE_LENGTH, QUEUE_FULL_LOG_INTERVAL_MS, sanitizeMeta } from "./dm-inbound";
 export type * from "./dm-types";
 
@@ -34,6 +40,11 @@ export class DmPairing {
 
   constructor(options: DmPairingOptions) {
     this.#ctx = new DmContext(options);
+  }
+
+  /** Applies a config reload: policies, allowFrom, limits and reply text, atomically. See {@link DmContext.reconfigure}. */
+  reconfigure(settings: DmLiveSettings): void {
+    this.#ctx.reconfigure(settings);
   }
 
   /** Pairing events (requested, approved, rejected, expired, revoked). */

@@ -1,6 +1,12 @@
 /** Severity of a log line, in increasing order. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
+/** The log levels, lowest first. */
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+
+/** How log lines look: `json` (one object per line, for collectors) or `text` (for people). */
+export type LogFormat = "json" | "text";
+
 /** Structured fields attached to a log line. Never put secrets here: tokens, nonces, full codes. */
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
@@ -10,42 +16,78 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
-  /** A logger that adds `fields` to every line. */
+  /** A logger that adds `fields` to every line (and shares this logger's level). */
   child(fields: LogFields): Logger;
+}
+
+/** A root logger whose level can change while it runs (config reload); its children follow. */
+export interface LevelledLogger extends Logger {
+  setLevel(level: LogLevel): void;
+  level(): LogLevel;
 }
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-/** Options for {@link createJsonLogger}. */
-export interface JsonLoggerOptions {
+/** Options for {@link createLogger}. */
+export interface LoggerOptions {
   /** Lines below this level are dropped. @default "info" */
   level?: LogLevel;
+  /** @default "json" */
+  format?: LogFormat;
   /** Where lines go. @default process.stderr */
   write?: (line: string) => void;
   /** Time source for the `time` field. @default Date.now */
   now?: () => number;
 }
 
-/** createJsonLogger returns a Logger that writes one JSON object per line. */
-export function createJsonLogger(options: JsonLoggerOptions = {}, base: LogFields = {}): Logger {
-  const min = ORDER[options.level ?? "info"];
+/** Renders a field value for the text format: bare when simple, JSON-quoted otherwise. */
+function textValue(v: string | number | boolean | null): string {
+  const s = String(v);
+  return typeof v === "string" && (s === "" || /[\s"=\p{Cc}\p{Cf}]/u.test(s)) ? JSON.stringify(s) : s;
+}
+
+/** One line in the text format: `2026-01-27T10:30:00.000Z INFO  message key=value ...`. */
+function textLine(time: string, level: LogLevel, msg: string, fields: LogFields): string {
+  const kv = Object.entries(fields)
+    .filter((e): e is [string, string | number | boolean | null] => e[1] !== undefined)
+    .map(([k, v]) => `${k}=${textValue(v)}`);
+  return [time, level.toUpperCase().padEnd(5), msg.replace(/[\p{Cc}\p{Cf}]/gu, "\uFFFD"), ...kv].join(" ");
+}
+
+/**
+ * createLogger returns a logger writing JSON lines or text lines; its level can be changed with
+ * setLevel (children follow).
+ */
+export function createLogger(options: LoggerOptions = {}): LevelledLogger {
+  let min: LogLevel = options.level ?? "info";
   const write = options.write ?? ((line: string) => process.stderr.write(line));
   const now = options.now ?? Date.now;
-  const emit = (level: LogLevel, msg: string, fields?: LogFields): void => {
-    if (ORDER[level] < min) return;
-    try {
-      write(JSON.stringify({ time: new Date(now()).toISOString(), level, msg, ...base, ...fields }) + "\n");
-    } catch {
-      // A logger never throws.
-    }
+  const format = options.format ?? "json";
+  const make = (base: LogFields): Logger => {
+    const emit = (level: LogLevel, msg: string, fields?: LogFields): void => {
+      if (ORDER[level] < ORDER[min]) return;
+      try {
+        const time = new Date(now()).toISOString();
+        const all = { ...base, ...fields };
+        write((format === "text" ? textLine(time, level, msg, all) : JSON.stringify({ time, level, msg, ...all })) + "\n");
+      } catch {
+        // A logger never throws.
+      }
+    };
+    return {
+      debug: (m, f) => emit("debug", m, f),
+      info: (m, f) => emit("info", m, f),
+      warn: (m, f) => emit("warn", m, f),
+      error: (m, f) => emit("error", m, f),
+      child: (fields) => make({ ...base, ...fields }),
+    };
   };
-  return {
-    debug: (m, f) => emit("debug", m, f),
-    info: (m, f) => emit("info", m, f),
-    warn: (m, f) => emit("warn", m, f),
-    error: (m, f) => emit("error", m, f),
-    child: (fields) => createJsonLogger(options, { ...base, ...fields }),
-  };
+  return { ...make({}), setLevel: (level) => void (min = level), level: () => min };
+}
+
+/** createJsonLogger returns a Logger that writes one JSON object per line. */
+export function createJsonLogger(options: Omit<LoggerOptions, "format"> = {}): Logger {
+  return createLogger({ ...options, format: "json" });
 }
 
 /** A Logger that drops everything. */

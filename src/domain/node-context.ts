@@ -42,6 +42,12 @@ export interface NodePairingOptions {
   challenges?: NodeChallengesOptions;
 }
 
+/** The node settings a config reload may change while the daemon runs. */
+export interface NodeLiveSettings {
+  maxPending: number;
+  autoApproveLoopback: boolean;
+}
+
 /**
  * NodeContext is what every node use case shares: dependencies, settings, the one node lock, the
  * in-memory challenge and session tables, the key cache and the event hubs. State changes run under
@@ -54,9 +60,11 @@ export class NodeContext {
   readonly identity: GatewayIdentity;
   readonly name: string;
   readonly version: string;
-  readonly maxPending: number;
+  /** Changed only through reconfigure() (config reload). */
+  maxPending: number;
   readonly ttlMs: number;
-  readonly autoApproveLoopback: boolean;
+  /** Changed only through reconfigure() (config reload). */
+  autoApproveLoopback: boolean;
   readonly mutex = new KeyedMutex();
   readonly challenges: NodeChallenges;
   readonly sessions: NodeSessions;
@@ -84,6 +92,12 @@ export class NodeContext {
     this.autoApproveLoopback = options.autoApproveLoopback ?? false;
     this.challenges = new NodeChallenges(options.clock, options.challenges);
     this.sessions = new NodeSessions(options.clock);
+  }
+
+  /** Applies a config reload: the pending limit and loopback auto-approval, synchronously. */
+  reconfigure(settings: NodeLiveSettings): void {
+    this.maxPending = settings.maxPending;
+    this.autoApproveLoopback = settings.autoApproveLoopback;
   }
 
   /** The paired node `nodeId` (synchronous read). Throws UnauthenticatedError when it is not paired. */

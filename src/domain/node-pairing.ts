@@ -1,6 +1,6 @@
 import type { EventHub } from "./event-hub";
 import type { Challenge } from "./node-challenges";
-import { NODE_LOCK, NodeContext, type NodePairingOptions } from "./node-context";
+import { NODE_LOCK, NodeContext, type NodeLiveSettings, type NodePairingOptions } from "./node-context";
 import { authenticate, heartbeat, watchNode } from "./node-authentication";
 import { approve, expireDue, followRequest, listPending, reject, requestPairing } from "./node-enrollment";
 import { checkNodeId } from "./node-input";
@@ -22,7 +22,7 @@ import type {
 import type { Page, PageRequest } from "./paging";
 import { SIGNED_PAYLOAD_VERSION } from "./signed-payload";
 
-export { DEFAULT_MAX_PENDING_NODES, NODE_PENDING_TTL_MS, NODE_TOKEN_PREFIX, type NodePairingOptions } from "./node-context";
+export { DEFAULT_MAX_PENDING_NODES, NODE_PENDING_TTL_MS, NODE_TOKEN_PREFIX, type NodeLiveSettings, type NodePairingOptions } from "./node-context";
 export { checkNodeId, MAX_DISPLAY_NAME_LENGTH, normalizeDisplayName } from "./node-input";
 export type * from "./node-types";
 
@@ -42,6 +42,11 @@ export class NodePairing {
 
   constructor(options: NodePairingOptions) {
     this.#ctx = new NodeContext(options);
+  }
+
+  /** Applies a config reload (pending limit, loopback auto-approval). See {@link NodeContext.reconfigure}. */
+  reconfigure(settings: NodeLiveSettings): void {
+    this.#ctx.reconfigure(settings);
   }
 
   /** Owner-facing events (requested, approved, rejected, expired, revoked, renamed). */

@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "chai";
+import { until } from "../helpers/child";
 import { tempDir } from "../helpers/temp-dir";
 
 const run = promisify(execFile);
@@ -36,15 +37,6 @@ function start(file: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc 
   return { child, out: () => out, exited };
 }
 
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("node pairing end to end (built pairgate and pairgate-node as subprocesses)", () => {
   let dir: { path: string; cleanup: () => void };
@@ -104,13 +96,13 @@ describe("node pairing end to end (built pairgate and pairgate-node as subproces
     procs.push(connect);
     await until(() => (connect.out().includes("Heartbeat ok.") ? true : undefined), "the first heartbeat");
     const list = JSON.parse((await cli("nodes", "list", "--json")).stdout) as { nodes: Array<{ tokenState: string }> };
-    expect(list.nodes.map((n) => n.tokenState)).to.deep.equal(["NODE_TOKEN_STATE_ACTIVE"]);
+    expect(list.nodes.map((n) => n.tokenState)).to.deep.equal(["active"]);
     expect(JSON.stringify(list)).to.not.contain(saved.token);
 
     await cli("nodes", "rename", saved.nodeId.slice(0, 8), "Work phone");
     await until(() => (connect.out().includes('renamed this node to "Work phone"') ? true : undefined), "the rename event");
 
-    const revoked = await cli("nodes", "revoke", saved.nodeId.slice(0, 8));
+    const revoked = await cli("nodes", "revoke", saved.nodeId.slice(0, 8), "--yes");
     expect(revoked.stdout).to.contain("Revoked node");
     expect(await connect.exited, connect.out()).to.equal(1);
     expect(connect.out()).to.contain("no longer paired");

@@ -46,12 +46,12 @@ describe("pairgate nodes: id prefixes (built CLI against a real daemon)", functi
 
     let unique = 1;
     while (a.nodeId.slice(0, unique) === b.nodeId.slice(0, unique)) unique++;
-    const revoked = await pairgate(["nodes", "revoke", a.nodeId.slice(0, unique)], env);
+    const revoked = await pairgate(["nodes", "revoke", a.nodeId.slice(0, unique), "--yes"], env);
     expect(revoked.code).to.equal(0);
     expect(revoked.stdout).to.contain(`Revoked node ${a.nodeId.slice(0, 12)}`);
     expect((await t.client.nodeAdmin.listNodes({})).nodes.map((n) => n.nodeId)).to.deep.equal([b.nodeId]);
 
-    const unknown = await pairgate(["nodes", "revoke", a.nodeId.slice(0, unique)], env);
+    const unknown = await pairgate(["nodes", "revoke", a.nodeId.slice(0, unique), "--yes"], env);
     expect(unknown.code).to.equal(1);
   });
 });

@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError as CommanderArgError } from "commander";
-import { CheckInboundResponse, Decision } from "../../../clients/ts";
 import type { CliContext } from "../context";
+import { messageJson } from "../json";
+import { loadClients } from "../lazy";
 import { safeText } from "../output";
 
 function collectMeta(value: string, previous: Record<string, string>): Record<string, string> {
@@ -42,8 +43,9 @@ export function registerInboundCommand(program: Command, ctx: CliContext): void 
             senderMeta: opts.meta,
             sentAtMs: opts.sentAt ?? Date.now(),
           });
+          const { Decision } = loadClients();
           if (opts.json) {
-            ctx.out.json(CheckInboundResponse.toJSON(res));
+            ctx.out.json(messageJson(res, { decision: [Decision, "DECISION_"] }));
             return;
           }
           const who = `${channel.toLowerCase()} sender ${safeText(res.senderId)}`;

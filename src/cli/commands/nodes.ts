@@ -1,6 +1,8 @@
 import type { Command } from "commander";
-import { NodeEventType, NodeTokenState, PairedNode, PendingNode, WatchNodeEventsResponse } from "../../../clients/ts";
+import type { PairedNode, PendingNode } from "../../../clients/ts";
 import { CliFailure, type CliContext, UsageError } from "../context";
+import { type JsonValue, messageJson } from "../json";
+import { loadClients } from "../lazy";
 import { age, isoTime, safeText } from "../output";
 import { checkLimit, fetchPages, followStream } from "../paging";
 
@@ -52,12 +54,14 @@ function short(id: string, n: number): string {
   return id.slice(0, n);
 }
 
-function pendingJson(r: PendingNode): unknown {
-  return PendingNode.toJSON(r);
+/** A pending node request in the `--json` convention. */
+function pendingJson(r: PendingNode): JsonValue {
+  return messageJson(r);
 }
 
-function nodeJson(n: PairedNode): unknown {
-  return PairedNode.toJSON(n);
+/** A paired node in the `--json` convention (tokenState: "active" | "awaiting_claim"). Never a token. */
+function nodeJson(n: PairedNode): JsonValue {
+  return messageJson(n, { tokenState: [loadClients().NodeTokenState, "NODE_TOKEN_STATE_"] });
 }
 
 /** Registers `pairgate nodes ...`: pending, approve, reject, list, rename, revoke, watch. */
@@ -97,7 +101,7 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
             r.isRepair ? "yes" : "",
           ]),
         );
-        ctx.out.line(`Approve with: pairgate nodes approve <request>  (a unique prefix is enough)`);
+        if (ctx.out.interactive) ctx.out.line(`Approve with: pairgate nodes approve <request>  (a unique prefix is enough)`);
       }),
     );
 
@@ -121,11 +125,13 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
 
   nodes
     .command("reject")
-    .description("reject a pending node pairing request")
+    .description("reject a pending node pairing request (asks first on a terminal)")
     .argument("<requestId>", "request id or a unique prefix of it")
+    .option("-y, --yes", "do not ask for confirmation (required when stdin is not a terminal)")
     .action(
-      ctx.action(async (raw: string) => {
+      ctx.action(async (raw: string, opts: { yes?: boolean }) => {
         const requestId = await resolveRequest(ctx, raw);
+        await ctx.confirm(`Reject node pairing request ${short(requestId, SHORT_REQUEST)}?`, opts.yes);
         const res = await ctx.client().nodeAdmin.rejectNode(requestId);
         ctx.out.line(`Rejected node pairing request ${short(requestId, SHORT_REQUEST)} (${safeText(res.request?.displayName ?? "")}).`);
       }),
@@ -156,6 +162,7 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
           ctx.out.line("No paired nodes.");
           return;
         }
+        const { NodeTokenState } = loadClients();
         ctx.out.table(
           ["Node", "Name", "Platform", "Token", "Sessions", "Last seen", "Approved"],
           all.map((n) => [
@@ -168,7 +175,7 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
             `${isoTime(n.approvedAtMs)}${n.approvedVia === "owner" ? "" : ` (${n.approvedVia})`}`,
           ]),
         );
-        if (pageToken !== "") ctx.out.line(`More nodes: pairgate nodes list --page-token ${pageToken} (or --all)`);
+        if (pageToken !== "") ctx.out.error(`More nodes: pairgate nodes list --page-token ${pageToken} (or --all)`);
       }),
     );
 
@@ -187,11 +194,13 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
 
   nodes
     .command("revoke")
-    .description("unpair a node: its token stops working and its connections end")
+    .description("unpair a node: its token stops working and its connections end (asks first on a terminal)")
     .argument("<nodeId>", "node id or a unique prefix of it")
+    .option("-y, --yes", "do not ask for confirmation (required when stdin is not a terminal)")
     .action(
-      ctx.action(async (raw: string) => {
+      ctx.action(async (raw: string, opts: { yes?: boolean }) => {
         const nodeId = await resolveNode(ctx, raw);
+        await ctx.confirm(`Revoke node ${short(nodeId, SHORT_NODE)}? Its token stops working and its connections end`, opts.yes);
         const res = await ctx.client().nodeAdmin.revokeNode(nodeId);
         ctx.out.line(`Revoked node ${short(nodeId, SHORT_NODE)} (${safeText(res.node?.displayName ?? "")}). Its token no longer works.`);
       }),
@@ -203,9 +212,10 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
     .option("--json", "one JSON object per line")
     .action(
       ctx.action(async (opts: { json?: boolean }) => {
+        const { NodeEventType } = loadClients();
         await followStream(ctx.client().nodeAdmin.watchNodeEvents(), (e) => {
           if (opts.json) {
-            ctx.out.line(JSON.stringify(WatchNodeEventsResponse.toJSON(e)));
+            ctx.out.line(JSON.stringify(messageJson(e, { type: [NodeEventType, "NODE_EVENT_TYPE_"] })));
             return;
           }
           const type = NodeEventType[e.type].replace("NODE_EVENT_TYPE_", "").toLowerCase();

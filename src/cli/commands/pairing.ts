@@ -1,14 +1,8 @@
 import type { Command } from "commander";
-import {
-  AllowedSender,
-  type PairgateClient,
-  PairingEventType,
-  PairingRequest,
-  NotifyStatus,
-  SenderSource,
-  WatchPairingEventsResponse,
-} from "../../../clients/ts";
+import type { AllowedSender, PairgateClient, PairingRequest } from "../../../clients/ts";
 import { type CliContext, UsageError } from "../context";
+import { enumName, type JsonValue, messageJson } from "../json";
+import { loadClients } from "../lazy";
 import { isoTime, safeText } from "../output";
 import { checkLimit, fetchPages, followStream } from "../paging";
 
@@ -17,6 +11,17 @@ interface ScopeOpts {
   provider?: string;
   account?: string;
   json?: boolean;
+  yes?: boolean;
+}
+
+/** A pairing request in the `--json` convention. */
+function requestJson(r: PairingRequest): JsonValue {
+  return messageJson(r);
+}
+
+/** An allowed sender in the `--json` convention (source: "config" | "approved"). */
+function senderJson(s: AllowedSender): JsonValue {
+  return messageJson(s, { source: [loadClients().SenderSource, "SENDER_SOURCE_"] });
 }
 
 /** Reference-compatible channel option: --channel or its alias --provider. */
@@ -64,6 +69,44 @@ async function channelAndValue(
   return { channel: first, value: second };
 }
 
+/** Every pending request of one channel account (all pages). */
+async function pendingOf(ctx: CliContext, channel: string, accountId: string): Promise<PairingRequest[]> {
+  const { items } = await fetchPages(
+    async (pageToken) => {
+      const page = await ctx.client().dmPairing.listPairingRequests({ channel, accountId, pageToken });
+      return { items: page.requests, nextPageToken: page.nextPageToken };
+    },
+    { all: true },
+  );
+  return items;
+}
+
+/** `pairing list` without a channel: the pending requests of every channel account (or of --account). */
+async function listEveryChannel(ctx: CliContext, opts: ScopeOpts): Promise<void> {
+  const account = opts.account?.trim().toLowerCase();
+  const scopes = (await ctx.client().dmPairing.listChannels()).channels.filter(
+    (c) => c.pendingCount > 0 && (account === undefined || c.accountId === account),
+  );
+  const requests: PairingRequest[] = [];
+  for (const s of scopes) requests.push(...(await pendingOf(ctx, s.channel, s.accountId)));
+  if (opts.json) {
+    ctx.out.json({ requests: requests.map(requestJson) });
+    return;
+  }
+  if (requests.length === 0) {
+    ctx.out.line("No pending pairing requests.");
+    return;
+  }
+  if (ctx.out.interactive) {
+    ctx.out.line(`Pairing requests (${requests.length})`);
+    ctx.out.line();
+  }
+  ctx.out.table(
+    ["Channel", "Account", "Code", "ID", "Meta", "Requested"],
+    requests.map((r) => [r.channel, r.accountId, r.code, safeText(r.senderId), metaText(r.senderMeta), isoTime(r.createdAtMs)]),
+  );
+}
+
 async function channelOnly(ctx: CliContext, positional: string | undefined, opts: ScopeOpts): Promise<string> {
   const channel = positional ?? opts.channel ?? opts.provider;
   if (channel === undefined) return channelRequired(ctx.client());
@@ -78,30 +121,27 @@ function metaText(meta: Record<string, string>): string {
 export function registerPairingCommands(program: Command, ctx: CliContext): void {
   const pairing = program.command("pairing").description("DM pairing: pending codes and the per-channel allowlist");
 
-  withScope(pairing.command("list").description("list pending pairing requests of a channel"))
-    .argument("[channel]", "channel name, e.g. telegram")
+  withScope(pairing.command("list").description("list pending pairing requests (of one channel, or of every channel)"))
+    .argument("[channel]", "channel name, e.g. telegram (default: every channel)")
     .option("--json", "machine-readable output")
     .action(
       ctx.action(async (positional: string | undefined, opts: ScopeOpts) => {
-        const channel = await channelOnly(ctx, positional, opts);
-        const { items: requests } = await fetchPages(
-          async (pageToken) => {
-            const page = await ctx.client().dmPairing.listPairingRequests({ channel, accountId: opts.account ?? "", pageToken });
-            return { items: page.requests, nextPageToken: page.nextPageToken };
-          },
-          { all: true },
-        );
+        const channel = positional ?? opts.channel ?? opts.provider;
+        if (channel === undefined) return listEveryChannel(ctx, opts);
+        const requests = await pendingOf(ctx, channel, opts.account ?? "");
         const name = channel.trim().toLowerCase();
         if (opts.json) {
-          ctx.out.json({ channel: name, accountId: opts.account ?? "default", requests: requests.map((r) => PairingRequest.toJSON(r)) });
+          ctx.out.json({ channel: name, accountId: opts.account ?? "default", requests: requests.map(requestJson) });
           return;
         }
         if (requests.length === 0) {
           ctx.out.line(`No pending ${name} pairing requests.`);
           return;
         }
-        ctx.out.line(`Pairing requests (${requests.length})`);
-        ctx.out.line();
+        if (ctx.out.interactive) {
+          ctx.out.line(`Pairing requests (${requests.length})`);
+          ctx.out.line();
+        }
         ctx.out.table(
           ["Code", "ID", "Meta", "Requested"],
           requests.map((r) => [r.code, safeText(r.senderId), metaText(r.senderMeta), isoTime(r.createdAtMs)]),
@@ -117,6 +157,7 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
     .action(
       ctx.action(async (first: string | undefined, second: string | undefined, opts: ScopeOpts & { notify?: boolean }) => {
         const { channel, value: code } = await channelAndValue(ctx, "approve", "code", first, second, opts);
+        const { NotifyStatus } = loadClients();
         const res = await ctx.client().dmPairing.approvePairingCode({
           channel,
           code,
@@ -125,8 +166,8 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
         });
         if (opts.json) {
           ctx.out.json({
-            sender: res.sender === undefined ? null : AllowedSender.toJSON(res.sender),
-            notifyStatus: res.notifyStatus === NotifyStatus.NOTIFY_STATUS_UNSPECIFIED ? undefined : NotifyStatus[res.notifyStatus],
+            sender: res.sender === undefined ? null : senderJson(res.sender),
+            notifyStatus: res.notifyStatus === NotifyStatus.NOTIFY_STATUS_UNSPECIFIED ? "not_requested" : enumName([NotifyStatus, "NOTIFY_STATUS_"], res.notifyStatus),
             notificationId: res.notificationId,
           });
           return;
@@ -144,12 +185,14 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
       }),
     );
 
-  withScope(pairing.command("reject").description("reject a pending pairing request without granting access"))
+  withScope(pairing.command("reject").description("reject a pending pairing request without granting access (asks first on a terminal)"))
     .argument("[channel]", "channel name (or use --channel)")
     .argument("[code]", "the pairing code")
+    .option("-y, --yes", "do not ask for confirmation (required when stdin is not a terminal)")
     .action(
       ctx.action(async (first: string | undefined, second: string | undefined, opts: ScopeOpts) => {
         const { channel, value: code } = await channelAndValue(ctx, "reject", "code", first, second, opts);
+        await ctx.confirm(`Reject the ${channel.trim().toLowerCase()} pairing request with code ${safeText(code)}?`, opts.yes);
         const res = await ctx.client().dmPairing.rejectPairingRequest({ channel, code, accountId: opts.account ?? "" });
         ctx.out.line(`Rejected ${channel.trim().toLowerCase()} pairing request from ${safeText(res.request?.senderId ?? "")}`);
       }),
@@ -174,15 +217,18 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
         );
         const name = channel.trim().toLowerCase();
         if (opts.json) {
-          ctx.out.json({ channel: name, senders: senders.map((s) => AllowedSender.toJSON(s)), nextPageToken: pageToken });
+          ctx.out.json({ channel: name, accountId: opts.account ?? "default", senders: senders.map(senderJson), nextPageToken: pageToken });
           return;
         }
         if (senders.length === 0) {
           ctx.out.line(`No allowed ${name} senders. Approve a pairing code with: pairgate pairing approve ${name} <code>`);
           return;
         }
-        ctx.out.line(`Allowed ${name} senders (${senders.length}${pageToken !== "" ? "+" : ""})`);
-        ctx.out.line();
+        const { SenderSource } = loadClients();
+        if (ctx.out.interactive) {
+          ctx.out.line(`Allowed ${name} senders (${senders.length}${pageToken !== "" ? "+" : ""})`);
+          ctx.out.line();
+        }
         ctx.out.table(
           ["ID", "Source", "Approved", "Meta"],
           senders.map((s) => [
@@ -192,7 +238,7 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
             metaText(s.senderMeta),
           ]),
         );
-        if (pageToken !== "") ctx.out.line(`More senders: pairgate pairing allowed ${name} --page-token ${pageToken} (or --all)`);
+        if (pageToken !== "") ctx.out.error(`More senders: pairgate pairing allowed ${name} --page-token ${pageToken} (or --all)`);
       }),
     );
 
@@ -209,12 +255,14 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
       }),
     );
 
-  withScope(pairing.command("revoke").description("remove an approved sender from a channel's allowlist"))
+  withScope(pairing.command("revoke").description("remove an approved sender from a channel's allowlist (asks first on a terminal)"))
     .argument("[channel]", "channel name (or use --channel)")
     .argument("[senderId]", "the sender's id")
+    .option("-y, --yes", "do not ask for confirmation (required when stdin is not a terminal)")
     .action(
       ctx.action(async (first: string | undefined, second: string | undefined, opts: ScopeOpts) => {
         const { channel, value } = await channelAndValue(ctx, "revoke", "senderId", first, second, opts);
+        await ctx.confirm(`Revoke ${channel.trim().toLowerCase()} sender ${safeText(value)}${opts.account === undefined ? "" : ` on account ${safeText(opts.account)}`}?`, opts.yes);
         const res = await ctx.client().dmPairing.revokeAllowedSender({ channel, senderId: value, accountId: opts.account ?? "" });
         ctx.out.line(`Revoked ${channel.trim().toLowerCase()} sender ${safeText(res.sender?.senderId ?? "")}`);
       }),
@@ -229,9 +277,10 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
     .action(
       ctx.action(async (channel: string | undefined, opts: { account?: string; json?: boolean }) => {
         const stream = ctx.client().dmPairing.watchPairingEvents({ channel: channel ?? "", accountId: opts.account ?? "" });
+        const { PairingEventType } = loadClients();
         await followStream(stream, (e) => {
           if (opts.json) {
-            ctx.out.line(JSON.stringify(WatchPairingEventsResponse.toJSON(e)));
+            ctx.out.line(JSON.stringify(messageJson(e, { type: [PairingEventType, "PAIRING_EVENT_TYPE_"] })));
             return;
           }
           const type = PairingEventType[e.type].replace("PAIRING_EVENT_TYPE_", "").toLowerCase();

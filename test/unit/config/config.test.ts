@@ -8,7 +8,13 @@ describe("config", () => {
   it("gives the embedded default without a file: every channel on pairing", () => {
     const { config, policies, source } = loadConfig(undefined);
     expect(source).to.equal("(defaults)");
-    expect(config.dm).to.deep.equal({ pendingTtlMs: 3600_000, maxPending: 3, historyGraceMs: 30_000, sweepIntervalMs: 10_000 });
+    expect(config.dm).to.deep.equal({
+      pendingTtlMs: 3600_000,
+      maxPending: 3,
+      historyGraceMs: 30_000,
+      sweepIntervalMs: 10_000,
+      unpairedResponse: "branded",
+    });
     expect(policies.resolve("whatsapp", "default").policy).to.equal("pairing");
   });
 

@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""pairgate reference node (Python), written from docs/protocol.md alone. Ed25519 via PyNaCl.
+
+    node.py pair    --gateway HOST:PORT --name NAME [--platform P] [--tls-ca cert.pem] [--state FILE]
+    node.py connect [--interval SECONDS] [--state FILE]   challenge -> authenticate -> heartbeat + WatchNode
+    node.py rotate  [--state FILE]                        new node token (old one stops working)
+    node.py status  [--state FILE]
+    node.py vectors docs/protocol.md                      check this file's signed payloads against the spec
+
+The state file (default $PAIRGATE_NODE_STATE or ~/.pairgate-node/state-py.json, mode 0600) holds the
+Ed25519 seed and the node token: both are secrets. Exit codes: 0 ok, 1 failure (including "revoked").
+Needs grpcio, protobuf, PyNaCl, and the stubs from `make python-stubs`.
+"""
+import argparse
+import hashlib
+import json
+import os
+import re
+import struct
+import sys
+import threading
+import time
+
+import grpc
+import nacl.signing
+
+from stubs import node_grpc, node_pb
+
+# ---- docs/protocol.md §2: the signed payload --------------------------------------------------------
+
+TAG = b"pairgate-node-auth\x00"
+VERSION = 1
+PAIR_REQUEST, CLAIM, CONNECT, ROTATE = 1, 2, 3, 4
+
+
+def lp(data: bytes) -> bytes:
+    """u32be(length) || data."""
+    return struct.pack(">I", len(data)) + data
+
+
+def signed_payload(purpose: int, gateway_id: str, node_id: str, nonce: bytes, body: bytes) -> bytes:
+    return (TAG + struct.pack(">HB", VERSION, purpose)
+            + lp(gateway_id.encode()) + lp(node_id.encode()) + lp(nonce) + lp(body))
+
+
+def pair_request_preimage(public_key: bytes, display_name: str, platform: str, version: str,
+                          device_family: str, model_identifier: str, caps: list) -> bytes:
+    parts = [lp(public_key)] + [lp(s.encode()) for s in (display_name, platform, version, device_family, model_identifier)]
+    parts.append(struct.pack(">I", len(caps)))
+    parts += [lp(c.encode()) for c in caps]
+    return b"".join(parts)
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def node_id_of(public_key: bytes) -> str:
+    return hashlib.sha256(public_key).hexdigest()
+
+
+# ---- local state --------------------------------------------------------------------------------------
+
+class NodeError(Exception):
+    """A failure to report to the user as one line (exit 1)."""
+
+
+def default_state_path() -> str:
+    return os.environ.get("PAIRGATE_NODE_STATE") or os.path.join(os.path.expanduser("~"), ".pairgate-node", "state-py.json")
+
+
+def load_state(path: str):
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def save_state(path: str, state: dict) -> None:
+    """Atomic (temp file + rename) and owner-only: the file holds the private seed and the token."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(state, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Node:
+    """One node identity talking to one gateway."""
+
+    def __init__(self, state: dict, state_path: str, deadline_s: float = 10.0):
+        self.state = state
+        self.state_path = state_path
+        self.deadline_s = deadline_s
+        self.key = nacl.signing.SigningKey(bytes.fromhex(state["seed"]))
+        if state["tls_ca"]:
+            with open(state["tls_ca"], "rb") as f:
+                creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+            # The certificate itself is pinned, so the host name it names does not matter.
+            self.channel = grpc.secure_channel(state["gateway"], creds, options=[("grpc.ssl_target_name_override", "localhost")])
+        else:
+            self.channel = grpc.insecure_channel(state["gateway"])
+        self.stub = node_grpc.NodePairingServiceStub(self.channel)
+
+    @property
+    def node_id(self) -> str:
+        return self.state["node_id"]
+
+    def sign(self, purpose: int, nonce: bytes, body: bytes) -> bytes:
+        payload = signed_payload(purpose, self.state["gateway_id"], self.node_id, nonce, body)
+        return self.key.sign(payload).signature
+
+    def nonce(self) -> bytes:
+        return self.stub.CreateChallenge(node_pb.CreateChallengeRequest(node_id=self.node_id), timeout=self.deadline_s).nonce
+
+    def pin_gateway(self) -> None:
+        """Trust on first use: remember gateway_id at pairing, refuse a gateway that later reports another."""
+        info = self.stub.GetGatewayInfo(node_pb.GetGatewayInfoRequest(), timeout=self.deadline_s)
+        if info.protocol_version != VERSION:
+            raise NodeError(f"gateway speaks protocol version {info.protocol_version}, this node speaks {VERSION}")
+        if not self.state["gateway_id"]:
+            self.state["gateway_id"] = info.gateway_id
+            save_state(self.state_path, self.state)
+        elif self.state["gateway_id"] != info.gateway_id:
+            raise NodeError(f"gateway identity changed: pinned {self.state['gateway_id']}, gateway now reports "
+                            f"{info.gateway_id}. Refusing to continue; delete the state file and pair again if expected.")
+
+    def authenticate(self) -> node_pb.AuthenticateResponse:
+        nonce = self.nonce()
+        sig = self.sign(CONNECT, nonce, sha256(self.state["token"].encode()))
+        return self.stub.Authenticate(node_pb.AuthenticateRequest(
+            node_id=self.node_id, nonce=nonce, signature=sig, token=self.state["token"]), timeout=self.deadline_s)
+
+    @staticmethod
+    def bearer(session_token: str):
+        return (("authorization", f"Bearer {session_token}"),)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+# ---- commands ---------------------------------------------------------------------------------------
+
+def cmd_pair(args) -> None:
+    path = os.path.abspath(args.state)
+    state = load_state(path)
+    if state is None:
+        key = nacl.signing.SigningKey.generate()
+        public_key = bytes(key.verify_key)
+        state = {"version": 1, "seed": bytes(key).hex(), "node_id": node_id_of(public_key), "gateway": args.gateway,
+                 "gateway_id": "", "tls_ca": os.path.abspath(args.tls_ca) if args.tls_ca else "", "token": ""}
+        save_state(path, state)
+    node = Node(state, path)
+    try:
+        node.pin_gateway()
+        public_key = bytes(node.key.verify_key)
+        fields = dict(display_name=args.name, platform=args.platform, version=args.app_version,
+                      device_family=args.device_family, model_identifier=args.model, caps=list(args.cap))
+        nonce = node.nonce()
+        body = sha256(pair_request_preimage(public_key, **fields))
+        res = node.stub.RequestPairing(node_pb.RequestPairingRequest(
+            public_key=public_key, nonce=nonce, signature=node.sign(PAIR_REQUEST, nonce, body), **fields), timeout=node.deadline_s)
+        print(f"Node {node.node_id}")
+        print(f"Pairing request {res.request_id}{' (repair)' if res.is_repair else ''} sent to gateway {state['gateway_id'][:12]}.", flush=True)
+        status = res.status
+        if status != node_pb.NODE_PAIRING_STATUS_APPROVED:
+            print(f"Waiting for the owner to run: pairgate nodes approve {res.request_id[:8]}", flush=True)
+            for update in node.stub.AwaitPairing(node_pb.AwaitPairingRequest(request_id=res.request_id, node_id=node.node_id)):
+                status = update.status
+                if status != node_pb.NODE_PAIRING_STATUS_PENDING:
+                    break
+        if status == node_pb.NODE_PAIRING_STATUS_REJECTED:
+            raise NodeError("the owner rejected this node")
+        if status == node_pb.NODE_PAIRING_STATUS_EXPIRED:
+            raise NodeError("the request expired (nobody approved it within 5 minutes); run pair again")
+        if status != node_pb.NODE_PAIRING_STATUS_APPROVED:
+            raise NodeError("lost the pairing stream; run pair again")
+        nonce = node.nonce()
+        claimed = node.stub.ClaimToken(node_pb.ClaimTokenRequest(
+            node_id=node.node_id, nonce=nonce, signature=node.sign(CLAIM, nonce, b"")), timeout=node.deadline_s)
+        state["token"] = claimed.token
+        save_state(path, state)
+        print(f'Paired as "{claimed.display_name}". Token stored in {path}.')
+    finally:
+        node.close()
+
+
+def paired_node(args) -> Node:
+    path = os.path.abspath(args.state)
+    state = load_state(path)
+    if state is None or not state["token"]:
+        raise NodeError(f"not paired yet (no token in {path}); run: node.py pair")
+    return Node(state, path)
+
+
+def cmd_connect(args) -> None:
+    node = paired_node(args)
+    stop = threading.Event()
+    try:
+        node.pin_gateway()
+        session = node.authenticate()
+        print(f"Authenticated as node {node.node_id[:12]}.", flush=True)
+
+        def heartbeats() -> None:
+            nonlocal session
+            while not stop.wait(args.interval):
+                try:
+                    if session.expires_at_ms / 1000 - time.time() < 2 * args.interval:
+                        session = node.authenticate()  # a new session before the 15-minute one runs out
+                    node.stub.Heartbeat(node_pb.HeartbeatRequest(), metadata=Node.bearer(session.session_token), timeout=node.deadline_s)
+                except grpc.RpcError as err:
+                    print(f"node: heartbeat failed: {err.code().name}: {err.details()}", file=sys.stderr, flush=True)
+
+        node.stub.Heartbeat(node_pb.HeartbeatRequest(), metadata=Node.bearer(session.session_token), timeout=node.deadline_s)
+        print("Heartbeat ok.", flush=True)
+        threading.Thread(target=heartbeats, daemon=True).start()
+        try:
+            for event in node.stub.WatchNode(node_pb.WatchNodeRequest(), metadata=Node.bearer(session.session_token)):
+                if event.type == node_pb.WATCH_NODE_EVENT_TYPE_RENAMED:
+                    print(f'The owner renamed this node to "{event.display_name}".', flush=True)
+                elif event.type == node_pb.WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED:
+                    print("The node token was rotated.", flush=True)
+                elif event.type == node_pb.WATCH_NODE_EVENT_TYPE_REVOKED:
+                    print("The owner revoked this node.", flush=True)
+        except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+                raise NodeError("this node is no longer paired (revoked by the owner, or re-paired); run node.py pair to pair again")
+            raise
+        print("Disconnected.")
+    finally:
+        stop.set()
+        node.close()
+
+
+def cmd_rotate(args) -> None:
+    node = paired_node(args)
+    try:
+        node.pin_gateway()
+        session = node.authenticate()
+        nonce = node.nonce()
+        # ROTATE body: SHA-256 of the session token sent as Bearer.
+        sig = node.sign(ROTATE, nonce, sha256(session.session_token.encode()))
+        res = node.stub.RotateToken(node_pb.RotateTokenRequest(nonce=nonce, signature=sig),
+                                    metadata=Node.bearer(session.session_token), timeout=node.deadline_s)
+        node.state["token"] = res.token  # store the new token before anything else: the old one is dead
+        save_state(node.state_path, node.state)
+        node.authenticate()
+        print("Token rotated; authenticated with the new token.")
+    finally:
+        node.close()
+
+
+def cmd_status(args) -> None:
+    path = os.path.abspath(args.state)
+    state = load_state(path)
+    view = {"state": path, "paired": False} if state is None else {
+        "state": path, "node_id": state["node_id"], "gateway": state["gateway"], "gateway_id": state["gateway_id"],
+        "paired": bool(state["token"])}
+    print(json.dumps(view, indent=2))
+
+
+def cmd_vectors(args) -> None:
+    """Recomputes every test vector block of docs/protocol.md §6 and compares byte for byte."""
+    with open(args.protocol, encoding="utf-8") as f:
+        doc = f.read()
+
+    def value(label: str) -> str:
+        m = re.search(rf"^{re.escape(label)}:\s+(\S+)", doc, re.M)
+        if not m:
+            raise NodeError(f"{args.protocol}: no '{label}:' line")
+        return m.group(1)
+
+    key = nacl.signing.SigningKey(bytes.fromhex(value("seed (Ed25519 private seed)")))
+    public_key = bytes(key.verify_key)
+    if public_key.hex() != value("public_key") or node_id_of(public_key) != value("node_id (text)"):
+        raise NodeError("public key or node id differs from the spec")
+    gateway_id, node_id, nonce = value("gateway_id (text)"), value("node_id (text)"), bytes.fromhex(value("nonce"))
+    preimage = pair_request_preimage(public_key, "Pixel 8", "android", "1.2.3", "phone", "Pixel8,1", ["camera", "location"])
+    if preimage.hex() != re.search(r"what is hashed into `body`\):\s+```text\s+(\S+)", doc).group(1):
+        raise NodeError("PAIR_REQUEST preimage differs from the spec")
+    bodies = {"pair-request": sha256(preimage), "claim": b"", "connect": sha256(value("node token (text)").encode()),
+              "rotate": sha256(value("session token (text)").encode())}
+    blocks = re.findall(r"vector: (\S+)\npurpose: (\d+)\nbody:[ ]?(\S*)\nmessage: (\S+)\nsignature: (\S+)", doc)
+    if len(blocks) != 4:
+        raise NodeError(f"expected 4 vector blocks in {args.protocol}, found {len(blocks)}")
+    for name, purpose, body_hex, message_hex, signature_hex in blocks:
+        message = signed_payload(int(purpose), gateway_id, node_id, nonce, bodies[name])
+        if bodies[name].hex() != body_hex or message.hex() != message_hex or key.sign(message).signature.hex() != signature_hex:
+            raise NodeError(f"vector {name} differs from the spec")
+        print(f"vector {name}: ok")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="pairgate reference node (Python)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pair", help="create a key, ask the owner to approve, claim the token")
+    p.add_argument("--gateway", required=True, help="the gateway's node listener, host:port")
+    p.add_argument("--name", required=True, help="name shown to the owner")
+    p.add_argument("--platform", default="android")
+    p.add_argument("--device-family", default="phone")
+    p.add_argument("--model", default="")
+    p.add_argument("--app-version", default="0.1.0")
+    p.add_argument("--cap", action="append", default=[], help="a capability (repeatable)")
+    p.add_argument("--tls-ca", help="trust this PEM certificate (the gateway's node-tls/cert.pem) and use TLS")
+    p.set_defaults(fn=cmd_pair)
+    p = sub.add_parser("connect", help="authenticate, heartbeat and watch until revoked")
+    p.add_argument("--interval", type=float, default=30.0, help="heartbeat interval, seconds")
+    p.set_defaults(fn=cmd_connect)
+    sub.add_parser("rotate", help="replace the node token").set_defaults(fn=cmd_rotate)
+    sub.add_parser("status", help="show the local state (never the token or key)").set_defaults(fn=cmd_status)
+    p = sub.add_parser("vectors", help="check the signed-payload builder against docs/protocol.md")
+    p.add_argument("protocol", help="path of docs/protocol.md")
+    p.set_defaults(fn=cmd_vectors)
+    for name in ("pair", "connect", "rotate", "status"):
+        sub.choices[name].add_argument("--state", default=default_state_path(), help="state file (mode 0600)")
+    args = parser.parse_args()
+    try:
+        args.fn(args)
+    except NodeError as err:
+        print(f"node: {err}", file=sys.stderr)
+        return 1
+    except grpc.RpcError as err:
+        print(f"node: {err.code().name}: {err.details()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
