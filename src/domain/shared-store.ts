@@ -15,7 +15,9 @@ import type { CollectionTypes, KeyRange } from "./store";
  *   data. When `fn` resolves, every put, delete and published event is committed in **one atomic,
  *   durable commit** (fsync before `transact` resolves); when `fn` throws, nothing is committed and the
  *   error propagates unchanged. An adapter may run `fn` again after a retryable conflict (PostgreSQL
- *   deadlock or serialization failure), so `fn` must have no effects other than calls on `tx`.
+ *   deadlock or serialization failure), so `fn` must have no effects other than calls on `tx`, and
+ *   must not call the store itself (no nested transactions: on LevelDB a nested `transact` of the same
+ *   lockKey waits forever, on PostgreSQL it runs on another connection outside this transaction).
  * - **One guarding lock per record.** Mutual exclusion is by lockKey only: every write of a record must
  *   be made under the same lockKey (the domain decides which: a channel account's scope key, the node
  *   lock, …). `take`, `putIfAbsent` and `sweep` default to the record's own lock
