@@ -12,7 +12,13 @@ import { DmAccessServiceService } from "./gen/pairgate/v1/dm_access_service";
 import { DmPairingServiceService } from "./gen/pairgate/v1/dm_pairing_service";
 import { NodeAdminServiceService } from "./gen/pairgate/v1/node_admin_service";
 import { NodePairingServiceService } from "./gen/pairgate/v1/node_pairing_service";
-import { LevelStore, StoreLockedError } from "./storage/level-store";
+import { AdminServiceService } from "./gen/pairgate/v1/admin_service";
+import type { StoreState } from "./domain/store-admin";
+import { type LevelStore, StoreLockedError } from "./storage/level-store";
+import { levelStoreAdmin } from "./storage/level-store-admin";
+import { bindMarkerToGateway, openStateStore, StoreDamagedError } from "./storage/state-store";
+import type { WriteFaults } from "./storage/write-faults";
+import { adminHandlers } from "./transport/grpc/admin-handlers";
 import { dmAccessHandlers, dmPairingHandlers } from "./transport/grpc/dm-handlers";
 import type { HandlerEnv } from "./transport/grpc/handler";
 import { nodeAdminHandlers, nodePairingHandlers } from "./transport/grpc/node-handlers";
@@ -49,6 +55,8 @@ export interface DaemonOptions {
   logLevel?: LogLevel;
   /** @default "json" */
   logFormat?: LogFormat;
+  /** Test seam: makes chosen store writes fail like a full or failing disk. */
+  storeFaults?: WriteFaults;
 }
 
 /** The outcome of {@link Daemon.reload}. */
@@ -73,6 +81,8 @@ export interface Daemon {
    * logged when they differ. Never throws.
    */
   reload(): ReloadResult;
+  /** The store's state: writable, or fenced after a failed write (since when, why), and its identity. */
+  storeState(): StoreState;
   /** Stops gracefully: ends streams, drains calls (up to 5 s), closes the store, removes the socket. */
   stop(): Promise<void>;
 }
@@ -123,15 +133,20 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   await mkdir(home, { recursive: true, mode: 0o700 });
   if (((await stat(home)).mode & 0o077) !== 0) await chmod(home, 0o700);
 
-  let store: LevelStore;
+  let opened;
   try {
-    store = await LevelStore.open(join(home, "db"));
+    opened = await openStateStore(home, {
+      now: () => clock.now(),
+      ...(options.storeFaults === undefined ? {} : { faults: options.storeFaults }),
+    });
   } catch (err) {
     if (err instanceof StoreLockedError) {
       throw new DaemonStartError(`another pairgate daemon is using ${home}`, { cause: err });
     }
+    if (err instanceof StoreDamagedError) throw new DaemonStartError(err.message, { cause: err });
     throw err;
   }
+  const store: LevelStore = opened.store;
 
   const servers: Server[] = [];
   const stopping = new AbortController();
@@ -161,11 +176,19 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       replyTemplate: config.dm.replyTemplate,
     });
     const env: HandlerEnv = { log: log.child({ component: "grpc" }), stopping: stopping.signal };
+    const identity = await gatewayIdentity(store, clock);
+    let marker;
+    try {
+      marker = await bindMarkerToGateway(home, opened.marker, identity.gatewayId);
+    } catch (err) {
+      if (err instanceof StoreDamagedError) throw new DaemonStartError(err.message, { cause: err });
+      throw err;
+    }
     const nodes = new NodePairing({
       store,
       clock,
       logger: log.child({ component: "nodes" }),
-      identity: await gatewayIdentity(store, clock),
+      identity,
       gatewayName: config.nodes.name,
       version: VERSION,
       maxPending: config.nodes.maxPending,
@@ -177,8 +200,29 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     operator.addService(DmAccessServiceService, dmAccessHandlers(dm, env));
     operator.addService(DmPairingServiceService, dmPairingHandlers(dm, env));
     operator.addService(NodeAdminServiceService, nodeAdminHandlers(nodes, env));
-    addHealth(operator, ["pairgate.v1.DmAccessService", "pairgate.v1.DmPairingService", "pairgate.v1.NodeAdminService"]);
-    addReflection(operator, ["pairgate.v1.DmAccessService", "pairgate.v1.DmPairingService", "pairgate.v1.NodeAdminService"]);
+    const storeAdmin = levelStoreAdmin(home, store, marker, () => clock.now());
+    operator.addService(AdminServiceService, adminHandlers(storeAdmin, env));
+    const operatorServices = [
+      "pairgate.v1.DmAccessService",
+      "pairgate.v1.DmPairingService",
+      "pairgate.v1.NodeAdminService",
+      "pairgate.v1.AdminService",
+    ];
+    const operatorHealth = addHealth(operator, operatorServices);
+    addReflection(operator, operatorServices);
+    // A failed write fences the store (see LevelStore.write): one clear log line, and health says the
+    // write services are NOT_SERVING. DmAccessService keeps SERVING (decisions for known senders still
+    // work; new pairing requests fail UNAVAILABLE), as do AdminService (status, backup) and the whole
+    // node listener (authentication reads durable state; enrolment and token writes fail UNAVAILABLE).
+    store.onStatusChange((s) => {
+      log.error("storage write failed; the store is now read-only until pairgate is restarted", {
+        cause: s.cause,
+        next: "free disk space / fix the disk, then restart pairgate (acknowledged writes are safe)",
+      });
+      for (const service of ["", "pairgate.v1.DmPairingService", "pairgate.v1.NodeAdminService"]) {
+        operatorHealth.setStatus(service, "NOT_SERVING");
+      }
+    });
     // We hold the database lock, so any socket file left here is stale.
     await rm(socketPath, { force: true });
     await bindUnix(operator, socketPath).catch((err: unknown) => {
@@ -208,10 +252,12 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       if (sweeper !== undefined) clearInterval(sweeper);
       if (nodeSweeper !== undefined) clearInterval(nodeSweeper);
       nodeSweeper = setInterval(() => {
+        if (!store.status().writable) return;
         nodes.sweepExpired().catch((err: unknown) => log.error("node expiry sweep failed", { cause: String(err) }));
       }, nodeMs);
       nodeSweeper.unref();
       sweeper = setInterval(() => {
+        if (!store.status().writable) return;
         dm.sweepExpired().catch((err: unknown) => log.error("expiry sweep failed", { cause: String(err) }));
       }, dmMs);
       sweeper.unref();
@@ -275,6 +321,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       nodeTls: config.nodes.tls !== undefined,
       nodes,
       reload,
+      storeState: () => storeAdmin.state(),
       stop: () => {
         stopped ??= cleanup().then(() => log.info("pairgate daemon stopped"));
         return stopped;

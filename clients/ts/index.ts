@@ -30,7 +30,8 @@ export {
   SenderSource,
   WatchPairingEventsResponse,
 } from "../../src/gen/pairgate/v1/dm_pairing_service";
-export { type NodeAdminApi } from "./pairgate-client";
+export { type NodeAdminApi, type AdminApi } from "./pairgate-client";
+export { GetStoreStatusResponse, VerifyStoreResponse, StoreProblem } from "../../src/gen/pairgate/v1/admin_service";
 export { NodeGatewayClient, type NodeGatewayClientOptions } from "./node-gateway-client";
 export {
   NodeSignPurpose,

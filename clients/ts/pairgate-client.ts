@@ -41,6 +41,12 @@ import {
   type RevokeNodeResponse,
   type WatchNodeEventsResponse,
 } from "../../src/gen/pairgate/v1/node_admin_service";
+import {
+  AdminServiceClient,
+  type BackupResponse,
+  type GetStoreStatusResponse,
+  type VerifyStoreResponse,
+} from "../../src/gen/pairgate/v1/admin_service";
 import { fromServiceError } from "./errors";
 import { type CallSettings, callUnary, openStream, type ServerStream } from "./rpc";
 
@@ -82,6 +88,14 @@ export interface NodeAdminApi {
   watchNodeEvents(): ServerStream<WatchNodeEventsResponse>;
 }
 
+/** The owner's calls about the daemon itself (pairgate.v1.AdminService). */
+export interface AdminApi {
+  getStoreStatus(): Promise<GetStoreStatusResponse>;
+  /** The backup file's bytes, in order. */
+  backup(): ServerStream<BackupResponse>;
+  verifyStore(): Promise<VerifyStoreResponse>;
+}
+
 /**
  * PairgateClient is the promise-based client of the daemon's operator socket, used by the CLI and by
  * automation. Every method rejects with a typed {@link PairgateError}; when nothing listens on the
@@ -92,6 +106,7 @@ export class PairgateClient {
   readonly dmAccess: DmAccessApi;
   readonly dmPairing: DmPairingApi;
   readonly nodeAdmin: NodeAdminApi;
+  readonly admin: AdminApi;
   /** Shared call settings; sibling service clients (e.g. node admin) reuse them. */
   readonly settings: CallSettings;
   readonly #clients: Client[] = [];
@@ -144,6 +159,12 @@ export class PairgateClient {
         callUnary(admin.renameNode.bind(admin), RenameNodeRequest.fromPartial({ nodeId, displayName }), s),
       revokeNode: (nodeId) => callUnary(admin.revokeNode.bind(admin), RevokeNodeRequest.fromPartial({ nodeId }), s),
       watchNodeEvents: () => openStream(admin.watchNodeEvents.bind(admin), {}, s),
+    };
+    const daemonAdmin = this.service(AdminServiceClient);
+    this.admin = {
+      getStoreStatus: () => callUnary(daemonAdmin.getStoreStatus.bind(daemonAdmin), {}, s),
+      backup: () => openStream(daemonAdmin.backup.bind(daemonAdmin), {}, s),
+      verifyStore: () => callUnary(daemonAdmin.verifyStore.bind(daemonAdmin), {}, { ...s, deadlineMs: 0 }),
     };
   }
 

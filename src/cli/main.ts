@@ -4,6 +4,7 @@
 // test/e2e/cli-startup.e2e.test.ts and measured by `make bench`.
 import { Command } from "commander";
 import { registerChannelsCommands } from "./commands/channels";
+import { registerDbCommands } from "./commands/db";
 import { registerInboundCommand } from "./commands/inbound";
 import { registerInitCommand } from "./commands/init";
 import { registerNodesCommands } from "./commands/nodes";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerPairingCommands(program, ctx);
   registerChannelsCommands(program, ctx);
   registerNodesCommands(program, ctx);
+  registerDbCommands(program, ctx);
   registerVersionCommand(program, ctx);
   registerCompletionCommand(program, ctx);
   // Every subcommand exits through the same override (usage errors -> exit 2).

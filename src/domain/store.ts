@@ -91,6 +91,15 @@ export interface Store {
   write(ops: readonly WriteOp[], options: WriteOptions): Promise<void>;
 }
 
+/** Whether the store accepts writes. After a failed write it is fenced: reads work, writes are refused. */
+export interface StoreStatus {
+  writable: boolean;
+  /** When the store was fenced (Unix ms); absent while writable. */
+  fencedAtMs?: number;
+  /** The error that fenced it, e.g. "ENOSPC: no space left on device"; absent while writable. */
+  cause?: string;
+}
+
 /** Separator between key parts. Ids are validated to contain no control characters, so it never occurs inside one. */
 export const KEY_SEP = "\u0000";
 

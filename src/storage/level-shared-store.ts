@@ -14,17 +14,13 @@ import { checkLockKey, type DueRecord, openTx, TransactSharedStore, TxWrites } f
 import { KEY_SEP, type KeyRange, ms16, prefixEnd } from "../domain/store";
 import { InProcessFeed } from "./in-process-feed";
 import { EXPIRY_OF_SUBLEVEL, EXPIRY_SUBLEVEL, SHARED_SUBLEVELS } from "./keys";
-import { type AbstractDb, iterate, LevelStore, type LevelSublevel } from "./level-store";
+import { type AbstractDb, iterate, type LevelBatchOp, LevelStore, type LevelSublevel } from "./level-store";
 
 /** Options of the LevelDB shared store. */
 export interface LevelSharedStoreOptions {
   /** Tenant prefix of every key ("" = none). @default "" */
   tenant?: string;
 }
-
-type BatchOp =
-  | { type: "put"; sublevel: LevelSublevel; key: string; value: unknown }
-  | { type: "del"; sublevel: LevelSublevel; key: string };
 
 /**
  * LevelSharedStore implements the {@link import("../domain/shared-store").SharedStore} port on the
@@ -139,8 +135,8 @@ export class LevelSharedStore extends TransactSharedStore {
 
   async #commit(writes: TxWrites, durable: boolean): Promise<void> {
     if (writes.empty) return;
-    const dels: BatchOp[] = [];
-    const puts: BatchOp[] = [];
+    const dels: LevelBatchOp[] = [];
+    const puts: LevelBatchOp[] = [];
     for (const [collection, byKey] of writes.writes) {
       const sub = this.#sub(collection);
       for (const [key, write] of byKey) {
@@ -166,10 +162,11 @@ export class LevelSharedStore extends TransactSharedStore {
     const ops = [...dels, ...puts];
     const ticket = writes.events.length > 0 ? this.#feed.begin() : undefined;
     try {
-      if (ops.length > 0) await this.#expiry.db.batch(ops, { sync: durable });
+      // Through LevelStore's write queue and fence (a failed write makes the store read-only).
+      await this.#level.writeBatch(ops, { sync: durable });
     } catch (err) {
       if (ticket !== undefined) this.#feed.settle(ticket, undefined);
-      throw new UnavailableError("storage write failed", { cause: err });
+      throw err;
     }
     if (ticket !== undefined) this.#feed.settle(ticket, writes.events);
   }

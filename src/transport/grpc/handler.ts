@@ -30,6 +30,8 @@ export interface CallContext {
 export interface StreamSink<Res> {
   /** Sends one message; returns false if the stream is already gone. */
   send(message: Res): boolean;
+  /** Resolves once the transport has room for more (after a send filled its buffer); for bulk streams. */
+  drained(): Promise<void>;
 }
 
 /**
@@ -112,12 +114,26 @@ export function serverStream<Req, Res>(
     const ctx = contextOf(call as ServerWritableStream<unknown, unknown>, env);
     // Streams always need the signal (the sink checks it), so hook the call's events from the start.
     void ctx.signal;
+    let full = false;
     const sink: StreamSink<Res> = {
       send: (message) => {
         if (ctx.signal.aborted || call.destroyed || call.writableEnded) return false;
-        call.write(message);
+        full = !call.write(message);
         return true;
       },
+      drained: () =>
+        full && !ctx.signal.aborted
+          ? new Promise<void>((resolve) => {
+              const done = (): void => {
+                full = false;
+                call.off("drain", done);
+                ctx.signal.removeEventListener("abort", done);
+                resolve();
+              };
+              call.on("drain", done);
+              ctx.signal.addEventListener("abort", done, { once: true });
+            })
+          : Promise.resolve(),
     };
     Promise.resolve()
       .then(() => fn(call.request, sink, ctx))
