@@ -63,6 +63,10 @@ check: lint typecheck check-gen test ## Everything CI should run
 run: build ## Install, build and start the daemon in the foreground (state in PAIRGATE_HOME, default ./.pairgate; its config.json if present; extra flags: ARGS="--log-level debug")
 	PAIRGATE_HOME="$${PAIRGATE_HOME:-$(CURDIR)/.pairgate}" node dist/src/cli/main.js serve $(ARGS)
 
+.PHONY: soak
+soak: build ## Crash soak: 1,000 SIGKILLs of a real daemon under concurrent traffic; prints acked/lost/partial counts
+	node --import tsx test/crash/soak.ts
+
 .PHONY: bench
 bench: build ## Benchmarks (see README, Performance)
 	node dist/bench/run.js

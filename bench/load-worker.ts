@@ -105,7 +105,7 @@ async function authenticate(client: Client, node: BenchNode & { tokenDigest: Buf
   const challenge = await call<CreateChallengeRequest, CreateChallengeResponse>(
     client,
     NodePairingServiceService.createChallenge,
-    { nodeId: node.nodeId },
+    { nodeId: node.nodeId, clientNonce: Buffer.alloc(0) },
   );
   const payload = nodeSignedPayload(NodeSignPurpose.connect, gatewayId, node.nodeId, challenge.nonce, node.tokenDigest);
   const signature = sign(null, payload, node.privateKey);

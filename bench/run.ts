@@ -164,7 +164,17 @@ function daemonNodeFlags(): string[] {
 
 async function startPairgate(home: string, nodePort: number, profileDir?: string): Promise<RunningServer & { socketPath: string; nodeTarget: string }> {
   const configPath = join(home, "bench-config.json");
-  writeFileSync(configPath, JSON.stringify({ nodes: { listen: `127.0.0.1:${nodePort}` } }));
+  // The load generator is one address driving thousands of calls a second: lift the per-peer quotas
+  // (they still run on every call, so their cost is measured) and keep the echo server's stream cap.
+  const limits = {
+    rpcPerSecond: 1_000_000,
+    rpcBurst: 1_000_000,
+    challengesPerPeer: 100_000,
+    challengesPerNodePerPeer: 64,
+    connectionsPerPeer: 100_000,
+    streamsPerConnection: 128,
+  };
+  writeFileSync(configPath, JSON.stringify({ nodes: { listen: `127.0.0.1:${nodePort}`, limits } }));
   const socketPath = join(home, "pairgate.sock");
   const logFd = openSync(join(home, "daemon.log"), "a");
   const t0 = performance.now();

@@ -5,6 +5,10 @@
  */
 import nacl from "tweetnacl";
 import {
+  challengeProofBody,
+  GatewayProofPurpose,
+  gatewayInfoProofBody,
+  gatewayProofPayload,
   nodeIdFromPublicKey,
   NodeSignPurpose,
   nodeSignedPayload,
@@ -27,7 +31,41 @@ export const VECTOR_INPUTS = {
   },
   nodeToken: "pgn_" + Buffer.alloc(32, 0x11).toString("base64url"),
   sessionToken: "pgs_" + Buffer.alloc(32, 0x22).toString("base64url"),
+  /** Gateway proofs (§7): the gateway's seed, a client nonce, an expiry and the GetGatewayInfo fields. */
+  gatewaySeed: Buffer.from(Array.from({ length: 32 }, (_, i) => 0xa0 + i)),
+  clientNonce: Buffer.from(Array.from({ length: 32 }, (_, i) => 0xc0 + i)),
+  expiresAtMs: 1_767_225_600_000,
+  gatewayName: "pairgate",
+  gatewayVersion: "0.1.0",
+  protocolVersion: 1,
 };
+
+/** Computes the gateway proof vectors (docs/protocol.md §7) with the client builder and tweetnacl. */
+export function computeGatewayVectors(): {
+  publicKey: string;
+  gatewayId: string;
+  vectors: Array<{ name: string; purpose: number; body: string; message: string; signature: string }>;
+} {
+  const v = VECTOR_INPUTS;
+  const gateway = nacl.sign.keyPair.fromSeed(v.gatewaySeed);
+  const gatewayId = nodeIdFromPublicKey(gateway.publicKey); // same hash rule as node ids
+  const nodeId = nodeIdFromPublicKey(nacl.sign.keyPair.fromSeed(v.seed).publicKey);
+  const cases: Array<[string, number, string, Uint8Array, Uint8Array]> = [
+    ["challenge-proof", GatewayProofPurpose.challenge, nodeId, v.nonce, challengeProofBody(v.expiresAtMs, v.clientNonce)],
+    ["gateway-info-proof", GatewayProofPurpose.gatewayInfo, "", v.clientNonce, gatewayInfoProofBody(v.gatewayName, v.gatewayVersion, v.protocolVersion)],
+  ];
+  const vectors = cases.map(([name, purpose, node, nonce, body]) => {
+    const message = gatewayProofPayload(purpose as 0x81, gatewayId, node, nonce, body);
+    return {
+      name,
+      purpose,
+      body: Buffer.from(body).toString("hex"),
+      message: Buffer.from(message).toString("hex"),
+      signature: Buffer.from(nacl.sign.detached(message, gateway.secretKey)).toString("hex"),
+    };
+  });
+  return { publicKey: Buffer.from(gateway.publicKey).toString("hex"), gatewayId, vectors };
+}
 
 /** Computes every vector with the client builder and tweetnacl. */
 export function computeVectors(): Array<{ name: string; purpose: number; body: string; message: string; signature: string }> {
@@ -58,5 +96,10 @@ if (require.main === module) {
   console.log(`node_id: ${nodeIdFromPublicKey(keys.publicKey)}`);
   for (const v of computeVectors()) {
     console.log(`\n#### ${v.name}\n\n\`\`\`text\nvector: ${v.name}\npurpose: ${v.purpose}\nbody: ${v.body}\nmessage: ${v.message}\nsignature: ${v.signature}\n\`\`\``);
+  }
+  const g = computeGatewayVectors();
+  console.log(`\ngateway public_key: ${g.publicKey}\ngateway_id: ${g.gatewayId}`);
+  for (const v of g.vectors) {
+    console.log(`\n#### ${v.name}\n\n\`\`\`text\ngateway-vector: ${v.name}\npurpose: ${v.purpose}\nbody: ${v.body}\nmessage: ${v.message}\nsignature: ${v.signature}\n\`\`\``);
   }
 }

@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type Server, ServerCredentials } from "@grpc/grpc-js";
 import { type LoadedConfig, loadConfig } from "./config/load";
@@ -22,7 +22,9 @@ import { adminHandlers } from "./transport/grpc/admin-handlers";
 import { dmAccessHandlers, dmPairingHandlers } from "./transport/grpc/dm-handlers";
 import type { HandlerEnv } from "./transport/grpc/handler";
 import { nodeAdminHandlers, nodePairingHandlers } from "./transport/grpc/node-handlers";
-import { createSelfSignedCert } from "./transport/grpc/self-signed-cert";
+import { AutoNodeTls, certificateHosts, fileNodeTls, type NodeTls } from "./transport/grpc/node-tls";
+import { ConnectionGuard } from "./transport/grpc/connection-guard";
+import { PeerLimits } from "./transport/grpc/peer-limits";
 import { addHealth, addReflection, bindUnix, createServer, stopServer } from "./transport/grpc/server";
 
 /** pairgate's version, reported by GetGatewayInfo and `pairgate --version`. */
@@ -149,18 +151,24 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const store: LevelStore = opened.store;
 
   const servers: Server[] = [];
+  const limits = config.nodes.limits;
+  const guard = new ConnectionGuard(limits, log.child({ component: "nodes-listener" }));
   const stopping = new AbortController();
   let sweeper: NodeJS.Timeout | undefined;
   let nodeSweeper: NodeJS.Timeout | undefined;
+  let nodeTls: NodeTls | undefined;
   const cleanup = async (): Promise<void> => {
     stopping.abort();
+    nodeTls?.close();
     if (sweeper !== undefined) clearInterval(sweeper);
     if (nodeSweeper !== undefined) clearInterval(nodeSweeper);
     await Promise.all(servers.map((s) => stopServer(s, 5_000)));
+    await guard.close();
     await store.close();
     await rm(socketPath, { force: true });
   };
 
+  let nodeAddress = config.nodes.listen;
   try {
     const startedAtMs = clock.now();
     const dm = new DmPairing({
@@ -192,14 +200,26 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       gatewayName: config.nodes.name,
       version: VERSION,
       maxPending: config.nodes.maxPending,
+      maxPendingPerPeer: limits.pendingPerPeer,
       autoApproveLoopback: config.nodes.autoApproveLoopback,
+      challenges: {
+        perNodePerPeer: limits.challengesPerNodePerPeer,
+        perPeer: limits.challengesPerPeer,
+        paired: limits.challengesPaired,
+        unknown: limits.challengesUnknown,
+      },
     });
 
     const operator = createServer();
     servers.push(operator);
     operator.addService(DmAccessServiceService, dmAccessHandlers(dm, env));
     operator.addService(DmPairingServiceService, dmPairingHandlers(dm, env));
-    operator.addService(NodeAdminServiceService, nodeAdminHandlers(nodes, env));
+    nodeTls = await startNodeTls(config.nodes, home, nodeListen.host, log.child({ component: "tls" }));
+    const tlsView = nodeTls;
+    operator.addService(
+      NodeAdminServiceService,
+      nodeAdminHandlers(nodes, env, () => tlsView && { ...tlsView.current(), auto: tlsView.auto, listenAddress: nodeAddress }),
+    );
     const storeAdmin = levelStoreAdmin(home, store, marker, () => clock.now());
     operator.addService(AdminServiceService, adminHandlers(storeAdmin, env));
     const operatorServices = [
@@ -233,20 +253,21 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       );
     });
 
-    const nodeServer = createServer();
+    // The node listener: the one port anyone on the network may reach. Its own server options
+    // (keepalive, idle, age, stream cap, request deadline) and an in-process TCP guard (per-address
+    // connection cap, deadline to complete a first RPC) in front of grpc-js.
+    const nodeServer = createServer(guard.serverOptions());
     servers.push(nodeServer);
-    nodeServer.addService(NodePairingServiceService, nodePairingHandlers(nodes, env));
+    nodeServer.addService(NodePairingServiceService, nodePairingHandlers(nodes, env, new PeerLimits(limits, clock)));
     addHealth(nodeServer, ["pairgate.v1.NodePairingService"]);
     addReflection(nodeServer, ["pairgate.v1.NodePairingService"]);
-    const nodeCredentials = await nodeServerCredentials(config.nodes.tls, home, nodeListen.host);
-    const nodePort = await new Promise<number>((resolve, reject) =>
-      nodeServer.bindAsync(config.nodes.listen, nodeCredentials, (err, port) => (err ? reject(err) : resolve(port))),
-    ).catch((err: unknown) => {
+    const nodeCredentials = nodeTls?.credentials ?? ServerCredentials.createInsecure();
+    const nodePort = await guard.listen(nodeServer, nodeCredentials, nodeListen.host, nodeListen.port).catch((err: unknown) => {
       throw new DaemonStartError(`cannot listen for nodes on ${config.nodes.listen} (nodes.listen): ${String(err)}`, {
         cause: err,
       });
     });
-    const nodeAddress = `${nodeListen.host.includes(":") ? `[${nodeListen.host}]` : nodeListen.host}:${nodePort}`;
+    nodeAddress = `${nodeListen.host.includes(":") ? `[${nodeListen.host}]` : nodeListen.host}:${nodePort}`;
 
     const startSweepers = (nodeMs: number, dmMs: number): void => {
       if (sweeper !== undefined) clearInterval(sweeper);
@@ -341,6 +362,7 @@ function restartRequiredChanges(a: LoadedConfig["config"], b: LoadedConfig["conf
     ["nodes.tls", a.nodes.tls, b.nodes.tls],
     ["nodes.insecure", a.nodes.insecure, b.nodes.insecure],
     ["nodes.name", a.nodes.name, b.nodes.name],
+    ["nodes.limits", a.nodes.limits, b.nodes.limits],
     ["storage", a.storage, b.storage],
   ];
   return keys.filter(([, x, y]) => JSON.stringify(x) !== JSON.stringify(y)).map(([k]) => k);
@@ -368,37 +390,23 @@ async function gatewayIdentity(store: LevelStore, clock: Clock): Promise<Gateway
 }
 
 /**
- * Credentials of the node listener: insecure without `nodes.tls`; the given PEM files; or for "auto" a
- * self-signed certificate kept in `<home>/node-tls/` (created on first start, key mode 0600).
+ * The node listener's TLS: none without `nodes.tls`; the operator's PEM files; or for "auto" the
+ * gateway's own leaf certificate in `<home>/node-tls/`, renewed in place (see AutoNodeTls). Throws
+ * DaemonStartError when the files cannot be read or written.
  */
-async function nodeServerCredentials(
-  tls: { cert: string; key: string } | "auto" | undefined,
+async function startNodeTls(
+  nodes: { tls?: { cert: string; key: string } | "auto" | undefined; tlsNames: string[] },
   home: string,
   host: string,
-): Promise<ServerCredentials> {
-  if (tls === undefined) return ServerCredentials.createInsecure();
-  let cert: Buffer;
-  let key: Buffer;
-  if (tls === "auto") {
-    const dir = join(home, "node-tls");
-    const certPath = join(dir, "cert.pem");
-    const keyPath = join(dir, "key.pem");
-    try {
-      [cert, key] = await Promise.all([readFile(certPath), readFile(keyPath)]);
-    } catch {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      const hosts = ["localhost", "127.0.0.1", "::1", ...(host === "0.0.0.0" || host === "::" ? [] : [host])];
-      const pair = createSelfSignedCert("pairgate node gateway", hosts);
-      await writeFile(keyPath, pair.keyPem, { mode: 0o600 });
-      await writeFile(certPath, pair.certPem, { mode: 0o644 });
-      [cert, key] = [Buffer.from(pair.certPem), Buffer.from(pair.keyPem)];
-    }
-  } else {
-    try {
-      [cert, key] = await Promise.all([readFile(tls.cert), readFile(tls.key)]);
-    } catch (err) {
-      throw new DaemonStartError(`cannot read nodes.tls cert or key: ${(err as Error).message}`, { cause: err });
-    }
+  log: Logger,
+): Promise<NodeTls | undefined> {
+  const tls = nodes.tls;
+  if (tls === undefined) return undefined;
+  try {
+    if (tls !== "auto") return await fileNodeTls(tls.cert, tls.key);
+    return await AutoNodeTls.start({ dir: join(home, "node-tls"), hosts: () => certificateHosts(host, nodes.tlsNames), log });
+  } catch (err) {
+    const what = tls === "auto" ? `the auto certificate in ${join(home, "node-tls")}` : "nodes.tls cert or key";
+    throw new DaemonStartError(`cannot set up ${what}: ${(err as Error).message}`, { cause: err });
   }
-  return ServerCredentials.createSsl(null, [{ cert_chain: cert, private_key: key }], false);
 }

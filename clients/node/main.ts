@@ -7,18 +7,23 @@
  *            owner's approval, claim the node token once and store it.
  *   connect  challenge -> authenticate (signature + token) -> heartbeat loop, while watching the node's
  *            event stream; exits 1 with a clear message when the owner revokes the node.
+ *   rotate   replace the node token (and survive a lost reply, docs/protocol.md §3a).
  *   status   show the local state (never the token or the private key).
  *
  * The bytes it signs are specified in docs/protocol.md; the builder is clients/ts/signed-payload.ts.
  * It uses no node:crypto for the protocol itself (tweetnacl + @noble/hashes), like a mobile app would.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { Command } from "commander";
 import nacl from "tweetnacl";
 import {
+  GatewayIdentityError,
   NodeGatewayClient,
+  normalizePin,
+  spkiPinOf,
+  TlsPinMismatchError,
   NodePairingStatus,
   NodeSignPurpose,
   type NodeSignPurposeValue,
@@ -26,8 +31,10 @@ import {
   nodeSignedPayload,
   PairgateError,
   pairRequestDigest,
+  retryLostReply,
   tokenDigest,
   UnauthenticatedError,
+  type VerifiedGateway,
   WatchNodeEventType,
 } from "../ts";
 
@@ -41,8 +48,15 @@ interface NodeState {
   gateway: string;
   /** The pinned gateway id ("" until the first contact). */
   gatewayId: string;
-  /** PEM file of the gateway's TLS certificate to trust ("" = plaintext). */
+  /** The pinned gateway's raw Ed25519 public key, base64 ("" until the first contact; absent in old files). */
+  gatewayPublicKey?: string;
+  /** PEM file of the gateway's TLS certificate the pin was first taken from ("" = none). */
   tlsCa: string;
+  /**
+   * The gateway's TLS key pin, `sha256/<base64>` of its SPKI ("" = plaintext; absent in old files,
+   * then derived from `tlsCa`). Every connection must present this key; it survives renewals.
+   */
+  tlsPin?: string;
   displayName: string;
   platform: string;
   /** The pending request, while waiting for approval. */
@@ -62,24 +76,51 @@ function loadState(path: string): NodeState | undefined {
   return JSON.parse(readFileSync(path, "utf8")) as NodeState;
 }
 
-/** Writes the state atomically (temp file + rename), owner-only. */
+/**
+ * Writes the state atomically and durably, owner-only: temp file, fsync, rename, fsync of the
+ * directory. A token is saved this way before it is ever used, so a crash never loses a token the
+ * gateway may already consider used.
+ */
 function saveState(path: string, state: NodeState): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
-  chmodSync(tmp, 0o600);
+  const fd = openSync(tmp, "w", 0o600);
+  try {
+    writeSync(fd, JSON.stringify(state, null, 2) + "\n");
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, path);
+  const dirFd = openSync(dir, "r");
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
 }
 
 function keysOf(state: NodeState): nacl.SignKeyPair {
   return nacl.sign.keyPair.fromSeed(Buffer.from(state.seed, "base64"));
 }
 
-function clientFor(state: NodeState): NodeGatewayClient {
-  return new NodeGatewayClient({
-    address: state.gateway,
-    ...(state.tlsCa === "" ? {} : { tlsCa: readFileSync(state.tlsCa) }),
-  });
+/**
+ * The gateway client: plaintext, or TLS pinned to the gateway's key. The certificate the gateway
+ * presents now is fetched and accepted only if it carries the pinned key; it is then the only root,
+ * with host-name checks on (never disabled), and the pin is checked again on the real connection.
+ */
+async function clientFor(state: NodeState): Promise<NodeGatewayClient> {
+  const pin = state.tlsPin !== undefined && state.tlsPin !== "" ? state.tlsPin : state.tlsCa !== "" ? spkiPinOf(readFileSync(state.tlsCa)) : "";
+  if (pin === "") return new NodeGatewayClient({ address: state.gateway });
+  try {
+    return await NodeGatewayClient.connectPinned({ address: state.gateway, tlsPin: pin });
+  } catch (err) {
+    if (err instanceof TlsPinMismatchError) {
+      throw new NodeCliError(`${err.message}. Refusing to connect: this may be an impostor (or the gateway's TLS key was replaced; then pair again with the new pin from: pairgate nodes tls).`);
+    }
+    throw err;
+  }
 }
 
 /** Signs one protocol payload with the node key. */
@@ -88,18 +129,31 @@ function sign(state: NodeState, purpose: NodeSignPurposeValue, nonce: Uint8Array
   return nacl.sign.detached(payload, keysOf(state).secretKey);
 }
 
-/** Step 0 of every conversation: check the gateway is the one we paired with (trust on first use). */
-async function pinGateway(client: NodeGatewayClient, state: NodeState, statePath: string): Promise<void> {
-  const info = await client.getGatewayInfo();
-  if (state.gatewayId === "") {
-    state.gatewayId = info.gatewayId;
-    saveState(statePath, state);
-  } else if (state.gatewayId !== info.gatewayId) {
-    throw new NodeCliError(
-      `gateway identity changed: pinned ${state.gatewayId}, ${state.gateway} now reports ${info.gatewayId}. ` +
-        "Refusing to continue; if this is expected, delete the state file and pair again.",
-    );
+/**
+ * Step 0 of every conversation: the gateway proves it holds the key of the pinned gateway id, over a
+ * fresh nonce of ours (trust on first use: the first contact pins id and key). Every challenge after
+ * that is checked against the pinned key (client.createChallenge(nodeId, gateway)) before we sign it.
+ */
+async function pinGateway(client: NodeGatewayClient, state: NodeState, statePath: string): Promise<VerifiedGateway> {
+  let gateway: VerifiedGateway;
+  try {
+    gateway = await client.proveGateway(state.gatewayId === "" ? undefined : { gatewayId: state.gatewayId });
+  } catch (err) {
+    if (err instanceof GatewayIdentityError) {
+      throw new NodeCliError(
+        `${err.message} (${state.gateway}). Refusing to continue: this may be an impostor. ` +
+          "Nothing was sent and the credentials are kept; if the gateway was really reinstalled, delete the state file and pair again.",
+      );
+    }
+    throw err;
   }
+  const publicKey = Buffer.from(gateway.publicKey).toString("base64");
+  if (state.gatewayId === "" || state.gatewayPublicKey !== publicKey) {
+    state.gatewayId = gateway.gatewayId;
+    state.gatewayPublicKey = publicKey;
+    saveState(statePath, state);
+  }
+  return gateway;
 }
 
 async function pair(opts: {
@@ -108,6 +162,7 @@ async function pair(opts: {
   platform: string;
   state: string;
   tlsCa?: string;
+  tlsPin?: string;
   deviceFamily: string;
   model: string;
   appVersion: string;
@@ -123,7 +178,9 @@ async function pair(opts: {
       nodeId: nodeIdFromPublicKey(keys.publicKey),
       gateway: opts.gateway,
       gatewayId: "",
+      gatewayPublicKey: "",
       tlsCa: opts.tlsCa === undefined ? "" : resolve(opts.tlsCa),
+      tlsPin: opts.tlsPin !== undefined ? normalizePin(opts.tlsPin) : opts.tlsCa !== undefined ? spkiPinOf(readFileSync(opts.tlsCa)) : "",
       displayName: opts.name,
       platform: opts.platform,
       requestId: "",
@@ -133,12 +190,23 @@ async function pair(opts: {
   }
   state.displayName = opts.name;
   state.platform = opts.platform;
-  const client = clientFor(state);
+  const client = await clientFor(state);
   try {
-    // 2. Pin the gateway id.
-    await pinGateway(client, state, statePath);
-    // 3. A nonce for our node id, then the signed request. The signature covers every field we send.
-    const { nonce } = await client.createChallenge(state.nodeId);
+    // 2. Pin the gateway id and key (the gateway proves it holds the key).
+    const gateway = await pinGateway(client, state, statePath);
+    // An earlier run was approved but did not get its token (lost reply, gave up retrying): claim it
+    // now instead of asking the owner again. UNAUTHENTICATED means not approved (yet): ask as usual.
+    if (state.token === "" && state.requestId !== "") {
+      try {
+        await claimAndStore(client, state, statePath, gateway);
+        return;
+      } catch (err) {
+        if (!(err instanceof UnauthenticatedError)) throw err;
+      }
+    }
+    // 3. A nonce for our node id (signed by the gateway: checked), then the signed request. The
+    //    signature covers every field we send.
+    const { nonce } = await client.createChallenge(state.nodeId, gateway);
     const fields = {
       publicKey: keysOf(state).publicKey,
       displayName: opts.name,
@@ -168,13 +236,8 @@ async function pair(opts: {
       }
       if (final !== NodePairingStatus.NODE_PAIRING_STATUS_APPROVED) throw new NodeCliError("lost the pairing stream; run pair again");
     }
-    // 5. Claim the token: a fresh nonce, signed for purpose CLAIM (empty body). Works exactly once.
-    const claimNonce = (await client.createChallenge(state.nodeId)).nonce;
-    const claimed = await client.claimToken(state.nodeId, claimNonce, sign(state, NodeSignPurpose.claim, claimNonce, new Uint8Array()));
-    state.token = claimed.token;
-    state.requestId = "";
-    saveState(statePath, state);
-    console.log(`Paired as "${claimed.displayName}". Token stored in ${statePath}. Run: pairgate-node connect`);
+    // 5. Claim the token (with retries after a lost reply), store it durably, then use it once.
+    await claimAndStore(client, state, statePath, gateway);
   } finally {
     client.close();
   }
@@ -185,14 +248,14 @@ async function connect(opts: { state: string; interval: string }): Promise<void>
   const state = loadState(statePath);
   if (state === undefined || state.token === "") throw new NodeCliError(`not paired yet (no token in ${statePath}); run: pairgate-node pair`);
   const intervalMs = Math.max(1, Number(opts.interval)) * 1000;
-  const client = clientFor(state);
+  const client = await clientFor(state);
   let timer: NodeJS.Timeout | undefined;
   try {
-    await pinGateway(client, state, statePath);
+    const gateway = await pinGateway(client, state, statePath);
 
-    // Challenge -> Authenticate: the CONNECT signature covers SHA-256(token), and the token is sent too.
+    // Challenge (the gateway's signature over it is checked first) -> Authenticate: the CONNECT signature covers SHA-256(token), and the token is sent too.
     const login = async (): Promise<{ sessionToken: string; expiresAtMs: number }> => {
-      const { nonce } = await client.createChallenge(state.nodeId);
+      const { nonce } = await client.createChallenge(state.nodeId, gateway);
       const sig = sign(state, NodeSignPurpose.connect, nonce, tokenDigest(state.token));
       const res = await client.authenticate(state.nodeId, nonce, sig, state.token);
       return { sessionToken: res.sessionToken, expiresAtMs: res.expiresAtMs };
@@ -212,21 +275,42 @@ async function connect(opts: { state: string; interval: string }): Promise<void>
     console.log("Heartbeat ok.");
 
     // The node's own event stream: renames, rotations, and revocation (which ends it UNAUTHENTICATED).
-    const stream = client.watchNode(session.sessionToken);
-    const stop = (): void => stream.cancel();
+    // It also ends UNAUTHENTICATED when its session expires (15 min) or the node was re-paired: a
+    // fresh login tells the two apart (it fails only when the node is no longer paired).
+    let stream = client.watchNode(session.sessionToken);
+    let stopped = false;
+    const stop = (): void => {
+      stopped = true;
+      stream.cancel();
+    };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
-    try {
-      for await (const e of stream) {
-        if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED) console.log(`The owner renamed this node to "${e.displayName}".`);
-        if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED) console.log("The node token was rotated.");
-        if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED) console.log("The owner revoked this node.");
+    for (;;) {
+      let revoked = false;
+      try {
+        for await (const e of stream) {
+          // SUBSCRIBED comes first: from here on no rename, rotation or revocation can be missed.
+          if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_SUBSCRIBED) console.log(`Watching for changes as "${e.displayName}".`);
+          if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED) console.log(`The owner renamed this node to "${e.displayName}".`);
+          if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED) console.log("The node token was rotated.");
+          if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED) {
+            revoked = true;
+            console.log("The owner revoked this node.");
+          }
+        }
+        break;
+      } catch (err) {
+        if (stopped) break;
+        if (!(err instanceof UnauthenticatedError)) throw err;
+        const gone = new NodeCliError("this node is no longer paired (revoked by the owner, or re-paired); run pairgate-node pair to pair again");
+        if (revoked) throw gone;
+        try {
+          session = await login();
+        } catch (loginErr) {
+          throw loginErr instanceof UnauthenticatedError ? gone : loginErr;
+        }
+        stream = client.watchNode(session.sessionToken);
       }
-    } catch (err) {
-      if (err instanceof UnauthenticatedError) {
-        throw new NodeCliError("this node is no longer paired (revoked by the owner, or re-paired); run pairgate-node pair to pair again");
-      }
-      throw err;
     }
     console.log("Disconnected.");
   } finally {
@@ -234,6 +318,74 @@ async function connect(opts: { state: string; interval: string }): Promise<void>
     client.close();
   }
 }
+
+// ---- token delivery: claim and rotate that survive a lost reply (docs/protocol.md §3a) ----------------
+
+/** How a retried call reports itself. */
+function retrying(what: string): { onRetry: (err: Error, attempt: number, delayMs: number) => void } {
+  return { onRetry: (err, attempt, delayMs) => console.error(`pairgate-node: ${what} failed (${err.message}); retry ${attempt} in ${delayMs} ms`) };
+}
+
+/** Challenge -> Authenticate with `token`; retried only when the reply may have been lost. */
+function authenticateWith(
+  client: NodeGatewayClient,
+  state: NodeState,
+  gateway: VerifiedGateway,
+  token: string,
+): Promise<{ sessionToken: string; expiresAtMs: number }> {
+  return retryLostReply(async () => {
+    const { nonce } = await client.createChallenge(state.nodeId, gateway);
+    const res = await client.authenticate(state.nodeId, nonce, sign(state, NodeSignPurpose.connect, nonce, tokenDigest(token)), token);
+    return { sessionToken: res.sessionToken, expiresAtMs: res.expiresAtMs };
+  }, retrying("authenticate"));
+}
+
+/**
+ * ClaimToken with a fresh nonce and CLAIM signature per attempt. On UNAVAILABLE / DEADLINE_EXCEEDED
+ * the gateway may have issued a token whose reply was lost: claiming again is allowed until a token is
+ * first used, and replaces the lost one. The token is stored durably before its first use, which
+ * closes ClaimToken.
+ */
+async function claimAndStore(client: NodeGatewayClient, state: NodeState, statePath: string, gateway: VerifiedGateway): Promise<void> {
+  const claimed = await retryLostReply(async () => {
+    const { nonce } = await client.createChallenge(state.nodeId, gateway);
+    return client.claimToken(state.nodeId, nonce, sign(state, NodeSignPurpose.claim, nonce, new Uint8Array()));
+  }, retrying("claim"));
+  state.token = claimed.token;
+  state.requestId = "";
+  saveState(statePath, state);
+  await authenticateWith(client, state, gateway, state.token);
+  console.log(`Paired as "${claimed.displayName}". Token stored in ${statePath}. Run: pairgate-node connect`);
+}
+
+/**
+ * Rotates the node token. Each attempt authenticates with the stored token (still accepted as the
+ * previous token if an earlier attempt's reply was lost) and calls RotateToken with a fresh nonce; the
+ * new token is stored durably, then used once, which retires the old one at the gateway.
+ */
+async function rotate(opts: { state: string }): Promise<void> {
+  const statePath = resolve(opts.state);
+  const state = loadState(statePath);
+  if (state === undefined || state.token === "") throw new NodeCliError(`not paired yet (no token in ${statePath}); run: pairgate-node pair`);
+  const client = await clientFor(state);
+  try {
+    const gateway = await pinGateway(client, state, statePath);
+    const fresh = await retryLostReply(async () => {
+      const session = await authenticateWith(client, state, gateway, state.token);
+      const { nonce } = await client.createChallenge(state.nodeId, gateway);
+      const sig = sign(state, NodeSignPurpose.rotate, nonce, tokenDigest(session.sessionToken));
+      return (await client.rotateToken(session.sessionToken, nonce, sig)).token;
+    }, retrying("rotate"));
+    state.token = fresh;
+    saveState(statePath, state);
+    await authenticateWith(client, state, gateway, fresh);
+    console.log(`Token rotated and stored in ${statePath}; the old token no longer works.`);
+  } finally {
+    client.close();
+  }
+}
+
+// ---- end of token delivery ------------------------------------------------------------------------
 
 function status(opts: { state: string; json?: boolean }): void {
   const statePath = resolve(opts.state);
@@ -270,7 +422,8 @@ export function buildNodeProgram(): Command {
     .option("--device-family <family>", "device family", "phone")
     .option("--model <model>", "model identifier", "")
     .option("--app-version <version>", "app version", "0.1.0")
-    .option("--tls-ca <pem>", "trust this certificate (e.g. the gateway's node-tls/cert.pem) and use TLS")
+    .option("--tls-pin <pin>", "use TLS and pin the gateway's key: sha256/<base64> or hex, from `pairgate nodes tls`")
+    .option("--tls-ca <pem>", "use TLS and pin the key of this certificate (e.g. the gateway's node-tls/cert.pem)")
     .option(...stateOpt)
     .action(pair);
   program
@@ -279,6 +432,11 @@ export function buildNodeProgram(): Command {
     .option("--interval <seconds>", "heartbeat interval", "30")
     .option(...stateOpt)
     .action(connect);
+  program
+    .command("rotate")
+    .description("replace the node token (retries safely if a reply is lost), store it, and use it once")
+    .option(...stateOpt)
+    .action(rotate);
   program
     .command("status")
     .description("show this node's local state (never the token or key)")

@@ -3,7 +3,7 @@
 
     node.py pair    --gateway HOST:PORT --name NAME [--platform P] [--tls-ca cert.pem] [--state FILE]
     node.py connect [--interval SECONDS] [--state FILE]   challenge -> authenticate -> heartbeat + WatchNode
-    node.py rotate  [--state FILE]                        new node token (old one stops working)
+    node.py rotate  [--state FILE]                        new node token (old one retired on first use)
     node.py status  [--state FILE]
     node.py vectors docs/protocol.md                      check this file's signed payloads against the spec
 
@@ -245,7 +245,7 @@ def cmd_rotate(args) -> None:
         sig = node.sign(ROTATE, nonce, sha256(session.session_token.encode()))
         res = node.stub.RotateToken(node_pb.RotateTokenRequest(nonce=nonce, signature=sig),
                                     metadata=Node.bearer(session.session_token), timeout=node.deadline_s)
-        node.state["token"] = res.token  # store the new token before anything else: the old one is dead
+        node.state["token"] = res.token  # store the new token before anything else: its first use retires the old one
         save_state(node.state_path, node.state)
         node.authenticate()
         print("Token rotated; authenticated with the new token.")
@@ -283,7 +283,7 @@ def cmd_vectors(args) -> None:
         raise NodeError("PAIR_REQUEST preimage differs from the spec")
     bodies = {"pair-request": sha256(preimage), "claim": b"", "connect": sha256(value("node token (text)").encode()),
               "rotate": sha256(value("session token (text)").encode())}
-    blocks = re.findall(r"vector: (\S+)\npurpose: (\d+)\nbody:[ ]?(\S*)\nmessage: (\S+)\nsignature: (\S+)", doc)
+    blocks = re.findall(r"(?m)^vector: (\S+)\npurpose: (\d+)\nbody:[ ]?(\S*)\nmessage: (\S+)\nsignature: (\S+)", doc)
     if len(blocks) != 4:
         raise NodeError(f"expected 4 vector blocks in {args.protocol}, found {len(blocks)}")
     for name, purpose, body_hex, message_hex, signature_hex in blocks:

@@ -13,6 +13,8 @@ export type PairgateErrorCode =
   | "deadline_exceeded"
   | "cancelled"
   | "daemon_not_running"
+  | "gateway_identity"
+  | "tls_pin_mismatch"
   | "internal";
 
 /** PairgateError is the base of every error the client throws; `message` is the daemon's text. */
@@ -48,7 +50,10 @@ export class UnauthenticatedError extends PairgateError {}
 /** PERMISSION_DENIED. */
 export class PermissionDeniedError extends PairgateError {}
 /** RESOURCE_EXHAUSTED: a limit was reached (e.g. too many pending requests). */
-export class ResourceExhaustedError extends PairgateError {}
+export class ResourceExhaustedError extends PairgateError {
+  /** How long to wait before retrying, from the `retry-after-ms` trailer (undefined when not sent). */
+  retryAfterMs: number | undefined;
+}
 /** UNAVAILABLE: the daemon is stopping or its storage failed; retry later. */
 export class UnavailableError extends PairgateError {}
 /** DEADLINE_EXCEEDED: no answer in time. */
@@ -67,6 +72,17 @@ export class DaemonNotRunningError extends PairgateError {
       status.UNAVAILABLE,
       options,
     );
+  }
+}
+
+/**
+ * The gateway failed to prove its identity: its `gateway_id` differs from the pinned one, its public
+ * key does not hash to its id, or a gateway signature does not verify (docs/protocol.md §7). Treat
+ * it as an impostor: send it nothing, keep the credentials, and tell the user.
+ */
+export class GatewayIdentityError extends PairgateError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("gateway_identity", message, undefined, options);
   }
 }
 
@@ -95,8 +111,12 @@ export function fromServiceError(err: ServiceError, socketPath?: string): Pairga
       return new UnauthenticatedError("unauthenticated", message, err.code, opts);
     case status.PERMISSION_DENIED:
       return new PermissionDeniedError("permission_denied", message, err.code, opts);
-    case status.RESOURCE_EXHAUSTED:
-      return new ResourceExhaustedError("resource_exhausted", message, err.code, opts);
+    case status.RESOURCE_EXHAUSTED: {
+      const e = new ResourceExhaustedError("resource_exhausted", message, err.code, opts);
+      const after = Number(err.metadata?.get("retry-after-ms")[0]);
+      e.retryAfterMs = Number.isFinite(after) && after > 0 ? after : undefined;
+      return e;
+    }
     case status.UNAVAILABLE:
       if (socketPath !== undefined && /No connection established|connect|ENOENT|ECONNREFUSED/i.test(message)) {
         return new DaemonNotRunningError(socketPath, opts);

@@ -16,6 +16,7 @@ export {
   CancelledError,
   InternalError,
   DaemonNotRunningError,
+  GatewayIdentityError,
   fromServiceError,
 } from "./errors";
 /** Generated message types and enums the client's callers need (re-exported so they never import src/gen). */
@@ -33,7 +34,20 @@ export {
 export { type NodeAdminApi, type AdminApi } from "./pairgate-client";
 export { GetStoreStatusResponse, VerifyStoreResponse, StoreProblem } from "../../src/gen/pairgate/v1/admin_service";
 export { NodeGatewayClient, type NodeGatewayClientOptions } from "./node-gateway-client";
+export { fetchPinnedCertificate, normalizePin, pinnedServerIdentity, spkiPinOf, TlsPinMismatchError } from "./tls-pin";
+export { isLostReply, retryLostReply, type RetryOptions } from "./retry";
 export {
+  newClientNonce,
+  SUPPORTED_PROTOCOL_VERSION,
+  type VerifiedGateway,
+  verifyChallenge,
+  verifyGatewayInfo,
+} from "./gateway-proof";
+export {
+  GatewayProofPurpose,
+  gatewayProofPayload,
+  challengeProofBody,
+  gatewayInfoProofBody,
   NodeSignPurpose,
   type NodeSignPurposeValue,
   nodeSignedPayload,
@@ -43,6 +57,7 @@ export {
   type PairRequestBodyFields,
 } from "./signed-payload";
 export {
+  GetNodeTlsResponse,
   NodeEventType,
   NodeTokenState,
   PairedNode,

@@ -13,6 +13,8 @@ import {
   type RotateTokenResponse,
   type WatchNodeResponse,
 } from "../../src/gen/pairgate/v1/node_pairing_service";
+import { newClientNonce, type VerifiedGateway, verifyChallenge, verifyGatewayInfo } from "./gateway-proof";
+import { fetchPinnedCertificate, pinnedServerIdentity } from "./tls-pin";
 import { type CallSettings, callUnary, defaultMapError, openStream, type ServerStream } from "./rpc";
 
 /** Options of {@link NodeGatewayClient}. */
@@ -20,10 +22,16 @@ export interface NodeGatewayClientOptions {
   /** The gateway's node listener, "host:port". */
   address: string;
   /**
-   * TLS: the certificate (PEM) to trust, e.g. the gateway's self-signed `node-tls/cert.pem`; the host
-   * name is then not checked (the certificate itself is pinned). Omit for a plaintext listener.
+   * TLS: the certificate (PEM) to trust as the only root, e.g. the gateway's `node-tls/cert.pem` or
+   * what {@link fetchPinnedCertificate} returned. Host-name checks stay on: the address's host must be
+   * in the certificate's names. Omit (with `tlsPin`) for a plaintext listener.
    */
   tlsCa?: Buffer;
+  /**
+   * TLS: the SPKI pin (`sha256/<base64>`, from `pairgate nodes tls`). With `tlsCa`, every connection
+   * must also present this key. Without `tlsCa`, use {@link NodeGatewayClient.connectPinned}.
+   */
+  tlsPin?: string;
   /** Deadline of each unary call in ms. @default 10000 */
   deadlineMs?: number;
 }
@@ -38,25 +46,62 @@ export class NodeGatewayClient {
   readonly #settings: CallSettings;
 
   constructor(options: NodeGatewayClientOptions) {
+    if (options.tlsPin !== undefined && options.tlsCa === undefined) {
+      throw new TypeError("tlsPin needs tlsCa; use NodeGatewayClient.connectPinned to fetch the pinned certificate");
+    }
+    // Host-name verification is never switched off: the certificate must name the address we dial,
+    // and with a pin it must also carry the pinned key.
     const creds: ChannelCredentials =
       options.tlsCa === undefined
         ? credentials.createInsecure()
-        : credentials.createSsl(options.tlsCa, null, null, { checkServerIdentity: () => undefined });
-    // With a pinned certificate the host name is not checked; a fixed TLS server name also keeps Node
-    // from sending an IP address as SNI (RFC 6066 forbids it).
-    const channelOptions = options.tlsCa === undefined ? {} : { "grpc.ssl_target_name_override": "localhost" };
-    this.#client = new NodePairingServiceClient(options.address, creds, channelOptions);
+        : credentials.createSsl(options.tlsCa, null, null, options.tlsPin === undefined ? {} : { checkServerIdentity: pinnedServerIdentity(options.tlsPin) });
+    this.#client = new NodePairingServiceClient(options.address, creds, {});
     this.#settings = { deadlineMs: options.deadlineMs ?? 10_000, mapError: defaultMapError };
   }
 
-  /** The gateway's identity (`gatewayId` to pin), name and version. */
-  getGatewayInfo(): Promise<GetGatewayInfoResponse> {
-    return callUnary(this.#c.getGatewayInfo.bind(this.#c), {}, this.#settings);
+  /**
+   * A TLS client that trusts only the key `tlsPin`: fetches the certificate the gateway presents, checks
+   * its SPKI pin, and uses exactly it as the root with host-name checks on (and the pin checked again
+   * on every connection). Re-create the client after an UNAVAILABLE caused by a certificate renewal.
+   * Rejects with TlsPinMismatchError for another key.
+   */
+  static async connectPinned(options: Omit<NodeGatewayClientOptions, "tlsCa"> & { tlsPin: string }): Promise<NodeGatewayClient> {
+    const tlsCa = await fetchPinnedCertificate(options.address, options.tlsPin);
+    return new NodeGatewayClient({ ...options, tlsCa });
   }
 
-  /** A fresh single-use nonce for `nodeId`, valid 60 s. */
-  createChallenge(nodeId: string): Promise<CreateChallengeResponse> {
-    return callUnary(this.#c.createChallenge.bind(this.#c), { nodeId }, this.#settings);
+  /**
+   * The gateway's identity (`gatewayId` to pin), name and version, unverified. With `clientNonce` the
+   * response carries a gateway signature over it; {@link proveGateway} does the whole check.
+   */
+  getGatewayInfo(clientNonce: Uint8Array = new Uint8Array()): Promise<GetGatewayInfoResponse> {
+    return callUnary(this.#c.getGatewayInfo.bind(this.#c), { clientNonce: Buffer.from(clientNonce) }, this.#settings);
+  }
+
+  /**
+   * Asks the gateway to prove its identity over a fresh client nonce and verifies the answer
+   * (docs/protocol.md §7): public key hashes to the id, the id equals `pinned` when given, protocol
+   * version 1, signature valid. Throws GatewayIdentityError for an impostor or a changed identity.
+   */
+  async proveGateway(pinned?: { gatewayId: string }): Promise<VerifiedGateway> {
+    const clientNonce = newClientNonce();
+    return verifyGatewayInfo(await this.getGatewayInfo(clientNonce), clientNonce, pinned);
+  }
+
+  /**
+   * A fresh single-use nonce for `nodeId`, valid 60 s. Given a verified `gateway`, asks for and checks
+   * the gateway's signature over the challenge (throws GatewayIdentityError when it does not verify),
+   * so the node never signs a nonce its pinned gateway did not issue.
+   */
+  async createChallenge(nodeId: string, gateway?: Pick<VerifiedGateway, "gatewayId" | "publicKey">): Promise<CreateChallengeResponse> {
+    const clientNonce = gateway === undefined ? new Uint8Array() : newClientNonce();
+    const challenge = await callUnary(
+      this.#c.createChallenge.bind(this.#c),
+      { nodeId, clientNonce: Buffer.from(clientNonce) },
+      this.#settings,
+    );
+    if (gateway !== undefined) verifyChallenge(gateway, nodeId, challenge, clientNonce);
+    return challenge;
   }
 
   /** Asks the owner to approve this node (the request must be signed, purpose PAIR_REQUEST). */

@@ -40,6 +40,7 @@ import {
   RevokeNodeRequest,
   type RevokeNodeResponse,
   type WatchNodeEventsResponse,
+  type GetNodeTlsResponse,
 } from "../../src/gen/pairgate/v1/node_admin_service";
 import {
   AdminServiceClient,
@@ -86,6 +87,8 @@ export interface NodeAdminApi {
   renameNode(nodeId: string, displayName: string): Promise<RenameNodeResponse>;
   revokeNode(nodeId: string): Promise<RevokeNodeResponse>;
   watchNodeEvents(): ServerStream<WatchNodeEventsResponse>;
+  /** The node listener's TLS certificate: SPKI pin, names, validity. FailedPreconditionError without TLS. */
+  getNodeTls(): Promise<GetNodeTlsResponse>;
 }
 
 /** The owner's calls about the daemon itself (pairgate.v1.AdminService). */
@@ -159,6 +162,7 @@ export class PairgateClient {
         callUnary(admin.renameNode.bind(admin), RenameNodeRequest.fromPartial({ nodeId, displayName }), s),
       revokeNode: (nodeId) => callUnary(admin.revokeNode.bind(admin), RevokeNodeRequest.fromPartial({ nodeId }), s),
       watchNodeEvents: () => openStream(admin.watchNodeEvents.bind(admin), {}, s),
+      getNodeTls: () => callUnary(admin.getNodeTls.bind(admin), {}, s),
     };
     const daemonAdmin = this.service(AdminServiceClient);
     this.admin = {

@@ -45,8 +45,12 @@ export function nodeSignedPayload(
   nonce: Uint8Array,
   body: Uint8Array,
 ): Uint8Array {
+  return tagged(TAG, purpose, gatewayId, nodeId, nonce, body);
+}
+
+function tagged(tag: Uint8Array, purpose: number, gatewayId: string, nodeId: string, nonce: Uint8Array, body: Uint8Array): Uint8Array {
   return concat([
-    TAG,
+    tag,
     new Uint8Array([VERSION >> 8, VERSION & 0xff, purpose]),
     lp(enc.encode(gatewayId)),
     lp(enc.encode(nodeId)),
@@ -85,6 +89,40 @@ export function pairRequestDigest(f: PairRequestBodyFields): Uint8Array {
 /** CONNECT / ROTATE body: SHA-256 of the UTF-8 token (node token for CONNECT, session token for ROTATE). */
 export function tokenDigest(token: string): Uint8Array {
   return sha256(enc.encode(token));
+}
+
+/** Gateway proof purposes (docs/protocol.md §7); never valid for a node payload, whose tag differs. */
+export const GatewayProofPurpose = { challenge: 0x81, gatewayInfo: 0x82 } as const;
+
+/** One of the {@link GatewayProofPurpose} values. */
+export type GatewayProofPurposeValue = (typeof GatewayProofPurpose)[keyof typeof GatewayProofPurpose];
+
+const GATEWAY_TAG = new TextEncoder().encode("pairgate-gateway-proof\u0000");
+
+/**
+ * The bytes the gateway signs for a proof: same layout as {@link nodeSignedPayload} with the tag
+ * "pairgate-gateway-proof\0" (so a node signature never fits a gateway proof, nor the reverse).
+ */
+export function gatewayProofPayload(
+  purpose: GatewayProofPurposeValue,
+  gatewayId: string,
+  nodeId: string,
+  nonce: Uint8Array,
+  body: Uint8Array,
+): Uint8Array {
+  return tagged(GATEWAY_TAG, purpose, gatewayId, nodeId, nonce, body);
+}
+
+/** CHALLENGE proof body: u64be(expires_at_ms) ‖ lp(client_nonce). */
+export function challengeProofBody(expiresAtMs: number, clientNonce: Uint8Array): Uint8Array {
+  const at = new Uint8Array(8);
+  new DataView(at.buffer).setBigUint64(0, BigInt(expiresAtMs));
+  return concat([at, lp(clientNonce)]);
+}
+
+/** GATEWAY_INFO proof body: lp(utf8(name)) ‖ lp(utf8(version)) ‖ u32be(protocol_version). */
+export function gatewayInfoProofBody(name: string, version: string, protocolVersion: number): Uint8Array {
+  return concat([lp(enc.encode(name)), lp(enc.encode(version)), u32(protocolVersion)]);
 }
 
 /** The node id of a public key: lowercase hex SHA-256 of the raw 32 bytes. */

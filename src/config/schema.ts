@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { z } from "zod";
 import { SUPPORTED_CHANNELS } from "../domain/channels";
 import { REPLY_PLACEHOLDERS, unknownPlaceholders } from "../domain/reply-text";
@@ -55,6 +56,60 @@ const dmSchema = z.strictObject({
     .optional(),
 });
 
+const count = (max: number) => z.number().int().min(1).max(max);
+const ms = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/**
+ * Limits of the node listener, the one port anyone on the network may reach. Quotas count per peer
+ * network (an IPv4 address, an IPv6 /64) so one address cannot spend another's share; RPC quotas
+ * answer RESOURCE_EXHAUSTED with a `retry-after-ms` trailer.
+ */
+const nodeLimitsSchema = z.strictObject({
+  /** Token-bucket refill per peer for the unauthenticated RPCs (GetGatewayInfo, CreateChallenge, RequestPairing, AwaitPairing). @default 10 */
+  rpcPerSecond: z.number().positive().max(1_000_000).default(10),
+  /** Token-bucket size (burst) of those RPCs per peer. @default 40 */
+  rpcBurst: count(1_000_000).default(40),
+  /** Outstanding challenges per (node id, peer); one more evicts that pair's own oldest. @default 4 */
+  challengesPerNodePerPeer: count(64).default(4),
+  /** Outstanding challenges per peer over all node ids. @default 64 */
+  challengesPerPeer: count(100_000).default(64),
+  /** Outstanding challenges for paired node ids (a pool unknown ids cannot drain). @default 10000 */
+  challengesPaired: count(1_000_000).default(10_000),
+  /** Outstanding challenges for unknown node ids. @default 10000 */
+  challengesUnknown: count(1_000_000).default(10_000),
+  /** Pending pairing requests per peer. @default 4 */
+  pendingPerPeer: count(1000).default(4),
+  /** Open AwaitPairing streams per pairing request. @default 4 */
+  awaitStreamsPerRequest: count(1000).default(4),
+  /** Open AwaitPairing streams per peer. @default 16 */
+  awaitStreamsPerPeer: count(100_000).default(16),
+  /** Open WatchNode streams per session. @default 2 */
+  watchStreamsPerSession: count(1000).default(2),
+  /** Open WatchNode streams per peer. @default 32 */
+  watchStreamsPerPeer: count(100_000).default(32),
+  /** Open TCP connections per peer; more are closed at once. @default 64 */
+  connectionsPerPeer: count(100_000).default(64),
+  /** Concurrent streams per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). @default 16 */
+  streamsPerConnection: count(1000).default(16),
+  /** A new connection that has not completed an RPC successfully by then is closed. @default 10000 */
+  firstRpcDeadlineMs: ms(100, 600_000).default(10_000),
+  /** A call whose request message has not fully arrived by then ends with DEADLINE_EXCEEDED. @default 10000 */
+  requestTimeoutMs: ms(100, 600_000).default(10_000),
+  /** A connection without calls for this long is closed (GOAWAY). @default 300000 */
+  connectionIdleMs: ms(1000, 24 * 3600_000).default(300_000),
+  /** A connection older than this is asked to reconnect (GOAWAY). @default 1800000 */
+  connectionAgeMs: ms(1000, 7 * 24 * 3600_000).default(1_800_000),
+  /** After GOAWAY for age, calls still open get this long before the connection is closed. @default 960000 */
+  connectionAgeGraceMs: ms(0, 24 * 3600_000).default(960_000),
+  /** HTTP/2 PING interval on a quiet connection. @default 30000 */
+  keepaliveMs: ms(1000, 3600_000).default(30_000),
+  /** A connection that does not answer a PING within this is closed. @default 10000 */
+  keepaliveTimeoutMs: ms(100, 600_000).default(10_000),
+});
+
+/** The validated `nodes.limits`. */
+export type NodeLimits = z.infer<typeof nodeLimitsSchema>;
+
 const nodesSchema = z.strictObject({
   /** host:port of the node-facing TCP listener (NodePairingService). Port 0 picks a free port. @default "127.0.0.1:7421" */
   listen: z
@@ -64,12 +119,30 @@ const nodesSchema = z.strictObject({
     .default("127.0.0.1:7421"),
   /** TLS for the node listener: certificate and key PEM paths, or "auto" (self-signed, created on first start). */
   tls: z.union([z.literal("auto"), z.strictObject({ cert: z.string().min(1), key: z.string().min(1) })]).optional(),
+  /**
+   * Extra DNS names and IP addresses the "auto" certificate must carry (e.g. "gateway.local",
+   * "192.168.1.10", a VPN address), besides localhost, loopback and the listen address (every
+   * interface address when listening on 0.0.0.0 or ::). @default []
+   */
+  tlsNames: z
+    .array(
+      z
+        .string()
+        .refine(
+          (s) => isIP(s) !== 0 || /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(s),
+          "must be a DNS name or an IP address",
+        ),
+    )
+    .max(64)
+    .default([]),
   /** Allow a non-loopback `listen` without TLS (node tokens then cross the network in clear). @default false */
   insecure: z.boolean().default(false),
   /** Approve pairing requests from loopback peers without asking the owner. @default false */
   autoApproveLoopback: z.boolean().default(false),
   /** Pending node pairing requests at once; more get RESOURCE_EXHAUSTED. @default 32 */
   maxPending: z.number().int().min(1).max(1000).default(32),
+  /** Per-peer quotas, reserved capacity and connection hygiene of the node listener. */
+  limits: nodeLimitsSchema.default(() => nodeLimitsSchema.parse({})),
   /** The gateway's display name, shown to nodes. @default "pairgate" */
   name: z.string().min(1).max(64).default("pairgate"),
   /** How often expired node requests are swept (and "expired" events emitted). @default 10000 */

@@ -29,15 +29,41 @@ export function configTemplate(home: string): string {
 
   "nodes": {
     "listen": "127.0.0.1:7421",     // host:port of the node listener ("[::1]:7421" for IPv6)
-    // TLS for the node listener: "auto" (self-signed, kept in <home>/node-tls/) or PEM paths.
+    // TLS for the node listener: "auto" (the gateway's own leaf certificate in <home>/node-tls/,
+    // renewed with the same key; nodes pin its key: pairgate nodes tls) or PEM paths.
     // Required for a non-loopback "listen" unless "insecure" is true.
     // "tls": "auto",
     // "tls": { "cert": "/path/cert.pem", "key": "/path/key.pem" },
+    // "tlsNames": ["gateway.local"],  // extra names/addresses for the "auto" certificate
     "insecure": false,              // allow a non-loopback listen without TLS (tokens in clear)
     "autoApproveLoopback": false,   // approve node requests from loopback peers without asking
     "maxPending": 32,               // pending node requests at once
     "name": "pairgate",             // the gateway's name shown to nodes
     "sweepIntervalMs": 10000,       // how often expired node requests are removed
+    // Per-address (IPv4 address, IPv6 /64) quotas and connection hygiene of the node listener.
+    // RPC quotas answer RESOURCE_EXHAUSTED with a "retry-after-ms" trailer. Take effect on restart.
+    "limits": {
+      "rpcPerSecond": 10,             // token bucket of GetGatewayInfo/CreateChallenge/RequestPairing/AwaitPairing
+      "rpcBurst": 40,
+      "challengesPerNodePerPeer": 4,  // outstanding nonces per (node id, address); more evicts that pair's oldest
+      "challengesPerPeer": 64,        // outstanding nonces per address
+      "challengesPaired": 10000,      // pool for paired node ids (unknown ids cannot drain it)
+      "challengesUnknown": 10000,     // pool for unknown node ids
+      "pendingPerPeer": 4,            // pending pairing requests per address
+      "awaitStreamsPerRequest": 4,    // open AwaitPairing streams per request
+      "awaitStreamsPerPeer": 16,
+      "watchStreamsPerSession": 2,    // open WatchNode streams per session
+      "watchStreamsPerPeer": 32,
+      "connectionsPerPeer": 64,       // TCP connections; more are closed at once
+      "streamsPerConnection": 16,     // HTTP/2 max concurrent streams per connection
+      "firstRpcDeadlineMs": 10000,    // a connection must complete an RPC by then or is closed
+      "requestTimeoutMs": 10000,      // a call's request must arrive by then (DEADLINE_EXCEEDED, connection closed)
+      "connectionIdleMs": 300000,     // GOAWAY after this long without calls
+      "connectionAgeMs": 1800000,     // GOAWAY after this long…
+      "connectionAgeGraceMs": 960000, // …then open calls get this long
+      "keepaliveMs": 30000,           // HTTP/2 PING interval
+      "keepaliveTimeoutMs": 10000,    // close if a PING is not answered
+    },
   },
 
   // Per-channel DM policy: telegram whatsapp signal imessage discord slack msteams googlechat bluebubbles.

@@ -82,7 +82,7 @@ export class DmContext {
   readonly events = new EventHub<PairingEvent>();
   /** Unknown senders turned away by a full queue since start, per scope key. */
   readonly queueFullDrops = new Map<string, number>();
-  /** When "queue full" was last logged per scope (the log line is rate-limited, the counter is not). */
+  /** Monotonic time of the last "queue full" warning per channel account (see Clock.monotonic). */
   readonly queueFullLoggedAt = new Map<string, number>();
   /**
    * Per scope, how many request records the store holds and a lower bound of their earliest expiry,

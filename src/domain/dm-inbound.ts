@@ -92,8 +92,9 @@ async function pairingPath(
     const drops = (ctx.queueFullDrops.get(scope.key) ?? 0) + 1;
     ctx.queueFullDrops.set(scope.key, drops);
     const reason = `pairing queue full (${pending} pending for ${scope.channel}/${scope.accountId}); no code issued`;
-    if (now - (ctx.queueFullLoggedAt.get(scope.key) ?? -Infinity) >= QUEUE_FULL_LOG_INTERVAL_MS) {
-      ctx.queueFullLoggedAt.set(scope.key, now);
+    const mono = ctx.clock.monotonic(); // an in-memory rate limit: immune to wall-clock steps
+    if (mono - (ctx.queueFullLoggedAt.get(scope.key) ?? -Infinity) >= QUEUE_FULL_LOG_INTERVAL_MS) {
+      ctx.queueFullLoggedAt.set(scope.key, mono);
       ctx.log.warn("pairing queue full: unknown senders turned away (logged at most once a minute per account)", {
         channel: scope.channel,
         account: scope.accountId,

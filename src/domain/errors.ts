@@ -83,9 +83,18 @@ export class PermissionDeniedError extends DomainError {
   readonly code = "permission_denied";
 }
 
-/** A limit was reached (pending queue full, too many challenges). */
+/**
+ * A limit was reached (pending queue full, too many challenges, a per-peer quota). `retryAfterMs`,
+ * when known, is how long the caller should wait before trying again (sent as the `retry-after-ms`
+ * trailer).
+ */
 export class ResourceExhaustedError extends DomainError {
   readonly code = "resource_exhausted";
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options: DomainErrorOptions & { retryAfterMs?: number } = {}) {
+    super(message, options);
+    this.retryAfterMs = options.retryAfterMs === undefined ? undefined : Math.max(1, Math.ceil(options.retryAfterMs));
+  }
 }
 
 /** The service cannot do this right now (store closing or failing); retrying later may work. */

@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign } from "node:crypto";
 import { InternalError } from "./errors";
 
 /** The gateway identity as stored in the store's meta sublevel (key {@link GATEWAY_IDENTITY_KEY}). */
@@ -15,6 +15,8 @@ export interface GatewayIdentity {
   gatewayId: string;
   /** The raw 32-byte Ed25519 public key. */
   publicKey: Buffer;
+  /** Signs `payload` (pure Ed25519) with the gateway key; used only for gateway proofs (docs/protocol.md §7). */
+  sign(payload: Uint8Array): Buffer;
 }
 
 /** Meta key under which the daemon keeps the gateway key. */
@@ -30,7 +32,7 @@ export function newGatewayKey(nowMs: number): StoredGatewayKey {
   };
 }
 
-/** Derives the public identity from a stored key. Throws InternalError when the stored value is malformed. */
+/** Derives the identity (and its signing function) from a stored key. Throws InternalError when the stored value is malformed. */
 export function gatewayIdentityOf(stored: unknown): GatewayIdentity {
   const s = stored as Partial<StoredGatewayKey> | undefined;
   if (s?.version !== 1 || typeof s.privateKeyPkcs8 !== "string") {
@@ -40,7 +42,11 @@ export function gatewayIdentityOf(stored: unknown): GatewayIdentity {
     const key = createPrivateKey({ key: Buffer.from(s.privateKeyPkcs8, "base64"), format: "der", type: "pkcs8" });
     const spki = createPublicKey(key).export({ format: "der", type: "spki" });
     const publicKey = spki.subarray(spki.length - 32);
-    return { gatewayId: createHash("sha256").update(publicKey).digest("hex"), publicKey: Buffer.from(publicKey) };
+    return {
+      gatewayId: createHash("sha256").update(publicKey).digest("hex"),
+      publicKey: Buffer.from(publicKey),
+      sign: (payload) => sign(null, payload, key),
+    };
   } catch (err) {
     throw new InternalError("stored gateway identity is malformed", { cause: err });
   }

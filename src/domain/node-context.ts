@@ -7,7 +7,7 @@ import type { GatewayIdentity } from "./gateway-identity";
 import { KeyedMutex } from "./keyed-mutex";
 import type { Logger } from "./logger";
 import { NodeChallenges, type NodeChallengesOptions } from "./node-challenges";
-import { deviceInfoOf, type NodeRecord, type NodeRequestRecord } from "./node-records";
+import { deviceInfoOf, livePreviousTokenHash, type NodeRecord, type NodeRequestRecord, tokenUsed } from "./node-records";
 import { NodeSessions } from "./node-sessions";
 import type { NodeEvent, NodeScopedEvent, PairedNodeView, RequestUpdate } from "./node-types";
 import { buildSignedPayload, type SignPurposeValue } from "./signed-payload";
@@ -16,6 +16,8 @@ import type { Store } from "./store";
 /** Pending requests live 5 minutes from their last refresh; at most 32 (config) at once. */
 export const NODE_PENDING_TTL_MS = 5 * 60_000;
 export const DEFAULT_MAX_PENDING_NODES = 32;
+/** Pending requests one peer network may hold at once. */
+export const DEFAULT_MAX_PENDING_NODES_PER_PEER = 4;
 /** Prefix of node tokens ("pairgate node"). */
 export const NODE_TOKEN_PREFIX = "pgn_";
 const MAX_CACHED_KEYS = 10_000;
@@ -34,11 +36,13 @@ export interface NodePairingOptions {
   version: string;
   /** @default DEFAULT_MAX_PENDING_NODES */
   maxPending?: number;
+  /** @default DEFAULT_MAX_PENDING_NODES_PER_PEER */
+  maxPendingPerPeer?: number;
   /** @default NODE_PENDING_TTL_MS */
   pendingTtlMs?: number;
   /** Approve requests from loopback peers without the owner. @default false */
   autoApproveLoopback?: boolean;
-  /** Challenge bounds (tests). */
+  /** Challenge bounds (`nodes.limits`). */
   challenges?: NodeChallengesOptions;
 }
 
@@ -62,6 +66,7 @@ export class NodeContext {
   readonly version: string;
   /** Changed only through reconfigure() (config reload). */
   maxPending: number;
+  readonly maxPendingPerPeer: number;
   readonly ttlMs: number;
   /** Changed only through reconfigure() (config reload). */
   autoApproveLoopback: boolean;
@@ -74,8 +79,11 @@ export class NodeContext {
   readonly nodeEvents = new EventHub<NodeScopedEvent>();
   /** Status changes of pairing requests (AwaitPairing). */
   readonly requestUpdates = new EventHub<RequestUpdate>();
-  /** Requests resolved lately, so AwaitPairing and approve can tell "already approved" from "unknown". */
-  readonly resolved = new Map<string, RequestUpdate & { atMs: number }>();
+  /**
+   * Requests resolved lately (kept 10 minutes on the monotonic clock), so AwaitPairing and approve
+   * can tell "already approved" from "unknown".
+   */
+  readonly resolved = new Map<string, RequestUpdate & { atMono: number }>();
   /** When each node was last seen (authenticate, heartbeat); memory only. */
   readonly lastSeen = new Map<string, number>();
   readonly #keys = new Map<string, KeyObject>();
@@ -88,6 +96,7 @@ export class NodeContext {
     this.name = options.gatewayName;
     this.version = options.version;
     this.maxPending = options.maxPending ?? DEFAULT_MAX_PENDING_NODES;
+    this.maxPendingPerPeer = options.maxPendingPerPeer ?? DEFAULT_MAX_PENDING_NODES_PER_PEER;
     this.ttlMs = options.pendingTtlMs ?? NODE_PENDING_TTL_MS;
     this.autoApproveLoopback = options.autoApproveLoopback ?? false;
     this.challenges = new NodeChallenges(options.clock, options.challenges);
@@ -145,8 +154,9 @@ export class NodeContext {
       pairedAtMs: n.pairedAtMs,
       approvedAtMs: n.approvedAtMs,
       approvedVia: n.approvedVia,
-      tokenState: n.tokenHash === "" ? "awaiting-claim" : "active",
+      tokenState: n.tokenHash === "" ? "awaiting-claim" : tokenUsed(n) ? "active" : "issued",
       tokenIssuedAtMs: n.tokenIssuedAtMs,
+      previousTokenExpiresAtMs: livePreviousTokenHash(n, this.clock.now()) === "" ? 0 : (n.previousTokenExpiresAtMs ?? 0),
       lastSeenAtMs: this.lastSeen.get(n.nodeId) ?? 0,
       activeSessions: this.sessions.count(n.nodeId),
     };

@@ -14,6 +14,7 @@ import type {
   RequestUpdate,
 } from "./node-types";
 import { decodePageToken, effectivePageSize, encodePageToken, isOffsetCursor, type Page, type PageRequest } from "./paging";
+import { peerNetworkOf } from "./peer-network";
 import { pairRequestBody, SignPurpose } from "./signed-payload";
 import { del, KEY_SEP, ms16, put, type WriteOp } from "./store";
 
@@ -25,7 +26,8 @@ const MAX_RESOLVED_MEMORY = 4096;
  * Handles RequestPairing: validates the key, consumes the nonce, verifies the PAIR_REQUEST signature,
  * then creates or refreshes the node's one pending request (auto-approving it for loopback peers when
  * configured). Throws InvalidArgumentError (nothing consumed), UnauthenticatedError,
- * ResourceExhaustedError when `maxPending` requests are pending.
+ * ResourceExhaustedError when the requester's address holds `maxPendingPerPeer` requests or the
+ * queue is full and no busier address can yield (see makeRoom).
  */
 export async function requestPairing(ctx: NodeContext, input: NodePairingInput, origin: RequestOrigin): Promise<NodePairingTicket> {
   const publicKey = validatePublicKey(input.publicKey);
@@ -70,12 +72,7 @@ export async function requestPairing(ctx: NodeContext, input: NodePairingInput, 
       return { record: refreshed, created: false };
     }
     await expireDue(ctx, now);
-    let pending = 0;
-    for await (const _ of ctx.store.collection("nodeRequests").entries({})) pending++;
-    if (pending >= ctx.maxPending) {
-      ctx.log.warn("node pairing queue full: request refused", { node: nodeId, pending, limit: ctx.maxPending });
-      throw new ResourceExhaustedError(`too many pending node pairing requests (${pending}); try again later`);
-    }
+    await makeRoom(ctx, origin.remoteIp, nodeId, now);
     const record: NodeRequestRecord = {
       requestId: randomBytes(16).toString("hex"),
       nodeId,
@@ -181,7 +178,7 @@ export async function approve(ctx: NodeContext, requestId: string, via: Approved
     ctx.nodeEvents.emit({ type: "repaired", nodeId: node.nodeId, displayName: node.displayName, atMs: now });
   }
   ctx.log.info("node pairing approved", { node: node.nodeId, request: requestId, via, repair: repaired });
-  resolve(ctx, record, "approved", now);
+  resolve(ctx, record, "approved");
   ctx.events.emit(nodeEvent("approved", record, now));
   return ctx.view(node);
 }
@@ -195,7 +192,7 @@ export async function reject(ctx: NodeContext, requestId: string): Promise<Pendi
     return { record: r, now: ctx.clock.now() };
   });
   ctx.log.info("node pairing rejected", { node: record.nodeId, request: requestId });
-  resolve(ctx, record, "rejected", now);
+  resolve(ctx, record, "rejected");
   ctx.events.emit(nodeEvent("rejected", record, now));
   return record;
 }
@@ -210,11 +207,58 @@ export async function expireDue(ctx: NodeContext, now: number): Promise<number> 
     if (r === undefined || now < r.expiresAtMs) continue;
     await ctx.store.write(removeRequestOps(r), { sync: false });
     ctx.log.info("node pairing request expired", { node: r.nodeId, request: requestId });
-    resolve(ctx, r, "expired", now);
+    resolve(ctx, r, "expired");
     ctx.events.emit(nodeEvent("expired", r, now));
     n++;
   }
   return n;
+}
+
+/**
+ * Makes room for one more request from `remoteIp` (the caller holds the lock; due requests are already
+ * expired). A peer network over its quota is refused until its oldest request expires. A full queue
+ * makes the busiest peer network yield its oldest request (it ends as EXPIRED for its AwaitPairing),
+ * if it holds at least two more than the requester; otherwise the request is refused. Throws
+ * ResourceExhaustedError with `retryAfterMs`.
+ */
+async function makeRoom(ctx: NodeContext, remoteIp: string, nodeId: string, now: number): Promise<void> {
+  const peer = peerNetworkOf(remoteIp);
+  const byPeer = new Map<string, NodeRequestRecord[]>();
+  let pending = 0;
+  for await (const [, r] of ctx.store.collection("nodeRequests").entries({})) {
+    const key = peerNetworkOf(r.remoteIp);
+    byPeer.set(key, [...(byPeer.get(key) ?? []), r]);
+    pending++;
+  }
+  const oldestFirst = (rs: NodeRequestRecord[]): NodeRequestRecord[] => rs.sort((a, b) => a.createdAtMs - b.createdAtMs);
+  const mine = oldestFirst(byPeer.get(peer) ?? []);
+  if (mine.length >= ctx.maxPendingPerPeer) {
+    ctx.log.warn("node pairing request refused: per-address quota used up", { node: nodeId, peer, limit: ctx.maxPendingPerPeer });
+    throw new ResourceExhaustedError(`too many pending node pairing requests from this address (${mine.length}); try again later`, {
+      retryAfterMs: Math.min(...mine.map((r) => r.expiresAtMs)) - now,
+    });
+  }
+  if (pending < ctx.maxPending) return;
+  let busiest: NodeRequestRecord[] = [];
+  for (const rs of byPeer.values()) if (rs.length > busiest.length) busiest = rs;
+  const victim = oldestFirst(busiest)[0];
+  if (victim === undefined || busiest.length < mine.length + 2) {
+    ctx.log.warn("node pairing queue full: request refused", { node: nodeId, pending, limit: ctx.maxPending });
+    let soonest = Infinity;
+    for (const rs of byPeer.values()) for (const r of rs) soonest = Math.min(soonest, r.expiresAtMs);
+    throw new ResourceExhaustedError(`too many pending node pairing requests (${pending}); try again later`, {
+      retryAfterMs: soonest - now,
+    });
+  }
+  await ctx.store.write(removeRequestOps(victim), { sync: false });
+  ctx.log.warn("node pairing queue full: the busiest address's oldest request yields", {
+    node: victim.nodeId,
+    request: victim.requestId,
+    peer: peerNetworkOf(victim.remoteIp),
+    held: busiest.length,
+  });
+  resolve(ctx, victim, "expired");
+  ctx.events.emit(nodeEvent("expired", victim, now));
 }
 
 async function livePendingOrFail(ctx: NodeContext, requestId: string): Promise<NodeRequestRecord> {
@@ -249,13 +293,14 @@ async function requestStatus(ctx: NodeContext, requestId: string, nodeId: string
 }
 
 /** Remembers a resolved request for a while and tells its AwaitPairing streams. */
-function resolve(ctx: NodeContext, r: NodeRequestRecord, status: NodePairingStatus, now: number): void {
+function resolve(ctx: NodeContext, r: NodeRequestRecord, status: NodePairingStatus): void {
+  const now = ctx.clock.monotonic();
   for (const [id, e] of ctx.resolved) {
-    if (ctx.resolved.size < MAX_RESOLVED_MEMORY && now - e.atMs < RESOLVED_MEMORY_MS) break;
+    if (ctx.resolved.size < MAX_RESOLVED_MEMORY && now - e.atMono < RESOLVED_MEMORY_MS) break;
     ctx.resolved.delete(id);
   }
   const u: RequestUpdate = { requestId: r.requestId, nodeId: r.nodeId, status, expiresAtMs: 0 };
-  ctx.resolved.set(r.requestId, { ...u, atMs: now });
+  ctx.resolved.set(r.requestId, { ...u, atMono: now });
   ctx.requestUpdates.emit(u);
 }
 

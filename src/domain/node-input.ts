@@ -1,7 +1,22 @@
 import { InvalidArgumentError } from "./errors";
 
-/** Display names: 1..64 characters after trimming, no control or format characters. */
+/** Display names: 1..64 characters (Unicode code points) after trimming, no control or format characters. */
 export const MAX_DISPLAY_NAME_LENGTH = 64;
+
+/**
+ * A zero-width joiner inside an emoji sequence (👩‍💻 = U+1F469 U+200D U+1F4BB): emoji, optional
+ * VS16 or skin tone, ZWJ, emoji. The only format (\p{Cf}) character node text may contain.
+ */
+const EMOJI_ZWJ = /(\p{Extended_Pictographic}[\u{FE0F}\u{1F3FB}-\u{1F3FF}]?)\u200D(?=\p{Extended_Pictographic})/gu;
+
+/**
+ * True when `s` contains a control character (\p{Cc}) or an invisible format character (\p{Cf}:
+ * bidi overrides and isolates, zero-width space, word joiner, BOM, soft hyphen, tag characters, ZWNJ,
+ * a ZWJ anywhere but between two emoji). docs/protocol.md §8 states the rule.
+ */
+export function hasInvisibleCharacters(s: string): boolean {
+  return /[\p{Cc}\p{Cf}]/u.test(s.replace(EMOJI_ZWJ, "$1"));
+}
 
 /**
  * Normalizes a display name (trim) and checks it. Throws InvalidArgumentError naming `field`.
@@ -12,7 +27,9 @@ export function normalizeDisplayName(raw: string, field = "display_name"): strin
   if ([...name].length > MAX_DISPLAY_NAME_LENGTH) {
     throw new InvalidArgumentError(`${field} must be at most ${MAX_DISPLAY_NAME_LENGTH} characters`, field);
   }
-  if (/[\p{Cc}\p{Cf}]/u.test(name)) throw new InvalidArgumentError(`${field} must not contain control characters`, field);
+  if (hasInvisibleCharacters(name)) {
+    throw new InvalidArgumentError(`${field} must not contain control or invisible characters`, field);
+  }
   return name;
 }
 
@@ -35,11 +52,11 @@ export function checkHexPrefix(prefix: string, max: number, field: string): void
   }
 }
 
-/** Trims a device text field and checks its length and characters. Throws InvalidArgumentError. */
+/** Trims a device text field and checks its length (code points) and characters. Throws InvalidArgumentError. */
 export function cleanText(raw: string, max: number, field: string): string {
   const s = raw.trim();
   if ([...s].length > max) throw new InvalidArgumentError(`${field} must be at most ${max} characters`, field);
-  if (/[\p{Cc}\p{Cf}]/u.test(s)) throw new InvalidArgumentError(`${field} must not contain control characters`, field);
+  if (hasInvisibleCharacters(s)) throw new InvalidArgumentError(`${field} must not contain control or invisible characters`, field);
   return s;
 }
 

@@ -1,7 +1,8 @@
 import type { EventHub } from "./event-hub";
 import type { Challenge } from "./node-challenges";
+import { checkClientNonce, proveChallenge, proveGatewayInfo } from "./gateway-proof";
 import { NODE_LOCK, NodeContext, type NodeLiveSettings, type NodePairingOptions } from "./node-context";
-import { authenticate, heartbeat, watchNode } from "./node-authentication";
+import { authenticate, type AuthenticateResult, heartbeat, watchNode } from "./node-authentication";
 import { approve, expireDue, followRequest, listPending, reject, requestPairing } from "./node-enrollment";
 import { checkNodeId } from "./node-input";
 import type { ApprovedVia } from "./node-records";
@@ -20,10 +21,20 @@ import type {
   RequestUpdate,
 } from "./node-types";
 import type { Page, PageRequest } from "./paging";
+import { peerNetworkOf } from "./peer-network";
 import { SIGNED_PAYLOAD_VERSION } from "./signed-payload";
 
-export { DEFAULT_MAX_PENDING_NODES, NODE_PENDING_TTL_MS, NODE_TOKEN_PREFIX, type NodeLiveSettings, type NodePairingOptions } from "./node-context";
+export {
+  DEFAULT_MAX_PENDING_NODES,
+  DEFAULT_MAX_PENDING_NODES_PER_PEER,
+  NODE_PENDING_TTL_MS,
+  NODE_TOKEN_PREFIX,
+  type NodeLiveSettings,
+  type NodePairingOptions,
+} from "./node-context";
 export { checkNodeId, MAX_DISPLAY_NAME_LENGTH, normalizeDisplayName } from "./node-input";
+export type { AuthenticateResult } from "./node-authentication";
+export { PREVIOUS_TOKEN_GRACE_MS } from "./node-records";
 export type * from "./node-types";
 
 /**
@@ -59,22 +70,35 @@ export class NodePairing {
     return this.#ctx.nodeEvents;
   }
 
-  /** The gateway's identity, name and version. */
-  gatewayInfo(): GatewayInfo {
+  /**
+   * The gateway's identity, name and version, with a gateway proof over `clientNonce` when one is given
+   * (docs/protocol.md §7). Throws InvalidArgumentError for a client nonce of a bad length.
+   */
+  gatewayInfo(clientNonce: Uint8Array = new Uint8Array()): GatewayInfo {
     const ctx = this.#ctx;
+    checkClientNonce(clientNonce);
+    const info = { name: ctx.name, version: ctx.version, protocolVersion: SIGNED_PAYLOAD_VERSION };
     return {
       gatewayId: ctx.identity.gatewayId,
-      name: ctx.name,
-      version: ctx.version,
       publicKey: ctx.identity.publicKey,
-      protocolVersion: SIGNED_PAYLOAD_VERSION,
+      ...info,
+      gatewaySignature: proveGatewayInfo(ctx.identity, info, clientNonce),
     };
   }
 
-  /** Issues a nonce for `nodeId`. Throws InvalidArgumentError for a malformed id, ResourceExhaustedError. */
-  createChallenge(nodeId: string): Challenge {
+  /**
+   * Issues a nonce for `nodeId` to the peer at `remoteIp` (counted per peer network; paired ids draw
+   * from their own pool, see NodeChallenges), with a gateway proof over it when the node sent a
+   * `clientNonce`. Throws InvalidArgumentError for a malformed id or client nonce,
+   * ResourceExhaustedError with `retryAfterMs`.
+   */
+  createChallenge(nodeId: string, remoteIp: string, clientNonce: Uint8Array = new Uint8Array()): Challenge & { gatewaySignature: Buffer } {
     checkNodeId(nodeId);
-    return this.#ctx.challenges.issue(nodeId);
+    checkClientNonce(clientNonce);
+    const paired = this.#ctx.store.collection("nodes").getSync(nodeId) !== undefined;
+    const challenge = this.#ctx.challenges.issue(nodeId, peerNetworkOf(remoteIp), paired);
+    const gatewaySignature = proveChallenge(this.#ctx.identity, nodeId, challenge.nonce, challenge.expiresAtMs, clientNonce);
+    return { ...challenge, gatewaySignature };
   }
 
   /** See {@link requestPairing}. */
@@ -98,7 +122,7 @@ export class NodePairing {
     nonce: Uint8Array,
     signature: Uint8Array,
     token: string,
-  ): { sessionToken: string; expiresAtMs: number; displayName: string } {
+  ): Promise<AuthenticateResult> {
     return authenticate(this.#ctx, nodeId, nonce, signature, token);
   }
 

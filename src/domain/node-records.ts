@@ -54,6 +54,12 @@ export interface NodeRequestExpiryRecord {
 /**
  * One paired node (collection `nodes`, keyed by node id). The node token is never stored: only its
  * SHA-256 (`tokenHash`, hex), "" until the node claims its token.
+ *
+ * Token delivery survives a lost reply: a token is "issued" until its first successful Authenticate
+ * (`tokenUsedAtMs` 0) and "used" after it. While the claimed token is unused, ClaimToken may be
+ * repeated (each repeat replaces it). After RotateToken the previous token (`previousTokenHash`) keeps
+ * working until the new one is first used or `previousTokenExpiresAtMs` passes. Records written before
+ * these fields existed read as "used, no previous token" (see {@link tokenUsed}).
  */
 export interface NodeRecord extends NodeDeviceInfo {
   nodeId: string;
@@ -70,4 +76,30 @@ export interface NodeRecord extends NodeDeviceInfo {
   tokenHash: string;
   /** When the current token was issued (claimed or rotated); 0 while unclaimed. */
   tokenIssuedAtMs: number;
+  /**
+   * When the current token was first used (first successful Authenticate); 0 while issued but not yet
+   * used. Missing in older records: the token counts as used.
+   */
+  tokenUsedAtMs?: number;
+  /**
+   * Lowercase hex SHA-256 of the token the current one replaced by RotateToken, still accepted while
+   * the current token is unused and until {@link previousTokenExpiresAtMs}; "" or missing: none.
+   */
+  previousTokenHash?: string;
+  /** Wall-clock Unix ms after which {@link previousTokenHash} is refused; 0 or missing: none. */
+  previousTokenExpiresAtMs?: number;
+}
+
+/** How long the previous token keeps working after RotateToken while the new one is unused: 10 minutes. */
+export const PREVIOUS_TOKEN_GRACE_MS = 10 * 60_000;
+
+/** The record's current token has been used to authenticate (older records without the field: yes). */
+export function tokenUsed(r: NodeRecord): boolean {
+  return r.tokenHash !== "" && r.tokenUsedAtMs !== 0;
+}
+
+/** The previous token's hash while it is still accepted at `nowMs`, else "". */
+export function livePreviousTokenHash(r: NodeRecord, nowMs: number): string {
+  const hash = r.previousTokenHash ?? "";
+  return hash !== "" && !tokenUsed(r) && nowMs < (r.previousTokenExpiresAtMs ?? 0) ? hash : "";
 }

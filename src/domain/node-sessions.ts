@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { Clock } from "./clock";
+import { type Clock, wallTimeOf } from "./clock";
 import { UnauthenticatedError } from "./errors";
 
 /** Session lifetime and the most sessions one node may hold at once. */
@@ -11,11 +11,13 @@ export const SESSION_TOKEN_PREFIX = "pgs_";
 /** A live session as the engine sees it. */
 export interface NodeSession {
   nodeId: string;
-  expiresAtMs: number;
+  /** Monotonic time at which the session ends (see Clock.monotonic). */
+  dueMono: number;
 }
 
 /**
- * NodeSessions holds node sessions in memory (a daemon restart ends them all). Tokens are 32 random
+ * NodeSessions holds node sessions in memory (a daemon restart ends them all); lifetimes run on the
+ * monotonic clock, so a wall-clock step neither ends nor extends them. Tokens are 32 random
  * bytes, kept only as SHA-256; a lookup hashes the presented token first.
  */
 export class NodeSessions {
@@ -29,17 +31,22 @@ export class NodeSessions {
     this.#ttlMs = ttlMs;
   }
 
+  /** The wall-clock expiry of `session` as seen now. */
+  expiresAtMs(session: NodeSession): number {
+    return wallTimeOf(this.#clock, session.dueMono);
+  }
+
   /** Opens a session for `nodeId` (evicting its oldest beyond the bound); returns the token once. */
   issue(nodeId: string): { token: string; expiresAtMs: number } {
     const token = SESSION_TOKEN_PREFIX + randomBytes(32).toString("base64url");
     const hash = sha256(token);
-    const expiresAtMs = this.#clock.now() + this.#ttlMs;
+    const dueMono = this.#clock.monotonic() + this.#ttlMs;
     const list = (this.#byNode.get(nodeId) ?? []).filter((h) => this.#live(h));
     while (list.length >= MAX_SESSIONS_PER_NODE) this.#byHash.delete(list.shift()!);
     list.push(hash);
     this.#byNode.set(nodeId, list);
-    this.#byHash.set(hash, { nodeId, expiresAtMs });
-    return { token, expiresAtMs };
+    this.#byHash.set(hash, { nodeId, dueMono });
+    return { token, expiresAtMs: wallTimeOf(this.#clock, dueMono) };
   }
 
   /** The session of `token`. Throws UnauthenticatedError for an unknown, ended or expired session. */
@@ -47,7 +54,7 @@ export class NodeSessions {
     const hash = sha256(token);
     const session = this.#byHash.get(hash);
     if (session === undefined) throw new UnauthenticatedError("unknown or ended session");
-    if (this.#clock.now() >= session.expiresAtMs) {
+    if (this.#clock.monotonic() >= session.dueMono) {
       this.#byHash.delete(hash);
       throw new UnauthenticatedError("session expired");
     }
@@ -70,8 +77,8 @@ export class NodeSessions {
 
   /** Drops expired sessions. */
   prune(): void {
-    const now = this.#clock.now();
-    for (const [hash, s] of this.#byHash) if (now >= s.expiresAtMs) this.#byHash.delete(hash);
+    const now = this.#clock.monotonic();
+    for (const [hash, s] of this.#byHash) if (now >= s.dueMono) this.#byHash.delete(hash);
     for (const [nodeId, list] of this.#byNode) {
       const live = list.filter((h) => this.#byHash.has(h));
       if (live.length === 0) this.#byNode.delete(nodeId);
@@ -81,7 +88,7 @@ export class NodeSessions {
 
   #live(hash: string): boolean {
     const s = this.#byHash.get(hash);
-    return s !== undefined && this.#clock.now() < s.expiresAtMs;
+    return s !== undefined && this.#clock.monotonic() < s.dueMono;
   }
 }
 

@@ -1,13 +1,15 @@
 import { UnauthenticatedError } from "./errors";
 import { NODE_LOCK, newNodeToken, type NodeContext, sha256Hex } from "./node-context";
 import { checkNodeId } from "./node-input";
+import { PREVIOUS_TOKEN_GRACE_MS, type NodeRecord, tokenUsed } from "./node-records";
 import { digestBody, SignPurpose } from "./signed-payload";
 import { put } from "./store";
 
 /**
- * ClaimToken: consumes the nonce, verifies the CLAIM signature with the paired key and, if the token
- * was never claimed, mints it (synced). Returns the token once. Throws UnauthenticatedError for any
- * failure, including a second claim.
+ * ClaimToken: consumes the nonce, verifies the CLAIM signature with the paired key and, while no token
+ * of this pairing has been used yet, mints a token (replacing an unused one from an earlier claim whose
+ * reply may have been lost) in one synced write. Returns the token. Throws UnauthenticatedError for
+ * any failure, including a claim after the token was first used or after a rotation.
  */
 export async function claimToken(
   ctx: NodeContext,
@@ -22,21 +24,32 @@ export async function claimToken(
   return ctx.mutex.run(NODE_LOCK, async () => {
     const current = await ctx.store.collection("nodes").get(nodeId);
     if (current === undefined || current.publicKey !== node.publicKey) throw new UnauthenticatedError("node not paired");
-    if (current.tokenHash !== "") throw new UnauthenticatedError("token already claimed");
+    if (tokenUsed(current)) throw new UnauthenticatedError("token already claimed and used");
+    if ((current.previousTokenHash ?? "") !== "") throw new UnauthenticatedError("claim after a rotation");
+    const reclaim = current.tokenHash !== "";
     const token = newNodeToken();
     const now = ctx.clock.now();
-    await ctx.store.write([put("nodes", nodeId, { ...current, tokenHash: sha256Hex(token), tokenIssuedAtMs: now })], {
-      sync: true,
-    });
-    ctx.log.info("node token claimed", { node: nodeId });
+    const next: NodeRecord = {
+      ...current,
+      tokenHash: sha256Hex(token),
+      tokenIssuedAtMs: now,
+      tokenUsedAtMs: 0,
+      previousTokenHash: "",
+      previousTokenExpiresAtMs: 0,
+    };
+    await ctx.store.write([put("nodes", nodeId, next)], { sync: true });
+    ctx.log.info("node token claimed", { node: nodeId, reclaim });
     return { token, displayName: current.displayName };
   });
 }
 
 /**
  * RotateToken: checks the session, consumes the nonce, verifies the ROTATE signature (body = SHA-256
- * of the session token) and replaces the token hash in one synced write. Returns the new token once.
- * Throws UnauthenticatedError.
+ * of the session token) and issues a new token in one synced write. The token the node holds stays
+ * valid as the previous token until the new one is first used or the 10-minute grace ends; repeating
+ * the rotation before the new token is used replaces the unused one and keeps the previous token and
+ * its deadline (so a lost reply never strands the node, and nothing expired comes back). Returns the
+ * new token. Throws UnauthenticatedError.
  */
 export async function rotateToken(
   ctx: NodeContext,
@@ -53,12 +66,16 @@ export async function rotateToken(
     if (current === undefined || current.tokenHash === "") throw new UnauthenticatedError("node not paired or token unclaimed");
     const token = newNodeToken();
     const now = ctx.clock.now();
-    await ctx.store.write([put("nodes", nodeId, { ...current, tokenHash: sha256Hex(token), tokenIssuedAtMs: now })], {
-      sync: true,
-    });
+    // The node's session came from the current token if it was used; else from the previous one, which
+    // keeps its deadline (an expired one stays recorded, so ClaimToken stays closed, but is never accepted).
+    const previous = tokenUsed(current)
+      ? { previousTokenHash: current.tokenHash, previousTokenExpiresAtMs: now + PREVIOUS_TOKEN_GRACE_MS }
+      : { previousTokenHash: current.previousTokenHash ?? "", previousTokenExpiresAtMs: current.previousTokenExpiresAtMs ?? 0 };
+    const next: NodeRecord = { ...current, tokenHash: sha256Hex(token), tokenIssuedAtMs: now, tokenUsedAtMs: 0, ...previous };
+    await ctx.store.write([put("nodes", nodeId, next)], { sync: true });
+    ctx.log.info("node token rotated", { node: nodeId, previousValidUntilMs: previous.previousTokenExpiresAtMs });
     return { token, displayName: current.displayName, now };
   });
-  ctx.log.info("node token rotated", { node: nodeId });
   ctx.nodeEvents.emit({ type: "token-rotated", nodeId, displayName: result.displayName, atMs: result.now });
   return { token: result.token };
 }

@@ -52,8 +52,11 @@ export interface PairedNodeView extends NodeDeviceInfo {
   pairedAtMs: number;
   approvedAtMs: number;
   approvedVia: ApprovedVia;
-  tokenState: "awaiting-claim" | "active";
+  /** awaiting-claim: approved, no token yet; issued: claimed or rotated, not yet used; active: used. */
+  tokenState: "awaiting-claim" | "issued" | "active";
   tokenIssuedAtMs: number;
+  /** While a rotated token is unused: when the previous token stops being accepted; else 0. */
+  previousTokenExpiresAtMs: number;
   lastSeenAtMs: number;
   activeSessions: number;
 }
@@ -75,7 +78,8 @@ export interface NodeEvent {
  * the node's sessions.
  */
 export interface NodeScopedEvent {
-  type: "renamed" | "token-rotated" | "revoked" | "repaired";
+  /** "subscribed" is only the first message of a WatchNode stream, never published on the hub. */
+  type: "subscribed" | "renamed" | "token-rotated" | "revoked" | "repaired";
   nodeId: string;
   displayName: string;
   atMs: number;
@@ -88,6 +92,8 @@ export interface GatewayInfo {
   version: string;
   publicKey: Buffer;
   protocolVersion: number;
+  /** The GATEWAY_INFO proof over the node's client nonce; empty when the node sent none. */
+  gatewaySignature: Buffer;
 }
 
 /** An open WatchNode subscription. */

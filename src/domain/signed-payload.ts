@@ -71,17 +71,15 @@ function utf8(s: string): Buffer {
 
 /** Builds the exact bytes a node signs. Never throws for valid inputs (lengths are < 2^32). */
 export function buildSignedPayload(input: SignedPayloadInput): Buffer {
+  return tagged(SIGNED_PAYLOAD_TAG, input);
+}
+
+/** `tag ‖ u16be(VERSION) ‖ u8(purpose) ‖ lp(gateway_id) ‖ lp(node_id) ‖ lp(nonce) ‖ lp(body)`. */
+function tagged(tag: Buffer, input: { purpose: number; gatewayId: string; nodeId: string; nonce: Uint8Array; body: Uint8Array }): Buffer {
   const head = Buffer.alloc(3);
   head.writeUInt16BE(SIGNED_PAYLOAD_VERSION, 0);
   head.writeUInt8(input.purpose, 2);
-  return Buffer.concat([
-    SIGNED_PAYLOAD_TAG,
-    head,
-    lp(utf8(input.gatewayId)),
-    lp(utf8(input.nodeId)),
-    lp(input.nonce),
-    lp(input.body),
-  ]);
+  return Buffer.concat([tag, head, lp(utf8(input.gatewayId)), lp(utf8(input.nodeId)), lp(input.nonce), lp(input.body)]);
 }
 
 /**
@@ -106,4 +104,49 @@ export function pairRequestBody(fields: PairRequestFields): Buffer {
 /** The CONNECT and ROTATE body: SHA-256 of the UTF-8 bytes of `secret` (the node or session token). */
 export function digestBody(secret: string): Buffer {
   return createHash("sha256").update(secret, "utf8").digest();
+}
+
+/**
+ * The gateway proof format (docs/protocol.md §7): what the gateway signs with its own key so a node
+ * that pinned `gateway_id` can tell the real gateway from an impostor. Same layout as the node payload
+ * with another tag and purposes ≥ 0x81, so a gateway proof never parses as a node payload and no node
+ * signature can ever be taken for a gateway proof (or the reverse).
+ *
+ *     proof = GATEWAY_TAG ‖ u16be(VERSION) ‖ u8(purpose)
+ *             ‖ lp(utf8(gateway_id)) ‖ lp(utf8(node_id)) ‖ lp(nonce) ‖ lp(body)
+ */
+export const GATEWAY_PROOF_TAG: Buffer = Buffer.from("pairgate-gateway-proof\u0000", "latin1");
+
+/** What a gateway proof is for. */
+export const GatewayProofPurpose = {
+  /** CreateChallenge: node_id = the node's id, nonce = the server nonce, body = {@link challengeProofBody}. */
+  challenge: 0x81,
+  /** GetGatewayInfo: node_id empty, nonce = the client nonce, body = {@link gatewayInfoProofBody}. */
+  gatewayInfo: 0x82,
+} as const;
+
+/** One of the {@link GatewayProofPurpose} values. */
+export type GatewayProofPurposeValue = (typeof GatewayProofPurpose)[keyof typeof GatewayProofPurpose];
+
+/** Builds the exact bytes the gateway signs for a proof. */
+export function buildGatewayProof(input: {
+  purpose: GatewayProofPurposeValue;
+  gatewayId: string;
+  nodeId: string;
+  nonce: Uint8Array;
+  body: Uint8Array;
+}): Buffer {
+  return tagged(GATEWAY_PROOF_TAG, input);
+}
+
+/** CHALLENGE proof body: `u64be(expires_at_ms) ‖ lp(client_nonce)`. */
+export function challengeProofBody(expiresAtMs: number, clientNonce: Uint8Array): Buffer {
+  const at = Buffer.alloc(8);
+  at.writeBigUInt64BE(BigInt(expiresAtMs));
+  return Buffer.concat([at, lp(clientNonce)]);
+}
+
+/** GATEWAY_INFO proof body: `lp(utf8(name)) ‖ lp(utf8(version)) ‖ u32be(protocol_version)`. */
+export function gatewayInfoProofBody(name: string, version: string, protocolVersion: number): Buffer {
+  return Buffer.concat([lp(utf8(name)), lp(utf8(version)), u32(protocolVersion)]);
 }

@@ -1,10 +1,10 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "chai";
 import { until } from "../helpers/child";
+import { freePort } from "../helpers/free-port";
 import { tempDir } from "../helpers/temp-dir";
 
 const run = promisify(execFile);
@@ -12,14 +12,6 @@ const ROOT = join(__dirname, "..", "..");
 const CLI = join(ROOT, "dist", "src", "cli", "main.js");
 const NODE = join(ROOT, "dist", "clients", "node", "main.js");
 
-/** A free loopback TCP port. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A running child process with its output collected. */
 interface Proc {

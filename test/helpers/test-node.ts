@@ -8,6 +8,7 @@ import {
   pairRequestDigest,
   tokenDigest,
 } from "../../clients/ts";
+import type { TestDaemon } from "./test-daemon";
 
 /** The metadata a test node sends with RequestPairing. */
 export const NODE_META = {
@@ -92,4 +93,14 @@ export class TestNode {
   close(): void {
     this.client.close();
   }
+}
+
+/** A node run through request -> owner approval -> claim -> authenticate against `t` (from 127.0.0.1). */
+export async function pairedTestNode(t: TestDaemon): Promise<TestNode> {
+  const node = await new TestNode(t.daemon.nodeAddress).init();
+  const req = await node.requestPairing();
+  await t.client.nodeAdmin.approveNode(req.requestId);
+  await node.claim();
+  await node.authenticate();
+  return node;
 }

@@ -19,19 +19,9 @@ import {
 import { expectRejection } from "../helpers/expect-error";
 import { FakeClock } from "../helpers/fake-clock";
 import { startTestDaemon, type TestDaemon } from "../helpers/test-daemon";
-import { TestNode } from "../helpers/test-node";
+import { pairedTestNode, TestNode } from "../helpers/test-node";
 
 const GENERIC = "authentication failed";
-
-/** Runs a node through request -> approve -> claim -> authenticate. */
-async function pairedNode(t: TestDaemon): Promise<TestNode> {
-  const node = await new TestNode(t.daemon.nodeAddress).init();
-  const req = await node.requestPairing();
-  await t.client.nodeAdmin.approveNode(req.requestId);
-  await node.claim();
-  await node.authenticate();
-  return node;
-}
 
 async function expectUnauthenticated(promise: Promise<unknown>): Promise<void> {
   const err = await expectRejection(promise, UnauthenticatedError);
@@ -101,7 +91,7 @@ describe("Node pairing through the daemon", () => {
   });
 
   it("rejects a reused nonce with UNAUTHENTICATED, even when its first use failed", async () => {
-    const node = await pairedNode(t);
+    const node = await pairedTestNode(t);
     nodes.push(node);
     const n = await node.nonce();
     const sig = node.sign(NodeSignPurpose.connect, n, tokenDigest(node.token));
@@ -115,7 +105,7 @@ describe("Node pairing through the daemon", () => {
   });
 
   it("rejects a nonce that was issued to another node", async () => {
-    const a = await pairedNode(t);
+    const a = await pairedTestNode(t);
     const b = await newNode();
     nodes.push(a);
     const foreign = await b.nonce();
@@ -128,7 +118,7 @@ describe("Node pairing through the daemon", () => {
   });
 
   it("rejects a challenge answered after its 60 s lifetime", async () => {
-    const node = await pairedNode(t);
+    const node = await pairedTestNode(t);
     nodes.push(node);
     const n = await node.nonce();
     clock.advance(60_001);
@@ -138,7 +128,7 @@ describe("Node pairing through the daemon", () => {
   });
 
   it("rejects a signature made for one purpose when presented for another", async () => {
-    const node = await pairedNode(t);
+    const node = await pairedTestNode(t);
     nodes.push(node);
     const n = await node.nonce();
     // Same nonce, gateway, node and body, but signed as ROTATE: useless for CONNECT.
@@ -150,8 +140,8 @@ describe("Node pairing through the daemon", () => {
   });
 
   it("rejects node A's token presented with node B's key", async () => {
-    const a = await pairedNode(t);
-    const b = await pairedNode(t);
+    const a = await pairedTestNode(t);
+    const b = await pairedTestNode(t);
     nodes.push(a, b);
     const n = await b.nonce();
     await expectUnauthenticated(b.client.authenticate(b.nodeId, n, b.sign(NodeSignPurpose.connect, n, tokenDigest(a.token)), a.token));
@@ -163,7 +153,7 @@ describe("Node pairing through the daemon", () => {
   });
 
   it("refuses a second token claim", async () => {
-    const node = await pairedNode(t);
+    const node = await pairedTestNode(t);
     nodes.push(node);
     await expectUnauthenticated(node.claim());
   });
@@ -174,18 +164,20 @@ describe("Node pairing through the daemon", () => {
     await expectUnauthenticated(node.claim());
   });
 
-  it("rotates the token: the old token stops working, the new one works", async () => {
-    const node = await pairedNode(t);
+  it("rotates the token: the old token works until the new one is first used, then only the new one does", async () => {
+    const node = await pairedTestNode(t);
     nodes.push(node);
     const old = node.token;
     const fresh = await node.rotate();
     expect(fresh).to.not.equal(old);
+    await node.authenticate(old);
+    await node.authenticate(fresh);
     await expectUnauthenticated(node.authenticate(old));
     await node.authenticate(fresh);
   });
 
-  it("ends an open WatchNode stream with UNAUTHENTICATED within 1 s of a revocation, and Authenticate then fails", async () => {
-    const node = await pairedNode(t);
+  it("starts WatchNode with SUBSCRIBED, then ends it with UNAUTHENTICATED within 1 s of a revocation, and Authenticate then fails", async () => {
+    const node = await pairedTestNode(t);
     nodes.push(node);
     const events: WatchNodeEventType[] = [];
     const stream = node.client.watchNode(node.sessionToken);
@@ -199,14 +191,19 @@ describe("Node pairing through the daemon", () => {
         return err;
       }
     })();
-    await t.client.nodeAdmin.renameNode(node.nodeId, "Work phone");
     await waitFor(() => events.length === 1);
+    await t.client.nodeAdmin.renameNode(node.nodeId, "Work phone");
+    await waitFor(() => events.length === 2);
     await t.client.nodeAdmin.revokeNode(node.nodeId);
     const revokedAt = Date.now();
     const err = await watched;
     expect(err).to.be.instanceOf(UnauthenticatedError);
     expect(endedAt - revokedAt).to.be.lessThan(1000);
-    expect(events).to.deep.equal([WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED, WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED]);
+    expect(events).to.deep.equal([
+      WatchNodeEventType.WATCH_NODE_EVENT_TYPE_SUBSCRIBED,
+      WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED,
+      WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED,
+    ]);
     await expectUnauthenticated(node.authenticate());
     await expectUnauthenticated(node.client.heartbeat(node.sessionToken));
     expect((await t.client.nodeAdmin.listNodes({})).nodes).to.deep.equal([]);
@@ -227,7 +224,9 @@ describe("Node pairing through the daemon", () => {
     expect((await t.client.nodeAdmin.listNodes({})).nodes).to.have.length(1);
   });
 
-  it("refuses the 33rd pending request with RESOURCE_EXHAUSTED", async () => {
+  it("refuses the 33rd pending request with RESOURCE_EXHAUSTED when one address may hold them all", async () => {
+    await t.stop();
+    t = await startTestDaemon({ clock, config: { nodes: { limits: { pendingPerPeer: 32, rpcBurst: 200 } } } });
     for (let i = 0; i < 32; i++) await (await newNode()).requestPairing({ displayName: `node ${i}` });
     const extra = await newNode();
     await expectRejection(extra.requestPairing(), ResourceExhaustedError);
@@ -338,7 +337,7 @@ describe("Node pairing through the daemon", () => {
   });
 
   it("marks a request from an already paired node as a repair; approving it invalidates the old token", async () => {
-    const node = await pairedNode(t);
+    const node = await pairedTestNode(t);
     nodes.push(node);
     const again = await node.requestPairing();
     expect(again.isRepair).to.equal(true);
@@ -362,7 +361,7 @@ describe("Node pairing through the daemon", () => {
   });
 
   it("resolves node id prefixes server-side", async () => {
-    const a = await pairedNode(t);
+    const a = await pairedTestNode(t);
     nodes.push(a);
     const res = await t.client.nodeAdmin.listNodes({ nodeIdPrefix: a.nodeId.slice(0, 6) });
     expect(res.nodes.map((n) => n.nodeId)).to.deep.equal([a.nodeId]);
@@ -370,7 +369,7 @@ describe("Node pairing through the daemon", () => {
   });
 
   it("rejects heartbeats without a valid bearer session", async () => {
-    const node = await pairedNode(t);
+    const node = await pairedTestNode(t);
     nodes.push(node);
     await expectUnauthenticated(node.client.heartbeat("pgs_" + "A".repeat(43)));
     await expectUnauthenticated(node.client.heartbeat("not a token"));

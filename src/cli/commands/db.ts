@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { open, rename, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
-import { DaemonNotRunningError } from "../../../clients/ts";
 import type * as Maintenance from "../../store-maintenance";
 import type { IntegrityReport, RepairResult } from "../../store-maintenance";
 import { type CliContext, CliFailure, UsageError } from "../context";
@@ -20,6 +19,11 @@ interface VerifySummary {
   counts: Record<string, number>;
   problemCount: number;
   problems: { collection: string; key: string; message: string }[];
+}
+
+/** A DaemonNotRunningError of clients/ts, recognised by its code so `db` does not load grpc-js up front. */
+function isDaemonNotRunning(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === "daemon_not_running";
 }
 
 /** Registers `pairgate db verify|repair|reset`, `pairgate backup <file>` and `pairgate restore <file>`. */
@@ -84,7 +88,7 @@ export function registerDbCommands(program: Command, ctx: CliContext): void {
             for await (const r of stream) yield r.chunk;
           })());
         } catch (err) {
-          if (!(err instanceof DaemonNotRunningError)) throw err;
+          if (!isDaemonNotRunning(err)) throw err;
           source = "offline";
           const m = await maintenance();
           let written = 0;
@@ -128,7 +132,7 @@ async function verify(ctx: CliContext): Promise<VerifySummary> {
       problems: r.problems,
     };
   } catch (err) {
-    if (!(err instanceof DaemonNotRunningError)) throw err;
+    if (!isDaemonNotRunning(err)) throw err;
   }
   const m = await maintenance();
   const r: IntegrityReport = await offline(m, () => m.verifyOffline(ctx.home()));
@@ -172,7 +176,7 @@ async function refuseWhileRunning(ctx: CliContext, command: string): Promise<voi
   try {
     await ctx.client().admin.getStoreStatus();
   } catch (err) {
-    if (err instanceof DaemonNotRunningError) return;
+    if (isDaemonNotRunning(err)) return;
     throw err;
   }
   throw new CliFailure(`pairgate: the daemon is running on ${ctx.socketPath()}; stop it before \`pairgate ${command}\``);

@@ -59,12 +59,20 @@ function pendingJson(r: PendingNode): JsonValue {
   return messageJson(r);
 }
 
-/** A paired node in the `--json` convention (tokenState: "active" | "awaiting_claim"). Never a token. */
+/** A paired node in the `--json` convention (tokenState: "active" | "awaiting_claim" | "issued"). Never a token. */
 function nodeJson(n: PairedNode): JsonValue {
   return messageJson(n, { tokenState: [loadClients().NodeTokenState, "NODE_TOKEN_STATE_"] });
 }
 
-/** Registers `pairgate nodes ...`: pending, approve, reject, list, rename, revoke, watch. */
+/** The Token column: awaiting claim, issued (not yet used; with the previous token's deadline), active. */
+function tokenStateText(n: PairedNode): string {
+  const { NodeTokenState } = loadClients();
+  if (n.tokenState === NodeTokenState.NODE_TOKEN_STATE_ACTIVE) return "active";
+  if (n.tokenState !== NodeTokenState.NODE_TOKEN_STATE_ISSUED) return "awaiting claim";
+  return n.previousTokenExpiresAtMs > 0 ? `rotated, old valid until ${isoTime(n.previousTokenExpiresAtMs)}` : "issued, not yet used";
+}
+
+/** Registers `pairgate nodes ...`: pending, approve, reject, list, rename, revoke, watch, tls. */
 export function registerNodesCommands(program: Command, ctx: CliContext): void {
   const nodes = program.command("nodes").description("node pairing: mobile nodes asking to join, and paired nodes");
 
@@ -162,14 +170,13 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
           ctx.out.line("No paired nodes.");
           return;
         }
-        const { NodeTokenState } = loadClients();
         ctx.out.table(
           ["Node", "Name", "Platform", "Token", "Sessions", "Last seen", "Approved"],
           all.map((n) => [
             short(n.nodeId, SHORT_NODE),
             safeText(n.displayName),
             safeText(n.platform),
-            n.tokenState === NodeTokenState.NODE_TOKEN_STATE_ACTIVE ? "active" : "awaiting claim",
+            tokenStateText(n),
             String(n.activeSessions),
             n.lastSeenAtMs > 0 ? `${age(n.lastSeenAtMs)} ago` : "",
             `${isoTime(n.approvedAtMs)}${n.approvedVia === "owner" ? "" : ` (${n.approvedVia})`}`,
@@ -225,6 +232,36 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
             `${isoTime(e.atMs)}  ${type.padEnd(9)}  node ${short(e.nodeId, SHORT_NODE)}  ${safeText(e.displayName)}${request}${repair}`,
           );
         });
+      }),
+    );
+
+  nodes
+    .command("tls")
+    .description("show the node listener's TLS certificate: the SPKI pin nodes pin, its names and expiry")
+    .option("--json", "machine-readable output")
+    .option("--pem", "print the certificate (PEM) only")
+    .action(
+      ctx.action(async (opts: { json?: boolean; pem?: boolean }) => {
+        const t = await ctx.client().nodeAdmin.getNodeTls();
+        const pin = `sha256/${Buffer.from(t.spkiSha256).toString("base64")}`;
+        const pinHex = Buffer.from(t.spkiSha256).toString("hex");
+        if (opts.pem) {
+          ctx.out.line(t.certificatePem.trimEnd());
+          return;
+        }
+        if (opts.json) {
+          ctx.out.line(JSON.stringify({ ...messageJson(t), spkiPin: pin, spkiSha256Hex: pinHex }, null, 2));
+          return;
+        }
+        const days = Math.floor((t.notAfterMs - Date.now()) / 86_400_000);
+        ctx.out.line(`Node listener ${t.listenAddress} (${t.auto ? "auto certificate, renewed 30 days before expiry with the same key" : "certificate from nodes.tls files"})`);
+        ctx.out.line(`SPKI pin (base64): ${pin}`);
+        ctx.out.line(`SPKI pin (hex):    ${pinHex}`);
+        ctx.out.line(`Names:             ${[...t.dnsNames, ...t.ipAddresses].join(", ")}`);
+        ctx.out.line(`Valid:             ${isoTime(t.notBeforeMs)} to ${isoTime(t.notAfterMs)} (${days} days left)`);
+        ctx.out.line("");
+        ctx.out.line(`Pair a node with: pairgate-node pair --gateway <host:port> --tls-pin ${pin} --name <name>`);
+        ctx.out.line("(pin the key, not the certificate: the pin survives renewals; never install this certificate as a trusted root)");
       }),
     );
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { UnauthenticatedError } from "../../domain/errors";
+import { FailedPreconditionError, UnauthenticatedError } from "../../domain/errors";
+import { hasInvisibleCharacters } from "../../domain/node-input";
 import { deviceInfoOf } from "../../domain/node-records";
 import type {
   NodeEvent,
@@ -21,11 +22,14 @@ import {
   NodePairingStatus,
   WatchNodeEventType,
 } from "../../gen/pairgate/v1/node_pairing_service";
+import type { CertificateInfo } from "./self-signed-cert";
 import { type CallContext, type HandlerEnv, serverStream, unary, untilAborted } from "./handler";
+import type { PeerLimits } from "./peer-limits";
 import { pagingFields, shortText, validate } from "./validate";
 
 /** Text without control or invisible format characters (the domain trims and applies exact limits). */
-const plainText = (max: number) => shortText(max).refine((s) => !/[\p{Cc}\p{Cf}]/u.test(s), "must not contain control characters");
+const plainText = (max: number) =>
+  shortText(max).refine((s) => !hasInvisibleCharacters(s), "must not contain control or invisible characters");
 /** A bytes field of exactly `n` bytes. */
 const bytesOf = (n: number) =>
   z.instanceof(Uint8Array, { message: "must be bytes" }).refine((b) => b.length === n, `must be exactly ${n} bytes`);
@@ -34,7 +38,10 @@ const requestId = z.string().regex(/^[0-9a-f]{32}$/, "must be 32 lowercase hex c
 const nonce = bytesOf(32);
 const signature = bytesOf(64);
 
-const challengeSchema = z.object({ nodeId });
+/** A node-chosen nonce asking for a gateway proof: empty or 16..64 bytes (the domain checks exactly). */
+const clientNonce = z.instanceof(Uint8Array, { message: "must be bytes" }).refine((b) => b.length <= 64, "must be at most 64 bytes");
+const gatewayInfoSchema = z.object({ clientNonce });
+const challengeSchema = z.object({ nodeId, clientNonce });
 const requestPairingSchema = z.object({
   publicKey: bytesOf(32),
   displayName: plainText(256),
@@ -70,7 +77,13 @@ const EVENT: Record<NodeEvent["type"], NodeEventType> = {
   revoked: NodeEventType.NODE_EVENT_TYPE_REVOKED,
   renamed: NodeEventType.NODE_EVENT_TYPE_RENAMED,
 };
+const TOKEN_STATE: Record<PairedNodeView["tokenState"], NodeTokenState> = {
+  "awaiting-claim": NodeTokenState.NODE_TOKEN_STATE_AWAITING_CLAIM,
+  issued: NodeTokenState.NODE_TOKEN_STATE_ISSUED,
+  active: NodeTokenState.NODE_TOKEN_STATE_ACTIVE,
+};
 const NODE_EVENT: Partial<Record<NodeScopedEvent["type"], WatchNodeEventType>> = {
+  subscribed: WatchNodeEventType.WATCH_NODE_EVENT_TYPE_SUBSCRIBED,
   renamed: WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED,
   "token-rotated": WatchNodeEventType.WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED,
   revoked: WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED,
@@ -93,6 +106,11 @@ export function peerAddress(peer: string): { remoteIp: string; loopback: boolean
   const ip = (i > 0 && /^\d+$/.test(peer.slice(i + 1)) ? peer.slice(0, i) : peer).replace(/^\[|\]$/g, "");
   const loopback = /^127\./.test(ip) || ip === "::1" || /^::ffff:127\./i.test(ip);
   return { remoteIp: ip, loopback };
+}
+
+/** The TCP peer's IP address of a call. */
+function remoteIpOf(ctx: CallContext): string {
+  return peerAddress(ctx.peer).remoteIp;
 }
 
 function pendingNode(r: PendingNodeView): PendingNode {
@@ -118,27 +136,37 @@ function pairedNode(n: PairedNodeView): PairedNode {
     pairedAtMs: n.pairedAtMs,
     approvedAtMs: n.approvedAtMs,
     approvedVia: n.approvedVia,
-    tokenState: n.tokenState === "active" ? NodeTokenState.NODE_TOKEN_STATE_ACTIVE : NodeTokenState.NODE_TOKEN_STATE_AWAITING_CLAIM,
+    tokenState: TOKEN_STATE[n.tokenState],
     tokenIssuedAtMs: n.tokenIssuedAtMs,
+    previousTokenExpiresAtMs: n.previousTokenExpiresAtMs,
     lastSeenAtMs: n.lastSeenAtMs,
     activeSessions: n.activeSessions,
   };
 }
 
-/** Handlers of pairgate.v1.NodePairingService (called by nodes over TCP). */
-export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv): NodePairingServiceServer {
+/**
+ * Handlers of pairgate.v1.NodePairingService (called by nodes over TCP). The unauthenticated RPCs
+ * first take a token from the peer's bucket; the streams hold a per-peer and per-request/session slot
+ * while open (`limits`).
+ */
+export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv, limits: PeerLimits): NodePairingServiceServer {
   return {
-    getGatewayInfo: unary("GetGatewayInfo", env, async () => {
-      const info = nodes.gatewayInfo();
-      return { ...info };
+    getGatewayInfo: unary("GetGatewayInfo", env, async (req, ctx) => {
+      limits.admit(remoteIpOf(ctx));
+      const r = validate(gatewayInfoSchema, req);
+      return nodes.gatewayInfo(r.clientNonce);
     }),
-    createChallenge: unary("CreateChallenge", env, async (req) => {
+    createChallenge: unary("CreateChallenge", env, async (req, ctx) => {
+      const remoteIp = remoteIpOf(ctx);
+      limits.admit(remoteIp);
       const r = validate(challengeSchema, req);
-      return nodes.createChallenge(r.nodeId);
+      return nodes.createChallenge(r.nodeId, remoteIp, r.clientNonce);
     }),
     requestPairing: unary("RequestPairing", env, async (req, ctx) => {
+      const origin = peerAddress(ctx.peer);
+      limits.admit(origin.remoteIp);
       const r = validate(requestPairingSchema, req);
-      const ticket = await nodes.requestPairing(r, peerAddress(ctx.peer));
+      const ticket = await nodes.requestPairing(r, origin);
       return {
         requestId: ticket.requestId,
         nodeId: ticket.nodeId,
@@ -148,17 +176,24 @@ export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv): NodePa
       };
     }),
     awaitPairing: serverStream("AwaitPairing", env, async (req, sink, ctx) => {
+      const remoteIp = remoteIpOf(ctx);
+      limits.admit(remoteIp);
       const r = validate(awaitSchema, req);
+      const release = limits.openStream("AwaitPairing", remoteIp, r.requestId);
       let finish!: () => void;
       const final = new Promise<void>((resolve) => (finish = resolve));
-      const close = await nodes.followRequest(r.requestId, r.nodeId, (u) => {
-        sink.send({ status: STATUS[u.status], requestId: u.requestId, expiresAtMs: u.expiresAtMs });
-        if (u.status !== "pending") finish();
-      });
       try {
-        await Promise.race([final, untilAborted(ctx.signal)]);
+        const close = await nodes.followRequest(r.requestId, r.nodeId, (u) => {
+          sink.send({ status: STATUS[u.status], requestId: u.requestId, expiresAtMs: u.expiresAtMs });
+          if (u.status !== "pending") finish();
+        });
+        try {
+          await Promise.race([final, untilAborted(ctx.signal)]);
+        } finally {
+          close();
+        }
       } finally {
-        close();
+        release();
       }
     }),
     claimToken: unary("ClaimToken", env, async (req) => {
@@ -171,14 +206,18 @@ export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv): NodePa
     }),
     heartbeat: unary("Heartbeat", env, async (_req, ctx) => nodes.heartbeat(bearer(ctx))),
     watchNode: serverStream("WatchNode", env, async (_req, sink, ctx) => {
-      const watch = nodes.watchNode(bearer(ctx), (e) => {
+      const session = bearer(ctx);
+      const watch = nodes.watchNode(session, (e) => {
         const type = NODE_EVENT[e.type];
         if (type !== undefined) sink.send({ type, displayName: e.displayName, atMs: e.atMs });
       });
+      let release: () => void = () => undefined;
       try {
+        release = limits.openStream("WatchNode", remoteIpOf(ctx), session);
         await Promise.race([watch.ended, untilAborted(ctx.signal)]);
       } finally {
         watch.close();
+        release();
       }
     }),
     rotateToken: unary("RotateToken", env, async (req, ctx) => {
@@ -189,9 +228,27 @@ export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv): NodePa
   };
 }
 
+/** The node listener's certificate as GetNodeTls reports it (undefined without TLS). */
+export type NodeTlsView = () => (CertificateInfo & { auto: boolean; listenAddress: string }) | undefined;
+
 /** Handlers of pairgate.v1.NodeAdminService (the owner's operator API). */
-export function nodeAdminHandlers(nodes: NodePairing, env: HandlerEnv): NodeAdminServiceServer {
+export function nodeAdminHandlers(nodes: NodePairing, env: HandlerEnv, tls: NodeTlsView = () => undefined): NodeAdminServiceServer {
   return {
+    getNodeTls: unary("GetNodeTls", env, async () => {
+      const t = tls();
+      if (t === undefined) throw new FailedPreconditionError('the node listener has no TLS (set nodes.tls to "auto" or to {"cert", "key"})');
+      return {
+        spkiSha256: t.spkiSha256,
+        dnsNames: t.dnsNames,
+        ipAddresses: t.ipAddresses,
+        notBeforeMs: t.notBeforeMs,
+        notAfterMs: t.notAfterMs,
+        certificateSha256: t.certificateSha256,
+        certificatePem: t.certificatePem,
+        auto: t.auto,
+        listenAddress: t.listenAddress,
+      };
+    }),
     listPendingNodes: unary("ListPendingNodes", env, async (req) => {
       const r = validate(listPendingSchema, req);
       const page = await nodes.listPending(r, r.requestIdPrefix);

@@ -1,83 +1,159 @@
-import { generateKeyPairSync, randomBytes, sign } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, webcrypto, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
-
-/** A PEM certificate and its PEM (PKCS#8) private key. */
-export interface CertificatePair {
-  certPem: string;
-  keyPem: string;
-}
-
-// A minimal DER writer: just what one X.509 v3 certificate needs.
-function tlv(tag: number, content: Buffer): Buffer {
-  const n = content.length;
-  const len =
-    n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff]);
-  return Buffer.concat([Buffer.from([tag]), len, content]);
-}
-const seq = (...parts: Buffer[]): Buffer => tlv(0x30, Buffer.concat(parts));
-const set = (...parts: Buffer[]): Buffer => tlv(0x31, Buffer.concat(parts));
-const explicit = (n: number, inner: Buffer): Buffer => tlv(0xa0 + n, inner);
-const octets = (b: Buffer): Buffer => tlv(0x04, b);
-const bits = (b: Buffer): Buffer => tlv(0x03, Buffer.concat([Buffer.from([0]), b]));
-const utf8 = (s: string): Buffer => tlv(0x0c, Buffer.from(s, "utf8"));
-function int(b: Buffer): Buffer {
-  return tlv(0x02, (b[0]! & 0x80) !== 0 ? Buffer.concat([Buffer.from([0]), b]) : b);
-}
-function oid(dotted: string): Buffer {
-  const [a = 0, b = 0, ...rest] = dotted.split(".").map(Number);
-  const out = [40 * a + b];
-  for (const arc of rest) {
-    const chunk = [arc & 0x7f];
-    for (let v = arc >>> 7; v > 0; v >>>= 7) chunk.unshift((v & 0x7f) | 0x80);
-    out.push(...chunk);
-  }
-  return tlv(0x06, Buffer.from(out));
-}
-function time(d: Date): Buffer {
-  const iso = d.toISOString().replace(/[-:T]/g, "").slice(0, 14) + "Z"; // YYYYMMDDHHMMSSZ
-  return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(iso.slice(2), "ascii")) : tlv(0x18, Buffer.from(iso, "ascii"));
-}
-function ipBytes(ip: string): Buffer {
-  if (isIP(ip) === 4) return Buffer.from(ip.split(".").map(Number));
-  const [head = "", tail = ""] = ip.includes("::") ? ip.split("::") : [ip, ""];
-  const h = head === "" ? [] : head.split(":");
-  const t = tail === "" ? [] : tail.split(":");
-  const groups = [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
-  return Buffer.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
-}
-
-const ECDSA_WITH_SHA256 = seq(oid("1.2.840.10045.4.3.2"));
+import type * as X509Types from "@peculiar/x509";
 
 /**
- * Creates a self-signed ECDSA P-256 certificate for `hosts` (DNS names and IP addresses go into the
- * subjectAltName), valid from now for `days`. Uses node:crypto only. Throws on invalid input.
+ * The node listener's own TLS certificate ("auto"): a self-signed **leaf** that phones accept without
+ * being weakened. Built with @peculiar/x509 (loaded on first use; the rest of the daemon never pays
+ * for it) and read back with node:crypto's X509Certificate.
+ *
+ * - CA:FALSE (critical), keyUsage digitalSignature (critical), extendedKeyUsage serverAuth: a node
+ *   that trusts it trusts one server, never a signer of other certificates (a CA certificate
+ *   installed as a root would let the gateway's key intercept all of the phone's TLS).
+ * - Valid 397 days (the most Apple and browsers accept for a TLS server certificate).
+ * - subjectAltName: every name and address the listener is reached by (CN is ignored by clients).
+ * - ECDSA P-256 / SHA-256. Renewal re-signs with the **same key**, so the SPKI pin stays valid.
  */
-export function createSelfSignedCert(commonName: string, hosts: readonly string[], days = 3650, now = new Date()): CertificatePair {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const name = seq(set(seq(oid("2.5.4.3"), utf8(commonName))));
-  const san = seq(
-    ...[...new Set(hosts)].map((h) => (isIP(h) === 0 ? tlv(0x82, Buffer.from(h, "ascii")) : tlv(0x87, ipBytes(h)))),
-  );
-  const extensions = seq(
-    seq(oid("2.5.29.19"), tlv(0x01, Buffer.from([0xff])), octets(seq(tlv(0x01, Buffer.from([0xff]))))),
-    seq(oid("2.5.29.17"), octets(san)),
-  );
+
+/** Validity of an auto certificate, in days. */
+export const LEAF_VALIDITY_DAYS = 397;
+/** An auto certificate is renewed when fewer days than this remain. */
+export const RENEW_BEFORE_DAYS = 30;
+const DAY_MS = 86_400_000;
+const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
+const SUBJECT = "CN=pairgate node gateway";
+
+/** What a node needs to know about a certificate (and what `pairgate nodes tls` shows). */
+export interface CertificateInfo {
+  /** SHA-256 of the DER SubjectPublicKeyInfo: the pin (HPKP-style `sha256/<base64>`). */
+  spkiSha256: Buffer;
+  /** SHA-256 of the whole certificate (changes on renewal). */
+  certificateSha256: Buffer;
+  dnsNames: string[];
+  ipAddresses: string[];
+  notBeforeMs: number;
+  notAfterMs: number;
+  isCa: boolean;
+  /** Extended key usage OIDs ([] when the extension is absent). */
+  extendedKeyUsage: string[];
+  certificatePem: string;
+}
+
+/** A fresh ECDSA P-256 private key, PKCS#8 PEM. */
+export function newCertificateKey(): string {
+  return generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+}
+
+/** True when `keyPem` is an ECDSA P-256 private key (the only kind an auto certificate uses). */
+export function isUsableCertificateKey(keyPem: string): boolean {
+  try {
+    const key = createPrivateKey(keyPem);
+    return key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1";
+  } catch {
+    return false;
+  }
+}
+
+type X509Module = typeof X509Types;
+let x509Module: X509Module | undefined;
+
+/** Loads @peculiar/x509 (it needs the reflect-metadata polyfill first) and points it at node's WebCrypto. */
+function x509(): X509Module {
+  if (x509Module === undefined) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require("reflect-metadata");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    x509Module = require("@peculiar/x509") as X509Module;
+    x509Module.cryptoProvider.set(webcrypto as unknown as Parameters<X509Module["cryptoProvider"]["set"]>[0]);
+  }
+  return x509Module;
+}
+
+/**
+ * Issues the self-signed leaf certificate for `hosts` (DNS names and IP addresses; duplicates are
+ * dropped) with the P-256 key `keyPem`, valid from one minute before `now` for `days`. Returns PEM.
+ * Throws when the key is not ECDSA P-256 or a host is not a valid DNS name or IP address.
+ */
+export async function issueLeafCertificate(keyPem: string, hosts: readonly string[], now = new Date(), days = LEAF_VALIDITY_DAYS): Promise<string> {
+  const lib = x509();
+  const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
+  const key = createPrivateKey(keyPem);
+  const privateKey = await webcrypto.subtle.importKey("pkcs8", key.export({ type: "pkcs8", format: "der" }), alg, false, ["sign"]);
+  const publicKey = await webcrypto.subtle.importKey("spki", createPublicKey(key).export({ type: "spki", format: "der" }), alg, true, ["verify"]);
+  const names = [...new Set(hosts)].map((h) => {
+    if (isIP(h) !== 0) return { type: "ip" as const, value: h };
+    if (!/^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(h)) {
+      throw new Error(`"${h}" is neither a DNS name nor an IP address`);
+    }
+    return { type: "dns" as const, value: h.toLowerCase() };
+  });
   const serial = randomBytes(16);
   serial[0]! &= 0x7f;
-  const tbs = seq(
-    explicit(0, int(Buffer.from([2]))),
-    int(serial),
-    ECDSA_WITH_SHA256,
-    name,
-    seq(time(new Date(now.getTime() - 60_000)), time(new Date(now.getTime() + days * 86_400_000))),
-    name,
-    publicKey.export({ type: "spki", format: "der" }),
-    explicit(3, extensions),
-  );
-  const cert = seq(tbs, ECDSA_WITH_SHA256, bits(sign("sha256", tbs, privateKey)));
-  const b64 = cert.toString("base64").replace(/(.{64})/g, "$1\n").replace(/\n$/, "");
+  const cert = await lib.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial.toString("hex"),
+    name: SUBJECT,
+    notBefore: new Date(now.getTime() - 60_000),
+    notAfter: new Date(now.getTime() + days * DAY_MS),
+    signingAlgorithm: alg,
+    keys: { privateKey, publicKey },
+    extensions: [
+      new lib.BasicConstraintsExtension(false, undefined, true),
+      new lib.KeyUsagesExtension(lib.KeyUsageFlags.digitalSignature, true),
+      new lib.ExtendedKeyUsageExtension([lib.ExtendedKeyUsage.serverAuth], false),
+      new lib.SubjectAlternativeNameExtension(names, false),
+      await lib.SubjectKeyIdentifierExtension.create(publicKey),
+    ],
+  });
+  return cert.toString("pem") + "\n";
+}
+
+/** Parses a PEM certificate. Throws when it is not one. */
+export function describeCertificate(certPem: string | Buffer): CertificateInfo {
+  const cert = new X509Certificate(certPem);
+  const dnsNames: string[] = [];
+  const ipAddresses: string[] = [];
+  for (const entry of (cert.subjectAltName ?? "").split(", ")) {
+    if (entry.startsWith("DNS:")) dnsNames.push(entry.slice(4));
+    else if (entry.startsWith("IP Address:")) ipAddresses.push(canonicalIp(entry.slice(11)));
+  }
   return {
-    certPem: `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`,
-    keyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    spkiSha256: spkiSha256(cert),
+    certificateSha256: createHash("sha256").update(cert.raw).digest(),
+    dnsNames,
+    ipAddresses,
+    notBeforeMs: Date.parse(cert.validFrom),
+    notAfterMs: Date.parse(cert.validTo),
+    isCa: cert.ca,
+    extendedKeyUsage: cert.keyUsage ?? [],
+    certificatePem: cert.toString(),
   };
+}
+
+/** SHA-256 of a certificate's DER SubjectPublicKeyInfo. */
+export function spkiSha256(cert: X509Certificate): Buffer {
+  return createHash("sha256").update(cert.publicKey.export({ type: "spki", format: "der" })).digest();
+}
+
+/** An IP address in the form X509Certificate prints it for comparison ("0:0:0:0:0:0:0:1" -> "::1"). */
+function canonicalIp(ip: string): string {
+  if (isIP(ip) !== 6) return ip;
+  return new URL(`http://[${ip}]/`).hostname.replace(/^\[|\]$/g, "");
+}
+
+/**
+ * Why the auto certificate `info` (with private key `keyPem`) must be re-issued for `hosts` at
+ * `nowMs`, or undefined when it is fine: not a leaf (an older pairgate's CA certificate), no serverAuth,
+ * longer than 397 days, fewer than 30 days left, a name or address missing, or a key that does not
+ * match.
+ */
+export function renewalReason(info: CertificateInfo, keyPem: string, hosts: readonly string[], nowMs: number): string | undefined {
+  if (info.isCa) return "the certificate is a CA certificate (made by an older pairgate)";
+  if (!info.extendedKeyUsage.includes(SERVER_AUTH)) return "the certificate lacks extendedKeyUsage serverAuth";
+  if (info.notAfterMs - info.notBeforeMs > (LEAF_VALIDITY_DAYS + 1) * DAY_MS) return "the certificate is valid for more than 397 days";
+  if (info.notAfterMs - nowMs < RENEW_BEFORE_DAYS * DAY_MS) return `fewer than ${RENEW_BEFORE_DAYS} days of validity remain`;
+  const keySpki = createHash("sha256").update(createPublicKey(keyPem).export({ type: "spki", format: "der" })).digest();
+  if (!keySpki.equals(info.spkiSha256)) return "the certificate does not match key.pem";
+  const missing = hosts.filter((h) => (isIP(h) === 0 ? !info.dnsNames.includes(h.toLowerCase()) : !info.ipAddresses.includes(canonicalIp(h))));
+  if (missing.length > 0) return `the certificate does not name ${missing.join(", ")}`;
+  return undefined;
 }

@@ -18,9 +18,9 @@ export const SERVER_OPTIONS: ServerOptions = {
   "grpc.max_connection_idle_ms": 15 * 60_000,
 };
 
-/** Creates a grpc-js server with {@link SERVER_OPTIONS}. */
-export function createServer(): Server {
-  return new Server(SERVER_OPTIONS);
+/** Creates a grpc-js server with `options` (default {@link SERVER_OPTIONS}). */
+export function createServer(options: ServerOptions = SERVER_OPTIONS): Server {
+  return new Server(options);
 }
 
 /**
@@ -42,27 +42,76 @@ export function protoRoot(): string {
   return packagePath("proto");
 }
 
-let descriptorFiles: Buffer[] | undefined;
+/** One FileDescriptorProto of our descriptor set, with what reflection filtering needs. */
+interface DescriptorFile {
+  name: string;
+  encoded: Buffer;
+  dependencies: string[];
+  /** Fully qualified names of the services it defines. */
+  services: string[];
+}
+
+let descriptorFiles: DescriptorFile[] | undefined;
 
 /**
- * The encoded FileDescriptorProtos of our .proto files, split out of the FileDescriptorSet that
- * `make gen` writes with `buf build` (src/gen/pairgate.binpb).
+ * The FileDescriptorProtos of our .proto files, split out of the FileDescriptorSet that `make gen`
+ * writes with `buf build` (src/gen/pairgate.binpb), with each file's name, imports and services.
  */
-function fileDescriptorProtos(): Buffer[] {
+function fileDescriptorProtos(): DescriptorFile[] {
   if (descriptorFiles !== undefined) return descriptorFiles;
   const reader = new BinaryReader(readFileSync(packagePath("src/gen/pairgate.binpb")));
-  const files: Buffer[] = [];
+  const files: DescriptorFile[] = [];
   while (reader.pos < reader.len) {
     const [field, wireType] = reader.tag();
-    if (field === 1) files.push(Buffer.from(reader.bytes()));
+    if (field === 1) files.push(describeFile(Buffer.from(reader.bytes())));
     else reader.skip(wireType);
   }
   descriptorFiles = files;
   return files;
 }
 
+/** Reads name (1), package (2), dependency (3) and service names (6.1) of a FileDescriptorProto. */
+function describeFile(encoded: Buffer): DescriptorFile {
+  const r = new BinaryReader(encoded);
+  const file: DescriptorFile = { name: "", encoded, dependencies: [], services: [] };
+  let pkg = "";
+  const serviceNames: string[] = [];
+  while (r.pos < r.len) {
+    const [field, wireType] = r.tag();
+    if (field === 1) file.name = r.string();
+    else if (field === 2) pkg = r.string();
+    else if (field === 3) file.dependencies.push(r.string());
+    else if (field === 6) {
+      const s = new BinaryReader(r.bytes());
+      while (s.pos < s.len) {
+        const [f, w] = s.tag();
+        if (f === 1) serviceNames.push(s.string());
+        else s.skip(w);
+      }
+    } else r.skip(wireType);
+  }
+  file.services = serviceNames.map((n) => (pkg === "" ? n : `${pkg}.${n}`));
+  return file;
+}
+
+/** The files defining `services` plus everything they import, transitively. */
+export function descriptorFilesFor(services: readonly string[]): Buffer[] {
+  const all = fileDescriptorProtos();
+  const byName = new Map(all.map((f) => [f.name, f]));
+  const chosen = new Set<DescriptorFile>();
+  const add = (f: DescriptorFile | undefined): void => {
+    if (f === undefined || chosen.has(f)) return;
+    chosen.add(f);
+    for (const d of f.dependencies) add(byName.get(d));
+  };
+  for (const f of all) if (f.services.some((s) => services.includes(s))) add(f);
+  return all.filter((f) => chosen.has(f)).map((f) => f.encoded);
+}
+
 /**
- * Registers server reflection (v1 and v1alpha) for the named services only.
+ * Registers server reflection (v1 and v1alpha) for the named services only, with only the files that
+ * define them and their imports: the node listener must not hand the operator API's schema to
+ * anyone who asks (`FileContainingSymbol(NodeAdminService)` answers NOT_FOUND there).
  *
  * Why not proto-loader: it merges every file of a package into one synthetic `pairgate_v1.proto`
  * descriptor that `buf curl` (and grpcurl-style clients) cannot resolve services from. Reflection is
@@ -71,7 +120,7 @@ function fileDescriptorProtos(): Buffer[] {
  */
 export function addReflection(server: Server, services: readonly string[]): void {
   const definition = {
-    "pairgate.v1": { format: "", type: {}, fileDescriptorProtos: fileDescriptorProtos() },
+    "pairgate.v1": { format: "", type: {}, fileDescriptorProtos: descriptorFilesFor(services) },
   } as unknown as PackageDefinition;
   new ReflectionService(definition, { services: [...services] }).addToServer(server);
 }

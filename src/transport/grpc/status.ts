@@ -1,5 +1,5 @@
 import { Metadata, status, type StatusObject } from "@grpc/grpc-js";
-import { DomainError, type DomainErrorCode, InvalidArgumentError } from "../../domain/errors";
+import { DomainError, type DomainErrorCode, InvalidArgumentError, ResourceExhaustedError } from "../../domain/errors";
 import type { Logger } from "../../domain/logger";
 
 /** THE mapping from domain error codes to gRPC status codes. Nothing else in pairgate picks a status. */
@@ -17,6 +17,8 @@ export const STATUS_BY_CODE: Readonly<Record<DomainErrorCode, status>> = {
 
 /** Trailer naming the offending request field of an INVALID_ARGUMENT error. */
 export const FIELD_TRAILER = "pairgate-field";
+/** Trailer of a RESOURCE_EXHAUSTED error: milliseconds to wait before retrying (decimal integer). */
+export const RETRY_AFTER_TRAILER = "retry-after-ms";
 
 /**
  * Turns anything a handler threw into a gRPC status. Domain errors keep their (caller-safe) message;
@@ -28,6 +30,9 @@ export function toGrpcStatus(err: unknown, log: Logger, method: string): Partial
   if (err instanceof DomainError) {
     const code = STATUS_BY_CODE[err.code];
     if (err instanceof InvalidArgumentError && err.field !== undefined) metadata.set(FIELD_TRAILER, err.field);
+    if (err instanceof ResourceExhaustedError && err.retryAfterMs !== undefined) {
+      metadata.set(RETRY_AFTER_TRAILER, String(err.retryAfterMs));
+    }
     const fields = { method, code: status[code], cause: causeText(err.cause) };
     // The log gets the error's log-specific text when it has one (a masked code, the real reason behind
     // a generic authentication failure), else the caller-safe message.

@@ -11,7 +11,7 @@ import { FailedPreconditionError, NotFoundError, UnauthenticatedError } from "..
 import { gatewayIdentityOf, newGatewayKey } from "../../../src/domain/gateway-identity";
 import { silentLogger } from "../../../src/domain/logger";
 import { type NodeEvent, NodePairing } from "../../../src/domain/node-pairing";
-import type { Store, WriteOp, WriteOptions } from "../../../src/domain/store";
+import { put, type Store, type WriteOp, type WriteOptions } from "../../../src/domain/store";
 import { expectRejection } from "../../helpers/expect-error";
 import { FakeClock } from "../../helpers/fake-clock";
 import { memoryStore } from "../../helpers/memory-store";
@@ -48,7 +48,7 @@ describe("NodePairing engine", () => {
     const keys = nacl.sign.keyPair();
     const nodeId = nodeIdFromPublicKey(keys.publicKey);
     const signed = (purpose: 1 | 2 | 3 | 4, body: Uint8Array) => {
-      const { nonce } = nodes.createChallenge(nodeId);
+      const { nonce } = nodes.createChallenge(nodeId, "10.0.0.5");
       return { nonce, signature: nacl.sign.detached(nodeSignedPayload(purpose, identity.gatewayId, nodeId, nonce, body), keys.secretKey) };
     };
     return {
@@ -89,15 +89,33 @@ describe("NodePairing engine", () => {
     expect(lastWrite()).to.deep.equal({ sync: true, ops: ["put:nodes"] });
     const stored = JSON.stringify(await store.collection("nodes").get(n.nodeId));
     expect(stored).to.not.contain(token).and.not.contain(token.slice(4));
-    const { sessionToken } = n.auth(token);
     const before = store.writes.length;
+    await n.auth(token);
+    expect(store.writes.length, "the first use of a token is one write").to.equal(before + 1);
+    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["put:nodes"] });
+    const { sessionToken } = await n.auth(token);
     nodes.heartbeat(sessionToken);
-    expect(store.writes.length, "authentication and heartbeats do not write").to.equal(before);
+    expect(store.writes.length, "later authentications and heartbeats do not write").to.equal(before + 1);
     await n.rotate(sessionToken);
     expect(lastWrite()).to.deep.equal({ sync: true, ops: ["put:nodes"] });
     await nodes.revoke(n.nodeId);
     expect(lastWrite()).to.deep.equal({ sync: true, ops: ["del:nodes"] });
     expect(() => nodes.heartbeat(sessionToken)).to.throw(UnauthenticatedError);
+  });
+
+  it("reads a node record written before token delivery tracking as a used token with no previous token", async () => {
+    const n = node();
+    await nodes.approve((await n.request()).requestId);
+    const { token } = await n.claim();
+    const { tokenUsedAtMs, previousTokenHash, previousTokenExpiresAtMs, ...legacy } = (await store.collection("nodes").get(n.nodeId))!;
+    expect([tokenUsedAtMs, previousTokenHash, previousTokenExpiresAtMs]).to.deep.equal([0, "", 0]);
+    await store.write([put("nodes", n.nodeId, legacy)], { sync: true });
+    const before = store.writes.length;
+    const { sessionToken } = await n.auth(token);
+    expect(store.writes.length, "no first-use write for a legacy token").to.equal(before);
+    await expectRejection(n.claim(), UnauthenticatedError);
+    await n.rotate(sessionToken);
+    await n.auth(token);
   });
 
   it("rejects in one synced write and then refuses to approve the same request", async () => {

@@ -4,6 +4,10 @@ import { join } from "node:path";
 import { expect } from "chai";
 import nacl from "tweetnacl";
 import {
+  challengeProofBody as clientChallengeBody,
+  GatewayProofPurpose as ClientGatewayPurpose,
+  gatewayInfoProofBody as clientInfoBody,
+  gatewayProofPayload,
   nodeIdFromPublicKey,
   NodeSignPurpose,
   nodeSignedPayload,
@@ -11,15 +15,28 @@ import {
   tokenDigest,
 } from "../../../clients/ts/signed-payload";
 import { nodeIdOf, publicKeyObject, verifyEd25519 } from "../../../src/domain/ed25519-key";
-import { buildSignedPayload, digestBody, pairRequestBody, SignPurpose } from "../../../src/domain/signed-payload";
+import { verifyChallenge, verifyGatewayInfo } from "../../../clients/ts/gateway-proof";
+import { gatewayIdentityOf } from "../../../src/domain/gateway-identity";
+import { proveChallenge, proveGatewayInfo } from "../../../src/domain/gateway-proof";
+import { hasInvisibleCharacters } from "../../../src/domain/node-input";
+import {
+  buildGatewayProof,
+  buildSignedPayload,
+  challengeProofBody,
+  digestBody,
+  GatewayProofPurpose,
+  gatewayInfoProofBody,
+  pairRequestBody,
+  SignPurpose,
+} from "../../../src/domain/signed-payload";
 import { VECTOR_INPUTS } from "../../../scripts/protocol-vectors";
 
 const PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
 
-/** Parses the ```text vector blocks of docs/protocol.md. */
-function documentedVectors(): Array<Record<string, string>> {
+/** Parses the ```text vector blocks of docs/protocol.md (`key` = "vector" or "gateway-vector"). */
+function documentedVectors(key = "vector"): Array<Record<string, string>> {
   const doc = readFileSync(join(__dirname, "..", "..", "..", "docs", "protocol.md"), "utf8");
-  const blocks = [...doc.matchAll(/```text\n(vector: [\s\S]*?)```/g)].map((m) => m[1]!);
+  const blocks = [...doc.matchAll(new RegExp("```text\\n(" + key + ": [\\s\\S]*?)```", "g"))].map((m) => m[1]!);
   return blocks.map((b) =>
     Object.fromEntries(
       b
@@ -104,5 +121,59 @@ describe("signed payload", () => {
     expect(verifyEd25519(key, buildSignedPayload({ purpose: 3, ...base }), sig)).to.equal(true);
     for (const purpose of [1, 2, 4] as const) expect(verifyEd25519(key, buildSignedPayload({ purpose, ...base }), sig)).to.equal(false);
     expect(verifyEd25519(key, buildSignedPayload({ purpose: 3, ...base, gatewayId: "b".repeat(64) }), sig)).to.equal(false);
+  });
+
+  it("matches the gateway proof vectors of docs/protocol.md with both builders, and both verifiers accept them", () => {
+    const v = VECTOR_INPUTS;
+    const docs = documentedVectors("gateway-vector");
+    expect(docs.map((d) => d["gateway-vector"])).to.deep.equal(["challenge-proof", "gateway-info-proof"]);
+    expect(GatewayProofPurpose).to.deep.equal(ClientGatewayPurpose);
+    const identity = gatewayIdentityOf({ version: 1, privateKeyPkcs8: Buffer.concat([PKCS8_PREFIX, v.gatewaySeed]).toString("base64"), createdAtMs: 0 });
+    const gateway = nacl.sign.keyPair.fromSeed(v.gatewaySeed);
+    expect(identity.gatewayId).to.equal(nodeIdFromPublicKey(gateway.publicKey));
+    const nodeId = nodeIdOf(nacl.sign.keyPair.fromSeed(v.seed).publicKey);
+    const [challenge, info] = docs as [Record<string, string>, Record<string, string>];
+
+    const cBody = challengeProofBody(v.expiresAtMs, v.clientNonce);
+    expect(cBody.toString("hex")).to.equal(challenge.body);
+    expect(Buffer.from(clientChallengeBody(v.expiresAtMs, v.clientNonce)).toString("hex")).to.equal(challenge.body);
+    const cMsg = buildGatewayProof({ purpose: 0x81, gatewayId: identity.gatewayId, nodeId, nonce: v.nonce, body: cBody });
+    expect(cMsg.toString("hex")).to.equal(challenge.message);
+    expect(Buffer.from(gatewayProofPayload(0x81, identity.gatewayId, nodeId, v.nonce, cBody)).toString("hex")).to.equal(challenge.message);
+    // The daemon's signer (node:crypto) produces the documented signature; the client verifier accepts it.
+    const cSig = proveChallenge(identity, nodeId, v.nonce, v.expiresAtMs, v.clientNonce);
+    expect(cSig.toString("hex")).to.equal(challenge.signature);
+    verifyChallenge(identity, nodeId, { nonce: v.nonce, expiresAtMs: v.expiresAtMs, gatewaySignature: Buffer.from(challenge.signature!, "hex") }, v.clientNonce);
+    expect(verifyEd25519(publicKeyObject(gateway.publicKey), cMsg, Buffer.from(challenge.signature!, "hex"))).to.equal(true);
+
+    const iBody = gatewayInfoProofBody(v.gatewayName, v.gatewayVersion, v.protocolVersion);
+    expect(iBody.toString("hex")).to.equal(info.body);
+    expect(Buffer.from(clientInfoBody(v.gatewayName, v.gatewayVersion, v.protocolVersion)).toString("hex")).to.equal(info.body);
+    const iMsg = buildGatewayProof({ purpose: 0x82, gatewayId: identity.gatewayId, nodeId: "", nonce: v.clientNonce, body: iBody });
+    expect(iMsg.toString("hex")).to.equal(info.message);
+    const iSig = proveGatewayInfo(identity, { name: v.gatewayName, version: v.gatewayVersion, protocolVersion: 1 }, v.clientNonce);
+    expect(iSig.toString("hex")).to.equal(info.signature);
+    const fields = { gatewayId: identity.gatewayId, publicKey: gateway.publicKey, name: v.gatewayName, version: v.gatewayVersion, protocolVersion: 1 };
+    verifyGatewayInfo({ ...fields, gatewaySignature: iSig }, v.clientNonce, { gatewayId: identity.gatewayId });
+    // One flipped bit anywhere fails, and a gateway proof is never a node payload.
+    const bad = Buffer.from(iSig);
+    bad[10]! ^= 1;
+    expect(() => verifyGatewayInfo({ ...fields, gatewaySignature: bad }, v.clientNonce)).to.throw(/failed to prove/);
+    expect(() => verifyGatewayInfo({ ...fields, gatewaySignature: iSig }, Buffer.alloc(32))).to.throw(/failed to prove/);
+    expect(iMsg.subarray(0, 19).equals(buildSignedPayload({ purpose: 1, gatewayId: "", nodeId: "", nonce: v.nonce, body: Buffer.alloc(0) }).subarray(0, 19))).to.equal(false);
+  });
+
+  it("states the TAG lengths right: 18 ASCII bytes + 0x00 for nodes, 22 + 0x00 for gateway proofs", () => {
+    expect(buildSignedPayload({ purpose: 1, gatewayId: "", nodeId: "", nonce: Buffer.alloc(0), body: Buffer.alloc(0) }).indexOf(0)).to.equal(18);
+    expect(buildGatewayProof({ purpose: 0x81, gatewayId: "", nodeId: "", nonce: Buffer.alloc(0), body: Buffer.alloc(0) }).indexOf(0)).to.equal(22);
+  });
+});
+
+describe("node text fields", () => {
+  it("allow emoji ZWJ sequences and refuse every other invisible or control character", () => {
+    for (const ok of ["Pixel 8", "👩‍💻 laptop", "👨‍👩‍👧‍👦", "🏳️‍🌈 phone", "👍🏽", "Zoë's iPhone"]) expect(hasInvisibleCharacters(ok), ok).to.equal(false);
+    for (const bad of ["a\u200Db", "👩\u200D", "\u200D💻", "👩\u200D\u200D💻", "x\u202Ey", "x\u2066y", "x\u200By", "x\uFEFFy", "x\u00ADy", "x\u200Cy", "tab\there", "🏴\u{E0067}\u{E0062}\u{E007F}"]) {
+      expect(hasInvisibleCharacters(bad), JSON.stringify(bad)).to.equal(true);
+    }
   });
 });

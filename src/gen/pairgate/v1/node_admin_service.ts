@@ -25,14 +25,20 @@ export const protobufPackage = "pairgate.v1";
 
 export const protobufFileName = "pairgate/v1/node_admin_service.proto";
 
-/** NodeTokenState says whether a paired node has its token. */
+/** NodeTokenState says whether a paired node has its token and has used it. */
 export enum NodeTokenState {
   /** NODE_TOKEN_STATE_UNSPECIFIED - Never sent by the daemon. */
   NODE_TOKEN_STATE_UNSPECIFIED = 0,
   /** NODE_TOKEN_STATE_AWAITING_CLAIM - Approved, but the node has not claimed its token yet. */
   NODE_TOKEN_STATE_AWAITING_CLAIM = 1,
-  /** NODE_TOKEN_STATE_ACTIVE - The node holds a token. */
+  /** NODE_TOKEN_STATE_ACTIVE - The node has authenticated with its current token. */
   NODE_TOKEN_STATE_ACTIVE = 2,
+  /**
+   * NODE_TOKEN_STATE_ISSUED - A token was issued (ClaimToken or RotateToken) but the node has not authenticated with it yet. After
+   * a claim, the node may claim again (its reply may have been lost); after a rotation, the previous
+   * token is still accepted until `previous_token_expires_at_ms`.
+   */
+  NODE_TOKEN_STATE_ISSUED = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -47,6 +53,9 @@ export function nodeTokenStateFromJSON(object: any): NodeTokenState {
     case 2:
     case "NODE_TOKEN_STATE_ACTIVE":
       return NodeTokenState.NODE_TOKEN_STATE_ACTIVE;
+    case 3:
+    case "NODE_TOKEN_STATE_ISSUED":
+      return NodeTokenState.NODE_TOKEN_STATE_ISSUED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -62,6 +71,8 @@ export function nodeTokenStateToJSON(object: NodeTokenState): string {
       return "NODE_TOKEN_STATE_AWAITING_CLAIM";
     case NodeTokenState.NODE_TOKEN_STATE_ACTIVE:
       return "NODE_TOKEN_STATE_ACTIVE";
+    case NodeTokenState.NODE_TOKEN_STATE_ISSUED:
+      return "NODE_TOKEN_STATE_ISSUED";
     case NodeTokenState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -205,6 +216,11 @@ export interface PairedNode {
   lastSeenAtMs: number;
   /** Live sessions the node holds right now. */
   activeSessions: number;
+  /**
+   * While a rotated token is unused (ISSUED): when the previous token stops being accepted, in Unix
+   * milliseconds; 0 when no previous token is accepted.
+   */
+  previousTokenExpiresAtMs: number;
 }
 
 /** ListPendingNodesRequest selects a page. */
@@ -318,6 +334,35 @@ export interface WatchNodeEventsResponse {
   isRepair: boolean;
   /** When it happened, in Unix milliseconds. */
   atMs: number;
+}
+
+/** GetNodeTlsRequest has no fields. */
+export interface GetNodeTlsRequest {
+}
+
+/** GetNodeTlsResponse describes the node listener's TLS certificate. */
+export interface GetNodeTlsResponse {
+  /**
+   * SHA-256 of the certificate's DER SubjectPublicKeyInfo (32 bytes): the SPKI pin. It survives
+   * renewals of the "auto" certificate, which keep the key.
+   */
+  spkiSha256: Buffer;
+  /** Subject alternative names: DNS names as written, IP addresses in their usual text form. */
+  dnsNames: string[];
+  /** IP address subject alternative names. */
+  ipAddresses: string[];
+  /** Start of validity, in Unix milliseconds. */
+  notBeforeMs: number;
+  /** End of validity, in Unix milliseconds. An "auto" certificate is renewed 30 days before. */
+  notAfterMs: number;
+  /** SHA-256 of the whole certificate DER (changes on every renewal; do not pin it). */
+  certificateSha256: Buffer;
+  /** The certificate, PEM (public; give it to nodes that trust it as their root). */
+  certificatePem: string;
+  /** True for the gateway's own certificate (`nodes.tls: "auto"`), false for operator-supplied files. */
+  auto: boolean;
+  /** The node listener's address, "host:port". */
+  listenAddress: string;
 }
 
 function createBasePendingNode(): PendingNode {
@@ -676,6 +721,7 @@ function createBasePairedNode(): PairedNode {
     tokenIssuedAtMs: 0,
     lastSeenAtMs: 0,
     activeSessions: 0,
+    previousTokenExpiresAtMs: 0,
   };
 }
 
@@ -728,6 +774,9 @@ export const PairedNode: MessageFns<PairedNode> = {
     }
     if (message.activeSessions !== 0) {
       writer.uint32(128).int32(message.activeSessions);
+    }
+    if (message.previousTokenExpiresAtMs !== 0) {
+      writer.uint32(136).int64(message.previousTokenExpiresAtMs);
     }
     return writer;
   },
@@ -873,6 +922,14 @@ export const PairedNode: MessageFns<PairedNode> = {
             message.activeSessions = reader.int32();
             continue;
           }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.previousTokenExpiresAtMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -957,6 +1014,11 @@ export const PairedNode: MessageFns<PairedNode> = {
         : isSet(object.active_sessions)
         ? globalThis.Number(object.active_sessions)
         : 0,
+      previousTokenExpiresAtMs: isSet(object.previousTokenExpiresAtMs)
+        ? globalThis.Number(object.previousTokenExpiresAtMs)
+        : isSet(object.previous_token_expires_at_ms)
+        ? globalThis.Number(object.previous_token_expires_at_ms)
+        : 0,
     };
   },
 
@@ -1010,6 +1072,9 @@ export const PairedNode: MessageFns<PairedNode> = {
     if (message.activeSessions !== 0) {
       obj.activeSessions = Math.round(message.activeSessions);
     }
+    if (message.previousTokenExpiresAtMs !== 0) {
+      obj.previousTokenExpiresAtMs = Math.round(message.previousTokenExpiresAtMs);
+    }
     return obj;
   },
 
@@ -1034,6 +1099,7 @@ export const PairedNode: MessageFns<PairedNode> = {
     message.tokenIssuedAtMs = object.tokenIssuedAtMs ?? 0;
     message.lastSeenAtMs = object.lastSeenAtMs ?? 0;
     message.activeSessions = object.activeSessions ?? 0;
+    message.previousTokenExpiresAtMs = object.previousTokenExpiresAtMs ?? 0;
     return message;
   },
 };
@@ -2289,6 +2355,297 @@ export const WatchNodeEventsResponse: MessageFns<WatchNodeEventsResponse> = {
   },
 };
 
+function createBaseGetNodeTlsRequest(): GetNodeTlsRequest {
+  return {};
+}
+
+export const GetNodeTlsRequest: MessageFns<GetNodeTlsRequest> = {
+  encode(_: GetNodeTlsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetNodeTlsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetNodeTlsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetNodeTlsRequest {
+    return {};
+  },
+
+  toJSON(_: GetNodeTlsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetNodeTlsRequest>, I>>(base?: I): GetNodeTlsRequest {
+    return GetNodeTlsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetNodeTlsRequest>, I>>(_: I): GetNodeTlsRequest {
+    const message = createBaseGetNodeTlsRequest();
+    return message;
+  },
+};
+
+function createBaseGetNodeTlsResponse(): GetNodeTlsResponse {
+  return {
+    spkiSha256: Buffer.alloc(0),
+    dnsNames: [],
+    ipAddresses: [],
+    notBeforeMs: 0,
+    notAfterMs: 0,
+    certificateSha256: Buffer.alloc(0),
+    certificatePem: "",
+    auto: false,
+    listenAddress: "",
+  };
+}
+
+export const GetNodeTlsResponse: MessageFns<GetNodeTlsResponse> = {
+  encode(message: GetNodeTlsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.spkiSha256.length !== 0) {
+      writer.uint32(10).bytes(message.spkiSha256);
+    }
+    for (const v of message.dnsNames) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.ipAddresses) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.notBeforeMs !== 0) {
+      writer.uint32(32).int64(message.notBeforeMs);
+    }
+    if (message.notAfterMs !== 0) {
+      writer.uint32(40).int64(message.notAfterMs);
+    }
+    if (message.certificateSha256.length !== 0) {
+      writer.uint32(50).bytes(message.certificateSha256);
+    }
+    if (message.certificatePem !== "") {
+      writer.uint32(58).string(message.certificatePem);
+    }
+    if (message.auto !== false) {
+      writer.uint32(64).bool(message.auto);
+    }
+    if (message.listenAddress !== "") {
+      writer.uint32(74).string(message.listenAddress);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetNodeTlsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetNodeTlsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.spkiSha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.dnsNames.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ipAddresses.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.notBeforeMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.notAfterMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.certificateSha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.certificatePem = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.auto = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.listenAddress = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetNodeTlsResponse {
+    return {
+      spkiSha256: isSet(object.spkiSha256)
+        ? Buffer.from(bytesFromBase64(object.spkiSha256))
+        : isSet(object.spki_sha256)
+        ? Buffer.from(bytesFromBase64(object.spki_sha256))
+        : Buffer.alloc(0),
+      dnsNames: globalThis.Array.isArray(object?.dnsNames)
+        ? object.dnsNames.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.dns_names)
+        ? object.dns_names.map((e: any) => globalThis.String(e))
+        : [],
+      ipAddresses: globalThis.Array.isArray(object?.ipAddresses)
+        ? object.ipAddresses.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.ip_addresses)
+        ? object.ip_addresses.map((e: any) => globalThis.String(e))
+        : [],
+      notBeforeMs: isSet(object.notBeforeMs)
+        ? globalThis.Number(object.notBeforeMs)
+        : isSet(object.not_before_ms)
+        ? globalThis.Number(object.not_before_ms)
+        : 0,
+      notAfterMs: isSet(object.notAfterMs)
+        ? globalThis.Number(object.notAfterMs)
+        : isSet(object.not_after_ms)
+        ? globalThis.Number(object.not_after_ms)
+        : 0,
+      certificateSha256: isSet(object.certificateSha256)
+        ? Buffer.from(bytesFromBase64(object.certificateSha256))
+        : isSet(object.certificate_sha256)
+        ? Buffer.from(bytesFromBase64(object.certificate_sha256))
+        : Buffer.alloc(0),
+      certificatePem: isSet(object.certificatePem)
+        ? globalThis.String(object.certificatePem)
+        : isSet(object.certificate_pem)
+        ? globalThis.String(object.certificate_pem)
+        : "",
+      auto: isSet(object.auto) ? globalThis.Boolean(object.auto) : false,
+      listenAddress: isSet(object.listenAddress)
+        ? globalThis.String(object.listenAddress)
+        : isSet(object.listen_address)
+        ? globalThis.String(object.listen_address)
+        : "",
+    };
+  },
+
+  toJSON(message: GetNodeTlsResponse): unknown {
+    const obj: any = {};
+    if (message.spkiSha256.length !== 0) {
+      obj.spkiSha256 = base64FromBytes(message.spkiSha256);
+    }
+    if (message.dnsNames?.length) {
+      obj.dnsNames = message.dnsNames;
+    }
+    if (message.ipAddresses?.length) {
+      obj.ipAddresses = message.ipAddresses;
+    }
+    if (message.notBeforeMs !== 0) {
+      obj.notBeforeMs = Math.round(message.notBeforeMs);
+    }
+    if (message.notAfterMs !== 0) {
+      obj.notAfterMs = Math.round(message.notAfterMs);
+    }
+    if (message.certificateSha256.length !== 0) {
+      obj.certificateSha256 = base64FromBytes(message.certificateSha256);
+    }
+    if (message.certificatePem !== "") {
+      obj.certificatePem = message.certificatePem;
+    }
+    if (message.auto !== false) {
+      obj.auto = message.auto;
+    }
+    if (message.listenAddress !== "") {
+      obj.listenAddress = message.listenAddress;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetNodeTlsResponse>, I>>(base?: I): GetNodeTlsResponse {
+    return GetNodeTlsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetNodeTlsResponse>, I>>(object: I): GetNodeTlsResponse {
+    const message = createBaseGetNodeTlsResponse();
+    message.spkiSha256 = object.spkiSha256 ?? Buffer.alloc(0);
+    message.dnsNames = object.dnsNames?.map((e) => e) || [];
+    message.ipAddresses = object.ipAddresses?.map((e) => e) || [];
+    message.notBeforeMs = object.notBeforeMs ?? 0;
+    message.notAfterMs = object.notAfterMs ?? 0;
+    message.certificateSha256 = object.certificateSha256 ?? Buffer.alloc(0);
+    message.certificatePem = object.certificatePem ?? "";
+    message.auto = object.auto ?? false;
+    message.listenAddress = object.listenAddress ?? "";
+    return message;
+  },
+};
+
 /**
  * NodeAdminService is the owner's (operator's) view of node pairing: pending requests, approvals,
  * paired nodes. Used by the `pairgate nodes` CLI commands.
@@ -2394,6 +2751,20 @@ export const NodeAdminServiceService = {
       Buffer.from(WatchNodeEventsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchNodeEventsResponse => WatchNodeEventsResponse.decode(value),
   },
+  /**
+   * GetNodeTls describes the certificate the node listener presents right now: its SPKI pin (what
+   * nodes pin, docs/protocol.md §5), names, validity, and whether the gateway made it ("auto").
+   * Errors: FAILED_PRECONDITION when the node listener has no TLS (`nodes.tls` unset).
+   */
+  getNodeTls: {
+    path: "/pairgate.v1.NodeAdminService/GetNodeTls" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetNodeTlsRequest): Buffer => Buffer.from(GetNodeTlsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetNodeTlsRequest => GetNodeTlsRequest.decode(value),
+    responseSerialize: (value: GetNodeTlsResponse): Buffer => Buffer.from(GetNodeTlsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetNodeTlsResponse => GetNodeTlsResponse.decode(value),
+  },
 } as const;
 
 export interface NodeAdminServiceServer extends UntypedServiceImplementation {
@@ -2433,6 +2804,12 @@ export interface NodeAdminServiceServer extends UntypedServiceImplementation {
    * renamed) as they happen. It sends no backlog.
    */
   watchNodeEvents: handleServerStreamingCall<WatchNodeEventsRequest, WatchNodeEventsResponse>;
+  /**
+   * GetNodeTls describes the certificate the node listener presents right now: its SPKI pin (what
+   * nodes pin, docs/protocol.md §5), names, validity, and whether the gateway made it ("auto").
+   * Errors: FAILED_PRECONDITION when the node listener has no TLS (`nodes.tls` unset).
+   */
+  getNodeTls: handleUnaryCall<GetNodeTlsRequest, GetNodeTlsResponse>;
 }
 
 export interface NodeAdminServiceClient extends Client {
@@ -2564,6 +2941,26 @@ export interface NodeAdminServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchNodeEventsResponse>;
+  /**
+   * GetNodeTls describes the certificate the node listener presents right now: its SPKI pin (what
+   * nodes pin, docs/protocol.md §5), names, validity, and whether the gateway made it ("auto").
+   * Errors: FAILED_PRECONDITION when the node listener has no TLS (`nodes.tls` unset).
+   */
+  getNodeTls(
+    request: GetNodeTlsRequest,
+    callback: (error: ServiceError | null, response: GetNodeTlsResponse) => void,
+  ): ClientUnaryCall;
+  getNodeTls(
+    request: GetNodeTlsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetNodeTlsResponse) => void,
+  ): ClientUnaryCall;
+  getNodeTls(
+    request: GetNodeTlsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetNodeTlsResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const NodeAdminServiceClient = makeGenericClientConstructor(

@@ -88,10 +88,15 @@ export enum WatchNodeEventType {
   WATCH_NODE_EVENT_TYPE_UNSPECIFIED = 0,
   /** WATCH_NODE_EVENT_TYPE_RENAMED - The owner renamed the node; `display_name` is the new name. */
   WATCH_NODE_EVENT_TYPE_RENAMED = 1,
-  /** WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED - The node token was rotated (by this node, maybe over another session). */
+  /** WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED - A new node token was issued by RotateToken (by this node, maybe over another session). */
   WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED = 2,
   /** WATCH_NODE_EVENT_TYPE_REVOKED - The owner revoked the node; the stream then ends with UNAUTHENTICATED. */
   WATCH_NODE_EVENT_TYPE_REVOKED = 3,
+  /**
+   * WATCH_NODE_EVENT_TYPE_SUBSCRIBED - First message of every stream: the subscription is live, every later change will be delivered.
+   * `display_name` is the node's current name.
+   */
+  WATCH_NODE_EVENT_TYPE_SUBSCRIBED = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -109,6 +114,9 @@ export function watchNodeEventTypeFromJSON(object: any): WatchNodeEventType {
     case 3:
     case "WATCH_NODE_EVENT_TYPE_REVOKED":
       return WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED;
+    case 4:
+    case "WATCH_NODE_EVENT_TYPE_SUBSCRIBED":
+      return WatchNodeEventType.WATCH_NODE_EVENT_TYPE_SUBSCRIBED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -126,14 +134,21 @@ export function watchNodeEventTypeToJSON(object: WatchNodeEventType): string {
       return "WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED";
     case WatchNodeEventType.WATCH_NODE_EVENT_TYPE_REVOKED:
       return "WATCH_NODE_EVENT_TYPE_REVOKED";
+    case WatchNodeEventType.WATCH_NODE_EVENT_TYPE_SUBSCRIBED:
+      return "WATCH_NODE_EVENT_TYPE_SUBSCRIBED";
     case WatchNodeEventType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
 }
 
-/** GetGatewayInfoRequest has no fields. */
+/** GetGatewayInfoRequest optionally asks for a fresh proof of the gateway's identity. */
 export interface GetGatewayInfoRequest {
+  /**
+   * Empty (no proof wanted) or 16 to 64 random bytes the node chose just now (32 recommended). The
+   * response's `gateway_signature` then covers them, so a recorded response cannot be replayed.
+   */
+  clientNonce: Buffer;
 }
 
 /** GetGatewayInfoResponse identifies the gateway. */
@@ -149,14 +164,28 @@ export interface GetGatewayInfoResponse {
   version: string;
   /** The gateway's raw 32-byte Ed25519 public key; SHA-256 of it is `gateway_id`. */
   publicKey: Buffer;
-  /** The signed-payload protocol version the gateway speaks (currently 1). */
+  /**
+   * The signed-payload protocol version the gateway speaks (currently 1). A node that does not know
+   * this version must not sign anything for this gateway (docs/protocol.md §8).
+   */
   protocolVersion: number;
+  /**
+   * Ed25519 signature (64 bytes) by the gateway key over the GATEWAY_INFO proof (docs/protocol.md §7)
+   * of `gateway_id`, the request's `client_nonce`, `name`, `version` and `protocol_version`. Empty when
+   * the request carried no `client_nonce`.
+   */
+  gatewaySignature: Buffer;
 }
 
 /** CreateChallengeRequest names the node the nonce is for. */
 export interface CreateChallengeRequest {
   /** The node id: lowercase hex SHA-256 of the node's raw 32-byte Ed25519 public key (64 characters). */
   nodeId: string;
+  /**
+   * Empty (no proof wanted) or 16 to 64 random bytes the node chose just now (32 recommended); the
+   * response's `gateway_signature` then covers them.
+   */
+  clientNonce: Buffer;
 }
 
 /** CreateChallengeResponse carries the nonce. */
@@ -165,6 +194,12 @@ export interface CreateChallengeResponse {
   nonce: Buffer;
   /** When the nonce stops being accepted, in Unix milliseconds (60 s after issue). */
   expiresAtMs: number;
+  /**
+   * Ed25519 signature (64 bytes) by the gateway key over the CHALLENGE proof (docs/protocol.md §7) of
+   * `gateway_id`, the node id, `nonce`, `expires_at_ms` and the request's `client_nonce`. Empty when
+   * the request carried no `client_nonce`.
+   */
+  gatewaySignature: Buffer;
 }
 
 /** RequestPairingRequest describes the node and proves possession of its key. */
@@ -234,7 +269,7 @@ export interface ClaimTokenRequest {
   signature: Buffer;
 }
 
-/** ClaimTokenResponse carries the node token. It is never returned again. */
+/** ClaimTokenResponse carries the node token. It is never returned again (a repeated claim issues another). */
 export interface ClaimTokenResponse {
   /**
    * The node token: "pgn_" + base64url (no padding) of 32 random bytes. Keep it secret; the gateway
@@ -253,7 +288,10 @@ export interface AuthenticateRequest {
   nonce: Buffer;
   /** Ed25519 signature (64 bytes) over the CONNECT payload, whose body is SHA-256 of `token`. */
   signature: Buffer;
-  /** The node token from ClaimToken or RotateToken. */
+  /**
+   * The node token from ClaimToken or RotateToken (the current one, or the previous one within the
+   * rules of RotateToken).
+   */
   token: string;
 }
 
@@ -306,16 +344,22 @@ export interface RotateTokenRequest {
 
 /** RotateTokenResponse carries the new node token, once. */
 export interface RotateTokenResponse {
-  /** The new node token ("pgn_" + base64url of 32 random bytes). The previous token no longer works. */
+  /**
+   * The new node token ("pgn_" + base64url of 32 random bytes). The previous token keeps working until
+   * this one is first used, or for at most 10 minutes.
+   */
   token: string;
 }
 
 function createBaseGetGatewayInfoRequest(): GetGatewayInfoRequest {
-  return {};
+  return { clientNonce: Buffer.alloc(0) };
 }
 
 export const GetGatewayInfoRequest: MessageFns<GetGatewayInfoRequest> = {
-  encode(_: GetGatewayInfoRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: GetGatewayInfoRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.clientNonce.length !== 0) {
+      writer.uint32(10).bytes(message.clientNonce);
+    }
     return writer;
   },
 
@@ -332,6 +376,14 @@ export const GetGatewayInfoRequest: MessageFns<GetGatewayInfoRequest> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.clientNonce = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -344,26 +396,43 @@ export const GetGatewayInfoRequest: MessageFns<GetGatewayInfoRequest> = {
     }
   },
 
-  fromJSON(_: any): GetGatewayInfoRequest {
-    return {};
+  fromJSON(object: any): GetGatewayInfoRequest {
+    return {
+      clientNonce: isSet(object.clientNonce)
+        ? Buffer.from(bytesFromBase64(object.clientNonce))
+        : isSet(object.client_nonce)
+        ? Buffer.from(bytesFromBase64(object.client_nonce))
+        : Buffer.alloc(0),
+    };
   },
 
-  toJSON(_: GetGatewayInfoRequest): unknown {
+  toJSON(message: GetGatewayInfoRequest): unknown {
     const obj: any = {};
+    if (message.clientNonce.length !== 0) {
+      obj.clientNonce = base64FromBytes(message.clientNonce);
+    }
     return obj;
   },
 
   create<I extends Exact<DeepPartial<GetGatewayInfoRequest>, I>>(base?: I): GetGatewayInfoRequest {
     return GetGatewayInfoRequest.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<GetGatewayInfoRequest>, I>>(_: I): GetGatewayInfoRequest {
+  fromPartial<I extends Exact<DeepPartial<GetGatewayInfoRequest>, I>>(object: I): GetGatewayInfoRequest {
     const message = createBaseGetGatewayInfoRequest();
+    message.clientNonce = object.clientNonce ?? Buffer.alloc(0);
     return message;
   },
 };
 
 function createBaseGetGatewayInfoResponse(): GetGatewayInfoResponse {
-  return { gatewayId: "", name: "", version: "", publicKey: Buffer.alloc(0), protocolVersion: 0 };
+  return {
+    gatewayId: "",
+    name: "",
+    version: "",
+    publicKey: Buffer.alloc(0),
+    protocolVersion: 0,
+    gatewaySignature: Buffer.alloc(0),
+  };
 }
 
 export const GetGatewayInfoResponse: MessageFns<GetGatewayInfoResponse> = {
@@ -382,6 +451,9 @@ export const GetGatewayInfoResponse: MessageFns<GetGatewayInfoResponse> = {
     }
     if (message.protocolVersion !== 0) {
       writer.uint32(40).uint32(message.protocolVersion);
+    }
+    if (message.gatewaySignature.length !== 0) {
+      writer.uint32(50).bytes(message.gatewaySignature);
     }
     return writer;
   },
@@ -439,6 +511,14 @@ export const GetGatewayInfoResponse: MessageFns<GetGatewayInfoResponse> = {
             message.protocolVersion = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.gatewaySignature = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -470,6 +550,11 @@ export const GetGatewayInfoResponse: MessageFns<GetGatewayInfoResponse> = {
         : isSet(object.protocol_version)
         ? globalThis.Number(object.protocol_version)
         : 0,
+      gatewaySignature: isSet(object.gatewaySignature)
+        ? Buffer.from(bytesFromBase64(object.gatewaySignature))
+        : isSet(object.gateway_signature)
+        ? Buffer.from(bytesFromBase64(object.gateway_signature))
+        : Buffer.alloc(0),
     };
   },
 
@@ -490,6 +575,9 @@ export const GetGatewayInfoResponse: MessageFns<GetGatewayInfoResponse> = {
     if (message.protocolVersion !== 0) {
       obj.protocolVersion = Math.round(message.protocolVersion);
     }
+    if (message.gatewaySignature.length !== 0) {
+      obj.gatewaySignature = base64FromBytes(message.gatewaySignature);
+    }
     return obj;
   },
 
@@ -503,18 +591,22 @@ export const GetGatewayInfoResponse: MessageFns<GetGatewayInfoResponse> = {
     message.version = object.version ?? "";
     message.publicKey = object.publicKey ?? Buffer.alloc(0);
     message.protocolVersion = object.protocolVersion ?? 0;
+    message.gatewaySignature = object.gatewaySignature ?? Buffer.alloc(0);
     return message;
   },
 };
 
 function createBaseCreateChallengeRequest(): CreateChallengeRequest {
-  return { nodeId: "" };
+  return { nodeId: "", clientNonce: Buffer.alloc(0) };
 }
 
 export const CreateChallengeRequest: MessageFns<CreateChallengeRequest> = {
   encode(message: CreateChallengeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.nodeId !== "") {
       writer.uint32(10).string(message.nodeId);
+    }
+    if (message.clientNonce.length !== 0) {
+      writer.uint32(18).bytes(message.clientNonce);
     }
     return writer;
   },
@@ -540,6 +632,14 @@ export const CreateChallengeRequest: MessageFns<CreateChallengeRequest> = {
             message.nodeId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.clientNonce = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -559,6 +659,11 @@ export const CreateChallengeRequest: MessageFns<CreateChallengeRequest> = {
         : isSet(object.node_id)
         ? globalThis.String(object.node_id)
         : "",
+      clientNonce: isSet(object.clientNonce)
+        ? Buffer.from(bytesFromBase64(object.clientNonce))
+        : isSet(object.client_nonce)
+        ? Buffer.from(bytesFromBase64(object.client_nonce))
+        : Buffer.alloc(0),
     };
   },
 
@@ -566,6 +671,9 @@ export const CreateChallengeRequest: MessageFns<CreateChallengeRequest> = {
     const obj: any = {};
     if (message.nodeId !== "") {
       obj.nodeId = message.nodeId;
+    }
+    if (message.clientNonce.length !== 0) {
+      obj.clientNonce = base64FromBytes(message.clientNonce);
     }
     return obj;
   },
@@ -576,12 +684,13 @@ export const CreateChallengeRequest: MessageFns<CreateChallengeRequest> = {
   fromPartial<I extends Exact<DeepPartial<CreateChallengeRequest>, I>>(object: I): CreateChallengeRequest {
     const message = createBaseCreateChallengeRequest();
     message.nodeId = object.nodeId ?? "";
+    message.clientNonce = object.clientNonce ?? Buffer.alloc(0);
     return message;
   },
 };
 
 function createBaseCreateChallengeResponse(): CreateChallengeResponse {
-  return { nonce: Buffer.alloc(0), expiresAtMs: 0 };
+  return { nonce: Buffer.alloc(0), expiresAtMs: 0, gatewaySignature: Buffer.alloc(0) };
 }
 
 export const CreateChallengeResponse: MessageFns<CreateChallengeResponse> = {
@@ -591,6 +700,9 @@ export const CreateChallengeResponse: MessageFns<CreateChallengeResponse> = {
     }
     if (message.expiresAtMs !== 0) {
       writer.uint32(16).int64(message.expiresAtMs);
+    }
+    if (message.gatewaySignature.length !== 0) {
+      writer.uint32(26).bytes(message.gatewaySignature);
     }
     return writer;
   },
@@ -624,6 +736,14 @@ export const CreateChallengeResponse: MessageFns<CreateChallengeResponse> = {
             message.expiresAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.gatewaySignature = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -644,6 +764,11 @@ export const CreateChallengeResponse: MessageFns<CreateChallengeResponse> = {
         : isSet(object.expires_at_ms)
         ? globalThis.Number(object.expires_at_ms)
         : 0,
+      gatewaySignature: isSet(object.gatewaySignature)
+        ? Buffer.from(bytesFromBase64(object.gatewaySignature))
+        : isSet(object.gateway_signature)
+        ? Buffer.from(bytesFromBase64(object.gateway_signature))
+        : Buffer.alloc(0),
     };
   },
 
@@ -655,6 +780,9 @@ export const CreateChallengeResponse: MessageFns<CreateChallengeResponse> = {
     if (message.expiresAtMs !== 0) {
       obj.expiresAtMs = Math.round(message.expiresAtMs);
     }
+    if (message.gatewaySignature.length !== 0) {
+      obj.gatewaySignature = base64FromBytes(message.gatewaySignature);
+    }
     return obj;
   },
 
@@ -665,6 +793,7 @@ export const CreateChallengeResponse: MessageFns<CreateChallengeResponse> = {
     const message = createBaseCreateChallengeResponse();
     message.nonce = object.nonce ?? Buffer.alloc(0);
     message.expiresAtMs = object.expiresAtMs ?? 0;
+    message.gatewaySignature = object.gatewaySignature ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -2140,7 +2269,8 @@ export const RotateTokenResponse: MessageFns<RotateTokenResponse> = {
  * in docs/protocol.md.
  *
  * Flow: GetGatewayInfo (pin `gateway_id`) -> CreateChallenge -> RequestPairing -> AwaitPairing until
- * APPROVED -> CreateChallenge -> ClaimToken (once). Then on every connection: CreateChallenge ->
+ * APPROVED -> CreateChallenge -> ClaimToken (repeatable until the token is first used). Then on every
+ * connection: CreateChallenge ->
  * Authenticate -> Heartbeat / WatchNode / RotateToken with `authorization: Bearer <session_token>`.
  *
  * Every authentication failure (unknown node, bad or reused nonce, bad signature, wrong token, revoked
@@ -2151,8 +2281,11 @@ export const RotateTokenResponse: MessageFns<RotateTokenResponse> = {
 export type NodePairingServiceService = typeof NodePairingServiceService;
 export const NodePairingServiceService = {
   /**
-   * GetGatewayInfo returns the gateway's stable identity. Nodes store `gateway_id` at pairing time and
-   * refuse to talk to a gateway that reports another one; every signed message includes it.
+   * GetGatewayInfo returns the gateway's stable identity. Nodes store `gateway_id` (and `public_key`)
+   * at pairing time and refuse to talk to a gateway that reports another one; every signed message
+   * includes it. With a fresh `client_nonce` the response carries `gateway_signature`, a proof that the
+   * gateway holds the private key of `gateway_id` now (docs/protocol.md §7).
+   * Errors: INVALID_ARGUMENT for a `client_nonce` that is neither empty nor 16..64 bytes.
    */
   getGatewayInfo: {
     path: "/pairgate.v1.NodePairingService/GetGatewayInfo" as const,
@@ -2169,8 +2302,11 @@ export const NodePairingServiceService = {
    * CreateChallenge issues a fresh server nonce for one node id. The nonce is valid for 60 s, for that
    * node only, and for exactly one signed call (RequestPairing, ClaimToken, Authenticate or
    * RotateToken): it is consumed by the first call that presents it, whether that call succeeds or
-   * fails. Nonces live in memory only. Errors: INVALID_ARGUMENT for a malformed node id;
-   * RESOURCE_EXHAUSTED when the daemon holds too many outstanding challenges.
+   * fails. Nonces live in memory only. With a `client_nonce` the response carries
+   * `gateway_signature`, the gateway's proof over the nonce, node id, expiry and client nonce
+   * (docs/protocol.md §7): verify it before signing anything or sending the node token.
+   * Errors: INVALID_ARGUMENT for a malformed node id or client nonce; RESOURCE_EXHAUSTED when the
+   * daemon holds too many outstanding challenges.
    */
   createChallenge: {
     path: "/pairgate.v1.NodePairingService/CreateChallenge" as const,
@@ -2221,8 +2357,16 @@ export const NodePairingServiceService = {
     responseDeserialize: (value: Buffer): AwaitPairingResponse => AwaitPairingResponse.decode(value),
   },
   /**
-   * ClaimToken returns the node token of an approved node, exactly once. The signature has purpose
-   * CLAIM. A second claim fails with UNAUTHENTICATED: a node that lost its token pairs again (a repair).
+   * ClaimToken issues the node token of an approved node. The signature has purpose CLAIM. The token
+   * is committed (synced) before the reply is sent.
+   *
+   * What a node may rely on: until it has authenticated once with a claimed token, it may repeat
+   * ClaimToken (fresh nonce and signature each time), e.g. after UNAVAILABLE or DEADLINE_EXCEEDED when
+   * the reply may have been lost. Each repeat issues a new token and invalidates the unused one from
+   * the earlier claim, so a lost reply never strands the node; only the latest token returned works.
+   * Persist the token before using it. Once any token of this pairing has been used (the first
+   * successful Authenticate), and after any RotateToken, ClaimToken fails with UNAUTHENTICATED; a
+   * node that lost a used token pairs again (a repair).
    */
   claimToken: {
     path: "/pairgate.v1.NodePairingService/ClaimToken" as const,
@@ -2236,6 +2380,12 @@ export const NodePairingServiceService = {
   /**
    * Authenticate proves the node's identity on a new connection: a signature (purpose CONNECT) over a
    * fresh nonce plus the node token. Returns a session token valid for 15 minutes.
+   *
+   * Accepted tokens: the current token (from the latest ClaimToken or RotateToken), and, after a
+   * RotateToken whose new token has not been used yet, the previous token for at most 10 minutes after
+   * that rotation. The first successful Authenticate with a newly issued token is its "first use": it
+   * is recorded durably (one synced write) before the reply, and from then on the previous token is
+   * refused and ClaimToken is closed. Authenticating with the previous token changes nothing.
    */
   authenticate: {
     path: "/pairgate.v1.NodePairingService/Authenticate" as const,
@@ -2259,9 +2409,11 @@ export const NodePairingServiceService = {
   },
   /**
    * WatchNode streams events about the calling node (renamed, token rotated). Needs
-   * `authorization: Bearer <session_token>`. When the owner revokes the node the stream sends REVOKED
-   * and then ends with UNAUTHENTICATED (within a second of RevokeNode returning); it also ends with
-   * UNAUTHENTICATED when the node is re-paired.
+   * `authorization: Bearer <session_token>`. The first message is SUBSCRIBED (the stream is live and
+   * carries the current display name). When the owner revokes the node the stream sends REVOKED and
+   * then ends with UNAUTHENTICATED (within a second of RevokeNode returning); it also ends with
+   * UNAUTHENTICATED, without an event, when the owner approves a repair of the node (the old token
+   * and sessions are gone) and when the session expires (authenticate again and re-open the stream).
    */
   watchNode: {
     path: "/pairgate.v1.NodePairingService/WatchNode" as const,
@@ -2273,9 +2425,15 @@ export const NodePairingServiceService = {
     responseDeserialize: (value: Buffer): WatchNodeResponse => WatchNodeResponse.decode(value),
   },
   /**
-   * RotateToken replaces the node token. Needs `authorization: Bearer <session_token>` and a fresh
-   * nonce with a signature of purpose ROTATE. The new token is returned once; the old token stops
-   * working in the same atomic, synced write. Open sessions stay valid.
+   * RotateToken issues a new node token. Needs `authorization: Bearer <session_token>` and a fresh
+   * nonce with a signature of purpose ROTATE. The new token is committed (synced) before the reply.
+   *
+   * What a node may rely on: the token it authenticated with (the previous token) keeps working until
+   * the new token is first used (Authenticate) or 10 minutes after the rotation, whichever comes first;
+   * after the new token's first use only the new token works. So if the reply is lost (UNAVAILABLE,
+   * DEADLINE_EXCEEDED), the node authenticates again with the token it holds and repeats RotateToken:
+   * the repeat replaces the unused token and keeps the previous token's original deadline (it does not
+   * extend it). Store the new token durably before using it. Open sessions stay valid.
    */
   rotateToken: {
     path: "/pairgate.v1.NodePairingService/RotateToken" as const,
@@ -2290,16 +2448,22 @@ export const NodePairingServiceService = {
 
 export interface NodePairingServiceServer extends UntypedServiceImplementation {
   /**
-   * GetGatewayInfo returns the gateway's stable identity. Nodes store `gateway_id` at pairing time and
-   * refuse to talk to a gateway that reports another one; every signed message includes it.
+   * GetGatewayInfo returns the gateway's stable identity. Nodes store `gateway_id` (and `public_key`)
+   * at pairing time and refuse to talk to a gateway that reports another one; every signed message
+   * includes it. With a fresh `client_nonce` the response carries `gateway_signature`, a proof that the
+   * gateway holds the private key of `gateway_id` now (docs/protocol.md §7).
+   * Errors: INVALID_ARGUMENT for a `client_nonce` that is neither empty nor 16..64 bytes.
    */
   getGatewayInfo: handleUnaryCall<GetGatewayInfoRequest, GetGatewayInfoResponse>;
   /**
    * CreateChallenge issues a fresh server nonce for one node id. The nonce is valid for 60 s, for that
    * node only, and for exactly one signed call (RequestPairing, ClaimToken, Authenticate or
    * RotateToken): it is consumed by the first call that presents it, whether that call succeeds or
-   * fails. Nonces live in memory only. Errors: INVALID_ARGUMENT for a malformed node id;
-   * RESOURCE_EXHAUSTED when the daemon holds too many outstanding challenges.
+   * fails. Nonces live in memory only. With a `client_nonce` the response carries
+   * `gateway_signature`, the gateway's proof over the nonce, node id, expiry and client nonce
+   * (docs/protocol.md §7): verify it before signing anything or sending the node token.
+   * Errors: INVALID_ARGUMENT for a malformed node id or client nonce; RESOURCE_EXHAUSTED when the
+   * daemon holds too many outstanding challenges.
    */
   createChallenge: handleUnaryCall<CreateChallengeRequest, CreateChallengeResponse>;
   /**
@@ -2321,36 +2485,61 @@ export interface NodePairingServiceServer extends UntypedServiceImplementation {
    */
   awaitPairing: handleServerStreamingCall<AwaitPairingRequest, AwaitPairingResponse>;
   /**
-   * ClaimToken returns the node token of an approved node, exactly once. The signature has purpose
-   * CLAIM. A second claim fails with UNAUTHENTICATED: a node that lost its token pairs again (a repair).
+   * ClaimToken issues the node token of an approved node. The signature has purpose CLAIM. The token
+   * is committed (synced) before the reply is sent.
+   *
+   * What a node may rely on: until it has authenticated once with a claimed token, it may repeat
+   * ClaimToken (fresh nonce and signature each time), e.g. after UNAVAILABLE or DEADLINE_EXCEEDED when
+   * the reply may have been lost. Each repeat issues a new token and invalidates the unused one from
+   * the earlier claim, so a lost reply never strands the node; only the latest token returned works.
+   * Persist the token before using it. Once any token of this pairing has been used (the first
+   * successful Authenticate), and after any RotateToken, ClaimToken fails with UNAUTHENTICATED; a
+   * node that lost a used token pairs again (a repair).
    */
   claimToken: handleUnaryCall<ClaimTokenRequest, ClaimTokenResponse>;
   /**
    * Authenticate proves the node's identity on a new connection: a signature (purpose CONNECT) over a
    * fresh nonce plus the node token. Returns a session token valid for 15 minutes.
+   *
+   * Accepted tokens: the current token (from the latest ClaimToken or RotateToken), and, after a
+   * RotateToken whose new token has not been used yet, the previous token for at most 10 minutes after
+   * that rotation. The first successful Authenticate with a newly issued token is its "first use": it
+   * is recorded durably (one synced write) before the reply, and from then on the previous token is
+   * refused and ClaimToken is closed. Authenticating with the previous token changes nothing.
    */
   authenticate: handleUnaryCall<AuthenticateRequest, AuthenticateResponse>;
   /** Heartbeat tells the gateway the node is alive. Needs `authorization: Bearer <session_token>`. */
   heartbeat: handleUnaryCall<HeartbeatRequest, HeartbeatResponse>;
   /**
    * WatchNode streams events about the calling node (renamed, token rotated). Needs
-   * `authorization: Bearer <session_token>`. When the owner revokes the node the stream sends REVOKED
-   * and then ends with UNAUTHENTICATED (within a second of RevokeNode returning); it also ends with
-   * UNAUTHENTICATED when the node is re-paired.
+   * `authorization: Bearer <session_token>`. The first message is SUBSCRIBED (the stream is live and
+   * carries the current display name). When the owner revokes the node the stream sends REVOKED and
+   * then ends with UNAUTHENTICATED (within a second of RevokeNode returning); it also ends with
+   * UNAUTHENTICATED, without an event, when the owner approves a repair of the node (the old token
+   * and sessions are gone) and when the session expires (authenticate again and re-open the stream).
    */
   watchNode: handleServerStreamingCall<WatchNodeRequest, WatchNodeResponse>;
   /**
-   * RotateToken replaces the node token. Needs `authorization: Bearer <session_token>` and a fresh
-   * nonce with a signature of purpose ROTATE. The new token is returned once; the old token stops
-   * working in the same atomic, synced write. Open sessions stay valid.
+   * RotateToken issues a new node token. Needs `authorization: Bearer <session_token>` and a fresh
+   * nonce with a signature of purpose ROTATE. The new token is committed (synced) before the reply.
+   *
+   * What a node may rely on: the token it authenticated with (the previous token) keeps working until
+   * the new token is first used (Authenticate) or 10 minutes after the rotation, whichever comes first;
+   * after the new token's first use only the new token works. So if the reply is lost (UNAVAILABLE,
+   * DEADLINE_EXCEEDED), the node authenticates again with the token it holds and repeats RotateToken:
+   * the repeat replaces the unused token and keeps the previous token's original deadline (it does not
+   * extend it). Store the new token durably before using it. Open sessions stay valid.
    */
   rotateToken: handleUnaryCall<RotateTokenRequest, RotateTokenResponse>;
 }
 
 export interface NodePairingServiceClient extends Client {
   /**
-   * GetGatewayInfo returns the gateway's stable identity. Nodes store `gateway_id` at pairing time and
-   * refuse to talk to a gateway that reports another one; every signed message includes it.
+   * GetGatewayInfo returns the gateway's stable identity. Nodes store `gateway_id` (and `public_key`)
+   * at pairing time and refuse to talk to a gateway that reports another one; every signed message
+   * includes it. With a fresh `client_nonce` the response carries `gateway_signature`, a proof that the
+   * gateway holds the private key of `gateway_id` now (docs/protocol.md §7).
+   * Errors: INVALID_ARGUMENT for a `client_nonce` that is neither empty nor 16..64 bytes.
    */
   getGatewayInfo(
     request: GetGatewayInfoRequest,
@@ -2371,8 +2560,11 @@ export interface NodePairingServiceClient extends Client {
    * CreateChallenge issues a fresh server nonce for one node id. The nonce is valid for 60 s, for that
    * node only, and for exactly one signed call (RequestPairing, ClaimToken, Authenticate or
    * RotateToken): it is consumed by the first call that presents it, whether that call succeeds or
-   * fails. Nonces live in memory only. Errors: INVALID_ARGUMENT for a malformed node id;
-   * RESOURCE_EXHAUSTED when the daemon holds too many outstanding challenges.
+   * fails. Nonces live in memory only. With a `client_nonce` the response carries
+   * `gateway_signature`, the gateway's proof over the nonce, node id, expiry and client nonce
+   * (docs/protocol.md §7): verify it before signing anything or sending the node token.
+   * Errors: INVALID_ARGUMENT for a malformed node id or client nonce; RESOURCE_EXHAUSTED when the
+   * daemon holds too many outstanding challenges.
    */
   createChallenge(
     request: CreateChallengeRequest,
@@ -2430,8 +2622,16 @@ export interface NodePairingServiceClient extends Client {
     options?: Partial<CallOptions>,
   ): ClientReadableStream<AwaitPairingResponse>;
   /**
-   * ClaimToken returns the node token of an approved node, exactly once. The signature has purpose
-   * CLAIM. A second claim fails with UNAUTHENTICATED: a node that lost its token pairs again (a repair).
+   * ClaimToken issues the node token of an approved node. The signature has purpose CLAIM. The token
+   * is committed (synced) before the reply is sent.
+   *
+   * What a node may rely on: until it has authenticated once with a claimed token, it may repeat
+   * ClaimToken (fresh nonce and signature each time), e.g. after UNAVAILABLE or DEADLINE_EXCEEDED when
+   * the reply may have been lost. Each repeat issues a new token and invalidates the unused one from
+   * the earlier claim, so a lost reply never strands the node; only the latest token returned works.
+   * Persist the token before using it. Once any token of this pairing has been used (the first
+   * successful Authenticate), and after any RotateToken, ClaimToken fails with UNAUTHENTICATED; a
+   * node that lost a used token pairs again (a repair).
    */
   claimToken(
     request: ClaimTokenRequest,
@@ -2451,6 +2651,12 @@ export interface NodePairingServiceClient extends Client {
   /**
    * Authenticate proves the node's identity on a new connection: a signature (purpose CONNECT) over a
    * fresh nonce plus the node token. Returns a session token valid for 15 minutes.
+   *
+   * Accepted tokens: the current token (from the latest ClaimToken or RotateToken), and, after a
+   * RotateToken whose new token has not been used yet, the previous token for at most 10 minutes after
+   * that rotation. The first successful Authenticate with a newly issued token is its "first use": it
+   * is recorded durably (one synced write) before the reply, and from then on the previous token is
+   * refused and ClaimToken is closed. Authenticating with the previous token changes nothing.
    */
   authenticate(
     request: AuthenticateRequest,
@@ -2485,9 +2691,11 @@ export interface NodePairingServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * WatchNode streams events about the calling node (renamed, token rotated). Needs
-   * `authorization: Bearer <session_token>`. When the owner revokes the node the stream sends REVOKED
-   * and then ends with UNAUTHENTICATED (within a second of RevokeNode returning); it also ends with
-   * UNAUTHENTICATED when the node is re-paired.
+   * `authorization: Bearer <session_token>`. The first message is SUBSCRIBED (the stream is live and
+   * carries the current display name). When the owner revokes the node the stream sends REVOKED and
+   * then ends with UNAUTHENTICATED (within a second of RevokeNode returning); it also ends with
+   * UNAUTHENTICATED, without an event, when the owner approves a repair of the node (the old token
+   * and sessions are gone) and when the session expires (authenticate again and re-open the stream).
    */
   watchNode(request: WatchNodeRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchNodeResponse>;
   watchNode(
@@ -2496,9 +2704,15 @@ export interface NodePairingServiceClient extends Client {
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchNodeResponse>;
   /**
-   * RotateToken replaces the node token. Needs `authorization: Bearer <session_token>` and a fresh
-   * nonce with a signature of purpose ROTATE. The new token is returned once; the old token stops
-   * working in the same atomic, synced write. Open sessions stay valid.
+   * RotateToken issues a new node token. Needs `authorization: Bearer <session_token>` and a fresh
+   * nonce with a signature of purpose ROTATE. The new token is committed (synced) before the reply.
+   *
+   * What a node may rely on: the token it authenticated with (the previous token) keeps working until
+   * the new token is first used (Authenticate) or 10 minutes after the rotation, whichever comes first;
+   * after the new token's first use only the new token works. So if the reply is lost (UNAVAILABLE,
+   * DEADLINE_EXCEEDED), the node authenticates again with the token it holds and repeats RotateToken:
+   * the repeat replaces the unused token and keeps the previous token's original deadline (it does not
+   * extend it). Store the new token durably before using it. Open sessions stay valid.
    */
   rotateToken(
     request: RotateTokenRequest,

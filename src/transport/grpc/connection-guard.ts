@@ -1,0 +1,210 @@
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import {
+  Metadata,
+  type Server,
+  type ServerCredentials,
+  ServerInterceptingCall,
+  type ServerInterceptingCallInterface,
+  type ServerInterceptor,
+  type ServerOptions,
+  status,
+} from "@grpc/grpc-js";
+import type { Logger } from "../../domain/logger";
+import { peerNetworkOf } from "../../domain/peer-network";
+import { SERVER_OPTIONS } from "./server";
+
+/** Connection limits of the node listener (a subset of `nodes.limits`). */
+export interface ConnectionGuardOptions {
+  connectionsPerPeer: number;
+  streamsPerConnection: number;
+  firstRpcDeadlineMs: number;
+  requestTimeoutMs: number;
+  connectionIdleMs: number;
+  connectionAgeMs: number;
+  connectionAgeGraceMs: number;
+  keepaliveMs: number;
+  keepaliveTimeoutMs: number;
+}
+
+interface Connection {
+  socket: Socket;
+  /** An RPC on it has completed with OK. */
+  proven: boolean;
+  timer: NodeJS.Timeout;
+}
+
+/** How long the DEADLINE_EXCEEDED status of a stalled call gets to leave before its connection is closed. */
+const STALLED_CLOSE_DELAY_MS = 200;
+
+/** How often a refused connection is logged at most (with the count since the last line). */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * ConnectionGuard owns the node listener's TCP socket, in process: grpc-js has no per-IP cap and no
+ * deadline by which a connection must do something useful, so the guard accepts each connection
+ * itself, closes it at once when its peer network already holds `connectionsPerPeer`, closes it after
+ * `firstRpcDeadlineMs` unless an RPC on it has completed with OK by then, and only then hands it to
+ * grpc-js (`Server.createConnectionInjector`, which also does TLS). Its server interceptor ends any
+ * call whose request has not fully arrived within `requestTimeoutMs` (a client that sends headers and
+ * never a body) with DEADLINE_EXCEEDED and then closes that connection (such a stream would otherwise
+ * stay half-open, holding a stream slot), and marks connections proven. Keepalive, idle and age limits
+ * and the stream cap are grpc-js options ({@link ConnectionGuard.serverOptions}).
+ */
+export class ConnectionGuard {
+  readonly #o: ConnectionGuardOptions;
+  readonly #log: Logger;
+  readonly #connections = new Map<string, Connection>();
+  readonly #perPeer = new Map<string, number>();
+  readonly #sockets = new Set<Socket>();
+  #net: NetServer | undefined;
+  #refused = 0;
+  #refusalLoggedAt = 0;
+
+  constructor(options: ConnectionGuardOptions, log: Logger) {
+    this.#o = options;
+    this.#log = log;
+  }
+
+  /** grpc-js options of the node server: keepalive, idle, age, the stream cap and the interceptor. */
+  serverOptions(): ServerOptions {
+    const o = this.#o;
+    return {
+      ...SERVER_OPTIONS,
+      "grpc.max_concurrent_streams": o.streamsPerConnection,
+      "grpc.keepalive_time_ms": o.keepaliveMs,
+      "grpc.keepalive_timeout_ms": o.keepaliveTimeoutMs,
+      "grpc.max_connection_idle_ms": o.connectionIdleMs,
+      "grpc.max_connection_age_ms": o.connectionAgeMs,
+      "grpc.max_connection_age_grace_ms": o.connectionAgeGraceMs,
+      interceptors: [this.#interceptor],
+    };
+  }
+
+  /** Open connections (tests, status). */
+  get size(): number {
+    return this.#sockets.size;
+  }
+
+  /**
+   * Listens on host:port and feeds accepted connections to `server` with `credentials`. Resolves with
+   * the bound port. Rejects when the address cannot be bound.
+   */
+  async listen(server: Server, credentials: ServerCredentials, host: string, port: number): Promise<number> {
+    const injector = server.createConnectionInjector(credentials);
+    const net = createNetServer({ noDelay: true }, (socket) => this.#accept(socket, (s) => injector.injectConnection(s)));
+    this.#net = net;
+    await new Promise<void>((resolve, reject) => {
+      net.once("error", reject);
+      net.listen(port, host, () => {
+        net.off("error", reject);
+        resolve();
+      });
+    });
+    net.on("error", (err) => this.#log.error("node listener error", { cause: String(err) }));
+    const address = net.address();
+    return typeof address === "object" && address !== null ? address.port : port;
+  }
+
+  /** Stops accepting; destroys connections still open (call after the grpc server's graceful stop). */
+  async close(): Promise<void> {
+    const net = this.#net;
+    if (net === undefined) return;
+    this.#net = undefined;
+    const closed = new Promise<void>((resolve) => net.close(() => resolve()));
+    for (const s of this.#sockets) s.destroy();
+    await closed;
+  }
+
+  #accept(socket: Socket, inject: (s: Socket) => void): void {
+    socket.on("error", () => undefined); // resets are normal; the close handler cleans up
+    const ip = socket.remoteAddress;
+    if (ip === undefined) {
+      socket.destroy();
+      return;
+    }
+    const peer = peerNetworkOf(ip);
+    const held = this.#perPeer.get(peer) ?? 0;
+    if (held >= this.#o.connectionsPerPeer) {
+      socket.destroy();
+      this.#refused++;
+      const now = Date.now();
+      if (now - this.#refusalLoggedAt >= REFUSAL_LOG_INTERVAL_MS) {
+        this.#log.warn("node connection refused: per-address connection cap reached", {
+          peer,
+          limit: this.#o.connectionsPerPeer,
+          refusedSinceLastLog: this.#refused,
+        });
+        this.#refusalLoggedAt = now;
+        this.#refused = 0;
+      }
+      return;
+    }
+    this.#perPeer.set(peer, held + 1);
+    this.#sockets.add(socket);
+    const key = `${ip}|${socket.remotePort}`;
+    const connection: Connection = {
+      socket,
+      proven: false,
+      timer: setTimeout(() => {
+        if (!connection.proven) socket.destroy();
+      }, this.#o.firstRpcDeadlineMs),
+    };
+    connection.timer.unref();
+    this.#connections.set(key, connection);
+    socket.once("close", () => {
+      clearTimeout(connection.timer);
+      this.#connections.delete(key);
+      this.#sockets.delete(socket);
+      const n = (this.#perPeer.get(peer) ?? 1) - 1;
+      if (n <= 0) this.#perPeer.delete(peer);
+      else this.#perPeer.set(peer, n);
+    });
+    inject(socket);
+  }
+
+  #connectionOf(call: ServerInterceptingCallInterface): Connection | undefined {
+    const info = call.getConnectionInfo();
+    return this.#connections.get(`${info.remoteAddress}|${info.remotePort}`);
+  }
+
+  #markProven(call: ServerInterceptingCallInterface): void {
+    const connection = this.#connectionOf(call);
+    if (connection === undefined || connection.proven) return;
+    connection.proven = true;
+    clearTimeout(connection.timer);
+  }
+
+  readonly #interceptor: ServerInterceptor = (_method, call) => {
+    let timer: NodeJS.Timeout | undefined;
+    const stop = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+    };
+    return new ServerInterceptingCall(call, {
+      start: (next) => {
+        timer = setTimeout(() => {
+          timer = undefined;
+          call.sendStatus({
+            code: status.DEADLINE_EXCEEDED,
+            details: `request not received within ${this.#o.requestTimeoutMs} ms`,
+            metadata: new Metadata(),
+          });
+          const socket = this.#connectionOf(call)?.socket;
+          if (socket !== undefined) setTimeout(() => socket.destroy(), STALLED_CLOSE_DELAY_MS).unref();
+        }, this.#o.requestTimeoutMs);
+        next({
+          onReceiveHalfClose: (nextHalfClose) => {
+            stop();
+            nextHalfClose();
+          },
+          onCancel: stop,
+        });
+      },
+      sendStatus: (s, nextStatus) => {
+        stop();
+        if (s.code === status.OK) this.#markProven(call);
+        nextStatus(s);
+      },
+    });
+  };
+}
