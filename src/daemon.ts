@@ -2,6 +2,7 @@ import { chmod, mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type Server, ServerCredentials } from "@grpc/grpc-js";
 import { type LoadedConfig, loadConfig } from "./config/load";
+import { resolveStorage, STORAGE_URL_ENV } from "./config/storage";
 import { type Clock, systemClock } from "./domain/clock";
 import { DmPairing } from "./domain/dm-pairing";
 import { GATEWAY_IDENTITY_KEY, type GatewayIdentity, gatewayIdentityOf, newGatewayKey } from "./domain/gateway-identity";
@@ -115,6 +116,19 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       `nodes.listen is "${config.nodes.listen}", which is not a loopback address, and nodes.tls is not set ` +
         `(config ${loaded.source}): set nodes.tls to {"cert": ..., "key": ...} or "auto", ` +
         `or set nodes.insecure: true to send node tokens in clear`,
+    );
+  }
+
+  // Several daemons over one PostgreSQL (issue 12) need the domain on the shared-store port first;
+  // until then this build refuses the setting rather than silently using LevelDB.
+  const storage = resolveStorage(config.storage, process.env, loaded.source);
+  if (storage.kind === "postgres") {
+    throw new DaemonStartError(
+      `storage kind "postgres" (from ${storage.urlFrom === "env" ? STORAGE_URL_ENV : `config ${loaded.source}`}): ` +
+        `multi-daemon PostgreSQL mode is not available in this build of pairgate; ` +
+        (storage.urlFrom === "env"
+          ? `unset ${STORAGE_URL_ENV} to use the embedded LevelDB store`
+          : `set "storage": {"kind": "level"} (or remove "storage") in ${loaded.source} to use the embedded LevelDB store`),
     );
   }
 
@@ -349,6 +363,7 @@ function restartRequiredChanges(a: LoadedConfig["config"], b: LoadedConfig["conf
     ["nodes.insecure", a.nodes.insecure, b.nodes.insecure],
     ["nodes.name", a.nodes.name, b.nodes.name],
     ["nodes.limits", a.nodes.limits, b.nodes.limits],
+    ["storage", a.storage, b.storage],
   ];
   return keys.filter(([, x, y]) => JSON.stringify(x) !== JSON.stringify(y)).map(([k]) => k);
 }

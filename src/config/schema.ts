@@ -149,6 +149,29 @@ const nodesSchema = z.strictObject({
   sweepIntervalMs: z.number().int().min(100).max(3600_000).default(10_000),
 });
 
+// --- storage (issue 12): which store the daemon uses -------------------------------------------------
+
+/**
+ * `storage`: the embedded LevelDB (default) or a PostgreSQL shared by several daemons. The URL may come
+ * from `PAIRGATE_STORAGE_URL` instead (it wins over the file, so passwords stay out of files).
+ */
+const storageSchema = z.discriminatedUnion("kind", [
+  z.strictObject({
+    /** The embedded LevelDB in `<home>/db`. */
+    kind: z.literal("level"),
+  }),
+  z.strictObject({
+    /** A PostgreSQL database shared by several daemons. */
+    kind: z.literal("postgres"),
+    /** `postgres://user:password@host:port/database`; PAIRGATE_STORAGE_URL overrides it. */
+    url: z.string().regex(/^postgres(ql)?:\/\//, 'must start with "postgres://" or "postgresql://"').max(2048).optional(),
+    /** Tenant prefix, for several gateways in one database ([a-z0-9_-], at most 64). @default "" */
+    tenant: z.string().regex(/^[a-z0-9_-]{1,64}$/, "must be 1-64 of a-z, 0-9, _ and -").optional(),
+  }),
+]);
+
+// -----------------------------------------------------------------------------------------------------
+
 /**
  * The whole config file. Strict: unknown keys are errors. Every field is optional; `{}` (or no file)
  * gives the embedded default: every channel on dmPolicy "pairing".
@@ -164,6 +187,8 @@ export const configSchema = z.strictObject({
   nodes: nodesSchema.default(() => nodesSchema.parse({})),
   /** Per-channel DM policies. */
   channels: channelsSchema.default({}),
+  /** Where state is stored. @default {"kind": "level"} */
+  storage: storageSchema.default({ kind: "level" }),
 });
 
 /** The validated config. */

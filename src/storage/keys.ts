@@ -44,3 +44,25 @@ export const SUBLEVELS: Readonly<Record<CollectionName, string>> = {
 export const META_SUBLEVEL = "meta";
 /** Key of the schema version inside {@link META_SUBLEVEL}. */
 export const SCHEMA_VERSION_KEY = "schema_version";
+
+/**
+ * Shared-store port on LevelDB (src/storage/level-shared-store.ts), additive to version 1.
+ *
+ * The port's collections use the sublevels above (`meta` for the `meta` collection); values stay plain
+ * JSON, so both ports read the same records. Records written with an expiry also get two index entries,
+ * written in the same batch as the record:
+ *
+ * | sublevel      | key                                                      | value                     |
+ * |---------------|----------------------------------------------------------|---------------------------|
+ * | `x_expiry`    | `[tenant NUL] collection NUL expiresAtMs(16 digits) NUL key` | { key }               |
+ * | `x_expiry_of` | `[tenant NUL] collection NUL key`                         | expiresAtMs (number)      |
+ *
+ * A store opened with a tenant prefixes every key (collections and both indexes) with `tenant NUL`.
+ * One database holds either the untenanted default or tenants, never both (an untenanted range scan
+ * would see tenants' keys).
+ */
+export const SHARED_SUBLEVELS: Readonly<Record<CollectionName | "meta", string>> = { ...SUBLEVELS, meta: META_SUBLEVEL };
+/** Expiry order of records with an expiry (shared-store port). */
+export const EXPIRY_SUBLEVEL = "x_expiry";
+/** A record's current expiry, to find its `x_expiry` entry on overwrite or delete (shared-store port). */
+export const EXPIRY_OF_SUBLEVEL = "x_expiry_of";

@@ -36,6 +36,14 @@ export class SchemaVersionError extends Error {
 /** classic-level honours `sync` on put and batch; abstract-level's typings only declare it for batch. */
 const SYNC: Record<string, unknown> = { sync: true };
 
+/** One sublevel of the database (JSON values); `sublevel.db` is the root, for cross-sublevel batches. */
+export type LevelSublevel = Sub;
+
+/** One operation of {@link LevelStore.writeBatch}, addressed to a sublevel. */
+export type LevelBatchOp =
+  | { type: "put"; sublevel: LevelSublevel; key: string; value: unknown }
+  | { type: "del"; sublevel: LevelSublevel; key: string };
+
 /** Anything with the abstract-level API: a classic-level `Level` on disk or a `MemoryLevel` in tests. */
 export type AbstractDb = Db;
 
@@ -124,6 +132,11 @@ export class LevelStore implements Store {
     };
   }
 
+  /** The sublevel `name` (created on first use). Used by the shared-store adapter (level-shared-store.ts). */
+  sublevel(name: string): LevelSublevel {
+    return this.#sub(name);
+  }
+
   collection<N extends CollectionName>(name: N): Collection<CollectionTypes[N]> {
     let c = this.#collections.get(name);
     if (c === undefined) {
@@ -149,16 +162,31 @@ export class LevelStore implements Store {
     return run;
   }
 
+  /**
+   * Like {@link write}, for a batch already addressed to sublevels (the shared-store adapter,
+   * level-shared-store.ts): the same write queue and the same fence. Throws UnavailableError.
+   */
+  writeBatch(batch: readonly LevelBatchOp[], options: WriteOptions): Promise<void> {
+    if (batch.length === 0) return Promise.resolve();
+    const run = this.#queue.then(() => this.#batchNow(batch, options));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
   async #writeNow(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
-    if (!this.#status.writable) throw new UnavailableError(FENCED_MESSAGE, { logDetail: `${FENCED_MESSAGE} (${this.#status.cause ?? ""})` });
     const batch = ops.map((op) =>
       op.type === "put"
         ? { type: "put" as const, sublevel: this.#sub(SUBLEVELS[op.collection]), key: op.key, value: op.value }
         : { type: "del" as const, sublevel: this.#sub(SUBLEVELS[op.collection]), key: op.key },
     );
+    return this.#batchNow(batch, options);
+  }
+
+  async #batchNow(batch: readonly LevelBatchOp[], options: WriteOptions): Promise<void> {
+    if (!this.#status.writable) throw new UnavailableError(FENCED_MESSAGE, { logDetail: `${FENCED_MESSAGE} (${this.#status.cause ?? ""})` });
     try {
       this.#faults?.beforeWrite();
-      await this.#db.batch(batch, { sync: options.sync });
+      await this.#db.batch(batch as LevelBatchOp[], { sync: options.sync });
     } catch (err) {
       if (!this.#closed) this.#fence(err);
       throw new UnavailableError("storage write failed", { cause: err });
@@ -267,7 +295,8 @@ function describeCause(err: unknown): string {
   return parts.join(": ");
 }
 
-async function* iterate(sub: Sub, range: KeyRange): AsyncIterable<[string, unknown]> {
+/** Iterates a sublevel range in batches of 256, from a snapshot; open errors become UnavailableError. */
+export async function* iterate(sub: Sub, range: KeyRange): AsyncIterable<[string, unknown]> {
   const options: Record<string, unknown> = {};
   for (const k of ["gt", "gte", "lt", "lte", "limit", "reverse"] as const) {
     if (range[k] !== undefined) options[k] = range[k];
