@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { type Server, ServerCredentials } from "@grpc/grpc-js";
 import { type LoadedConfig, loadConfig } from "./config/load";
 import { resolveStorage, STORAGE_URL_ENV } from "./config/storage";
+import { AuditLog } from "./domain/audit-log";
 import { type Clock, systemClock } from "./domain/clock";
 import { DmPairing } from "./domain/dm-pairing";
 import { GATEWAY_IDENTITY_KEY, type GatewayIdentity, gatewayIdentityOf, newGatewayKey } from "./domain/gateway-identity";
@@ -22,6 +23,7 @@ import { adminHandlers } from "./transport/grpc/admin-handlers";
 import { dmAccessHandlers, dmPairingHandlers } from "./transport/grpc/dm-handlers";
 import type { HandlerEnv } from "./transport/grpc/handler";
 import { nodeAdminHandlers, nodePairingHandlers } from "./transport/grpc/node-handlers";
+import { daemonStatusView, startAuditSweeper } from "./daemon-admin";
 import { AutoNodeTls, certificateHosts, fileNodeTls, type NodeTls } from "./transport/grpc/node-tls";
 import { ConnectionGuard } from "./transport/grpc/connection-guard";
 import { PeerLimits } from "./transport/grpc/peer-limits";
@@ -156,12 +158,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const stopping = new AbortController();
   let sweeper: NodeJS.Timeout | undefined;
   let nodeSweeper: NodeJS.Timeout | undefined;
+  let auditSweeper: { stop(): void; sweepNow(): Promise<void>; reconfigure(maxAgeDays: number, maxRecords: number): void } | undefined;
   let nodeTls: NodeTls | undefined;
   const cleanup = async (): Promise<void> => {
     stopping.abort();
     nodeTls?.close();
     if (sweeper !== undefined) clearInterval(sweeper);
     if (nodeSweeper !== undefined) clearInterval(nodeSweeper);
+    auditSweeper?.stop();
     await Promise.all(servers.map((s) => stopServer(s, 5_000)));
     await guard.close();
     await store.close();
@@ -170,10 +174,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 
   let nodeAddress = config.nodes.listen;
   try {
+    let current = loaded;
     const startedAtMs = clock.now();
+    const startedMono = clock.monotonic();
+    const audit = new AuditLog(store, clock);
     const dm = new DmPairing({
       store,
       clock,
+      audit,
       logger: log.child({ component: "dm" }),
       policies,
       startedAtMs,
@@ -195,6 +203,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const nodes = new NodePairing({
       store,
       clock,
+      audit,
       logger: log.child({ component: "nodes" }),
       identity,
       gatewayName: config.nodes.name,
@@ -221,7 +230,26 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       nodeAdminHandlers(nodes, env, () => tlsView && { ...tlsView.current(), auto: tlsView.auto, listenAddress: nodeAddress }),
     );
     const storeAdmin = levelStoreAdmin(home, store, marker, () => clock.now());
-    operator.addService(AdminServiceService, adminHandlers(storeAdmin, env));
+    operator.addService(
+      AdminServiceService,
+      adminHandlers(storeAdmin, env, {
+        audit,
+        dm,
+        status: () =>
+          daemonStatusView(store, {
+            version: VERSION,
+            startedAtMs,
+            uptimeMs: clock.monotonic() - startedMono,
+            home,
+            configPath: options.configPath ?? "",
+            socketPath,
+            nodeListenAddress: nodeAddress,
+            tls: tlsView?.current(),
+            nodeInsecure: current.config.nodes.insecure,
+            nodeAutoApproveLoopback: current.config.nodes.autoApproveLoopback,
+          }),
+      }),
+    );
     const operatorServices = [
       "pairgate.v1.DmAccessService",
       "pairgate.v1.DmPairingService",
@@ -284,8 +312,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       sweeper.unref();
     };
     startSweepers(config.nodes.sweepIntervalMs, config.dm.sweepIntervalMs);
+    auditSweeper = startAuditSweeper(audit, store, config.audit, log.child({ component: "audit" }));
 
-    let current = loaded;
     const reload = (): ReloadResult => {
       const path = options.configPath;
       if (path === undefined) {
@@ -300,6 +328,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err);
         log.error("config reload failed; the running config is unchanged", { config: path, error });
+        void audit.append({ action: "config.reload_failed", role: "daemon", detail: error.split("\n")[0]?.slice(0, 200) ?? "" }, log);
         return { ok: false, error };
       }
       const restartOnly = restartRequiredChanges(current.config, next.config);
@@ -318,6 +347,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         startSweepers(next.config.nodes.sweepIntervalMs, next.config.dm.sweepIntervalMs);
       }
       current = next;
+      auditSweeper?.reconfigure(next.config.audit.maxAgeDays, next.config.audit.maxRecords);
+      void audit.append({ action: "config.reload", role: "daemon", detail: restartOnly.length === 0 ? "applied" : `applied; restart needed for ${restartOnly.join(",")}` }, log);
       log.info("config reloaded", {
         config: path,
         logLevel: options.logLevel ?? next.config.logLevel,

@@ -32,7 +32,19 @@ export {
   WatchPairingEventsResponse,
 } from "../../src/gen/pairgate/v1/dm_pairing_service";
 export { type NodeAdminApi, type AdminApi } from "./pairgate-client";
-export { GetStoreStatusResponse, VerifyStoreResponse, StoreProblem } from "../../src/gen/pairgate/v1/admin_service";
+export {
+  GetStoreStatusResponse,
+  VerifyStoreResponse,
+  StoreProblem,
+  GetDaemonStatusResponse,
+  AuditRecord,
+  ListAuditRecordsResponse,
+  ImportStateRequest,
+  ImportStateResponse,
+  ImportSkip,
+  ImportedSender,
+  ImportedPairingRequest,
+} from "../../src/gen/pairgate/v1/admin_service";
 export { NodeGatewayClient, type NodeGatewayClientOptions } from "./node-gateway-client";
 export { fetchPinnedCertificate, normalizePin, pinnedServerIdentity, spkiPinOf, TlsPinMismatchError } from "./tls-pin";
 export { isLostReply, retryLostReply, type RetryOptions } from "./retry";

@@ -45,7 +45,12 @@ import {
 import {
   AdminServiceClient,
   type BackupResponse,
+  type GetDaemonStatusResponse,
   type GetStoreStatusResponse,
+  ImportStateRequest,
+  type ImportStateResponse,
+  ListAuditRecordsRequest,
+  type ListAuditRecordsResponse,
   type VerifyStoreResponse,
 } from "../../src/gen/pairgate/v1/admin_service";
 import { fromServiceError } from "./errors";
@@ -97,6 +102,12 @@ export interface AdminApi {
   /** The backup file's bytes, in order. */
   backup(): ServerStream<BackupResponse>;
   verifyStore(): Promise<VerifyStoreResponse>;
+  /** Version, uptime, listeners, TLS pin, store state and counts, in one call. */
+  getDaemonStatus(): Promise<GetDaemonStatusResponse>;
+  /** One page of the audit trail, oldest first. */
+  listAuditRecords(request: Partial<ListAuditRecordsRequest>): Promise<ListAuditRecordsResponse>;
+  /** Imports senders and pending requests in one atomic write (idempotent). */
+  importState(request: Partial<ImportStateRequest>): Promise<ImportStateResponse>;
 }
 
 /**
@@ -169,6 +180,9 @@ export class PairgateClient {
       getStoreStatus: () => callUnary(daemonAdmin.getStoreStatus.bind(daemonAdmin), {}, s),
       backup: () => openStream(daemonAdmin.backup.bind(daemonAdmin), {}, s),
       verifyStore: () => callUnary(daemonAdmin.verifyStore.bind(daemonAdmin), {}, { ...s, deadlineMs: 0 }),
+      getDaemonStatus: () => callUnary(daemonAdmin.getDaemonStatus.bind(daemonAdmin), {}, s),
+      listAuditRecords: (r) => callUnary(daemonAdmin.listAuditRecords.bind(daemonAdmin), ListAuditRecordsRequest.fromPartial(r), s),
+      importState: (r) => callUnary(daemonAdmin.importState.bind(daemonAdmin), ImportStateRequest.fromPartial(r), { ...s, deadlineMs: 0 }),
     };
   }
 

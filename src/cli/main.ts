@@ -3,6 +3,7 @@
 // only commander; each action loads what it needs (src/cli/lazy.ts). Guarded by
 // test/e2e/cli-startup.e2e.test.ts and measured by `make bench`.
 import { Command } from "commander";
+import { registerAuditCommand } from "./commands/audit";
 import { registerChannelsCommands } from "./commands/channels";
 import { registerDbCommands } from "./commands/db";
 import { registerInboundCommand } from "./commands/inbound";
@@ -11,6 +12,7 @@ import { registerNodesCommands } from "./commands/nodes";
 import { registerPairingCommands } from "./commands/pairing";
 import { registerServeCommand } from "./commands/serve";
 import { registerServiceCommands } from "./commands/service";
+import { registerStatusCommand } from "./commands/status";
 import { CLI_VERSION, registerVersionCommand } from "./commands/version";
 import { completionScript, type Shell, SHELLS } from "./completion";
 import { type CliContext, createContext, EXIT_USAGE, report } from "./context";
@@ -41,6 +43,8 @@ export function buildProgram(): Command {
   registerChannelsCommands(program, ctx);
   registerNodesCommands(program, ctx);
   registerDbCommands(program, ctx);
+  registerAuditCommand(program, ctx);
+  registerStatusCommand(program, ctx);
   registerVersionCommand(program, ctx);
   registerCompletionCommand(program, ctx);
   // Every subcommand exits through the same override (usage errors -> exit 2).

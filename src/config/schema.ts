@@ -172,6 +172,14 @@ const storageSchema = z.discriminatedUnion("kind", [
 
 // -----------------------------------------------------------------------------------------------------
 
+/** `audit`: retention of the audit trail, swept at start, on reload and every 10 minutes. */
+const auditSchema = z.strictObject({
+  /** Records older than this many days are deleted. @default 90 */
+  maxAgeDays: z.number().int().min(1).max(3650).default(90),
+  /** At most this many records are kept (the oldest go first). @default 100000 */
+  maxRecords: z.number().int().min(100).max(10_000_000).default(100_000),
+});
+
 /**
  * The whole config file. Strict: unknown keys are errors. Every field is optional; `{}` (or no file)
  * gives the embedded default: every channel on dmPolicy "pairing".
@@ -187,6 +195,8 @@ export const configSchema = z.strictObject({
   nodes: nodesSchema.default(() => nodesSchema.parse({})),
   /** Per-channel DM policies. */
   channels: channelsSchema.default({}),
+  /** Retention of the audit trail. */
+  audit: auditSchema.default(() => auditSchema.parse({})),
   /** Where state is stored. @default {"kind": "level"} */
   storage: storageSchema.default({ kind: "level" }),
 });

@@ -66,6 +66,12 @@ export function configTemplate(home: string): string {
     },
   },
 
+  // The audit trail (\`pairgate audit\`): swept at start, on reload and every 10 minutes.
+  "audit": {
+    "maxAgeDays": 90,                 // delete records older than this (1 … 3650)
+    "maxRecords": 100000,             // keep at most this many, oldest deleted first (100 … 10,000,000)
+  },
+
   // Per-channel DM policy: telegram whatsapp signal imessage discord slack msteams googlechat bluebubbles.
   // Every channel not listed uses dmPolicy "pairing" with an empty allowFrom. Example:
   //   "telegram": {

@@ -1,3 +1,4 @@
+import type { AuditRole } from "./audit-log";
 import { normalizeSenderId } from "./channels";
 import { approvedView, configView, type DmContext, isLive, scopeRange } from "./dm-context";
 import type { DmAllowRecord } from "./dm-records";
@@ -49,6 +50,7 @@ export async function addAllowed(
   channel: string,
   accountId: string,
   rawSender: string,
+  role: AuditRole = "owner",
 ): Promise<{ sender: AllowedSender; created: boolean }> {
   const scope = ctx.scope(channel, accountId);
   if (rawSender.trim() === "*") {
@@ -59,7 +61,8 @@ export async function addAllowed(
     const existing = await ctx.store.collection("dmAllow").get(scope.key + senderId);
     if (existing !== undefined) return { sender: approvedView(scope, senderId, existing), created: false };
     const allow: DmAllowRecord = { approvedAtMs: ctx.clock.now(), via: "added", meta: {} };
-    await ctx.store.write([put("dmAllow", scope.key + senderId, allow), await ctx.statsOp(scope, +1)], { sync: true });
+    const audit = ctx.audit.op({ action: "pairing.add", role, channel: scope.channel, accountId: scope.accountId, subjectId: senderId, via: "added" });
+    await ctx.store.write([put("dmAllow", scope.key + senderId, allow), await ctx.statsOp(scope, +1), audit], { sync: true });
     ctx.log.info("sender added to allowlist", { channel: scope.channel, account: scope.accountId, sender: senderId });
     return { sender: approvedView(scope, senderId, allow), created: true };
   });
@@ -70,7 +73,13 @@ export async function addAllowed(
  * Throws FailedPreconditionError when the sender is allowed only by config, NotFoundError when it is
  * not on the list at all.
  */
-export async function revokeAllowed(ctx: DmContext, channel: string, accountId: string, rawSender: string): Promise<AllowedSender> {
+export async function revokeAllowed(
+  ctx: DmContext,
+  channel: string,
+  accountId: string,
+  rawSender: string,
+  role: AuditRole = "owner",
+): Promise<AllowedSender> {
   const scope = ctx.scope(channel, accountId);
   const senderId = normalizeSenderId(scope.spec, rawSender);
   const policy = ctx.policies.resolve(scope.channel, scope.accountId);
@@ -85,7 +94,8 @@ export async function revokeAllowed(ctx: DmContext, channel: string, accountId: 
       }
       throw new NotFoundError(`${scope.channel} sender ${senderId} is not on the approved list`);
     }
-    await ctx.store.write([del("dmAllow", scope.key + senderId), await ctx.statsOp(scope, -1)], { sync: true });
+    const audit = ctx.audit.op({ action: "pairing.revoke", role, channel: scope.channel, accountId: scope.accountId, subjectId: senderId });
+    await ctx.store.write([del("dmAllow", scope.key + senderId), await ctx.statsOp(scope, -1), audit], { sync: true });
     return existing;
   });
   ctx.log.info("sender revoked", { channel: scope.channel, account: scope.accountId, sender: senderId });

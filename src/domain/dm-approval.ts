@@ -7,6 +7,7 @@ import {
   toPending,
 } from "./dm-context";
 import type { DmAllowRecord, DmRequestRecord } from "./dm-records";
+import type { AuditRole } from "./audit-log";
 import type { ApprovalResult, Notification, NotifyStatus, PendingRequest } from "./dm-types";
 import { NotFoundError } from "./errors";
 import { maskCode } from "./logger";
@@ -45,6 +46,7 @@ export async function approve(
   accountId: string,
   rawCode: string,
   notify: boolean,
+  role: AuditRole = "owner",
 ): Promise<ApprovalResult> {
   const scope = ctx.scope(channel, accountId);
   const code = normalizePairingCode(rawCode);
@@ -53,7 +55,11 @@ export async function approve(
     const now = ctx.clock.now();
     const allow: DmAllowRecord = { approvedAtMs: now, via: "pairing-code", meta: record.meta };
     const alreadyApproved = (await ctx.store.collection("dmAllow").get(scope.key + senderId)) !== undefined;
-    const ops: WriteOp[] = [...ctx.removeRequestOps(scope, senderId, record), put("dmAllow", scope.key + senderId, allow)];
+    const ops: WriteOp[] = [
+      ...ctx.removeRequestOps(scope, senderId, record),
+      put("dmAllow", scope.key + senderId, allow),
+      ctx.audit.op({ action: "pairing.approve", role, channel: scope.channel, accountId: scope.accountId, subjectId: senderId, via: allow.via }),
+    ];
     if (!alreadyApproved) ops.push(await ctx.statsOp(scope, +1));
     let notification: Notification | undefined;
     if (notify) {
@@ -71,7 +77,7 @@ export async function approve(
     await ctx.store.write(ops, { sync: true });
     ctx.noteStored(scope, -1);
     return { senderId, record, allow, notification, now };
-  });
+  }).catch((err: unknown) => auditApproveMiss(ctx, scope, role, err));
   const { senderId, record, allow, notification, now } = result;
   ctx.log.info("pairing approved", { channel: scope.channel, account: scope.accountId, sender: senderId, code: maskCode(code) });
   ctx.events.emit({ type: "approved", channel: scope.channel, accountId: scope.accountId, senderId, code, atMs: now, meta: record.meta });
@@ -92,12 +98,19 @@ export async function approve(
  * Rejects a pending request: removes it without granting (synced). The sender's next message starts
  * over. Throws NotFoundError or InvalidArgumentError.
  */
-export async function reject(ctx: DmContext, channel: string, accountId: string, rawCode: string): Promise<PendingRequest> {
+export async function reject(
+  ctx: DmContext,
+  channel: string,
+  accountId: string,
+  rawCode: string,
+  role: AuditRole = "owner",
+): Promise<PendingRequest> {
   const scope = ctx.scope(channel, accountId);
   const code = normalizePairingCode(rawCode);
   const { senderId, record } = await ctx.mutex.run(scope.key, async () => {
     const found = await findLiveByCode(ctx, scope, code);
-    await ctx.store.write(ctx.removeRequestOps(scope, found.senderId, found.record), { sync: true });
+    const audit = ctx.audit.op({ action: "pairing.reject", role, channel: scope.channel, accountId: scope.accountId, subjectId: found.senderId });
+    await ctx.store.write([...ctx.removeRequestOps(scope, found.senderId, found.record), audit], { sync: true });
     ctx.noteStored(scope, -1);
     return found;
   });
@@ -133,6 +146,17 @@ export async function sweepExpired(ctx: DmContext, limit = 1000): Promise<number
     removed += (await ctx.mutex.run(scope.key, () => ctx.expireScope(scope, ctx.clock.now()))).expired;
   }
   return removed;
+}
+
+/**
+ * A missed approve (no live request holds the code) leaves one `pairing.approve_failed` record, with
+ * the channel account but never the code; then the error goes on to the caller unchanged.
+ */
+async function auditApproveMiss(ctx: DmContext, scope: Scope, role: AuditRole, err: unknown): Promise<never> {
+  if (err instanceof NotFoundError) {
+    await ctx.audit.append({ action: "pairing.approve_failed", role, channel: scope.channel, accountId: scope.accountId }, ctx.log);
+  }
+  throw err;
 }
 
 /** The live request holding `code` in `scope`; the caller holds the scope lock. Throws NotFoundError. */

@@ -1,3 +1,4 @@
+import { AuditLog } from "./audit-log";
 import { type ChannelSpec, normalizeAccountId, resolveChannel } from "./channels";
 import type { Clock } from "./clock";
 import type { DmAllowRecord, DmRequestRecord } from "./dm-records";
@@ -38,6 +39,8 @@ export interface DmPairingOptions {
   unpairedResponse?: UnpairedResponse;
   /** The branded reply's template (see reply-text.ts); undefined = the built-in text. */
   replyTemplate?: string | undefined;
+  /** The audit trail (one per daemon). @default a new AuditLog on `store` */
+  audit?: AuditLog;
 }
 
 /** The settings a config reload may change while the daemon runs (see {@link DmContext.reconfigure}). */
@@ -67,6 +70,8 @@ export class DmContext {
   readonly store: Store;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Builds the audit record each state change writes in its own batch. */
+  readonly audit: AuditLog;
   // The settings below change only through reconfigure() (config reload).
   policies: DmPolicies;
   readonly startedAtMs: number;
@@ -98,6 +103,7 @@ export class DmContext {
     this.store = options.store;
     this.clock = options.clock;
     this.log = options.logger;
+    this.audit = options.audit ?? new AuditLog(options.store, options.clock);
     this.policies = options.policies;
     this.startedAtMs = options.startedAtMs;
     this.ttlMs = options.pendingTtlMs ?? DEFAULT_PENDING_TTL_MS;
@@ -184,7 +190,8 @@ export class DmContext {
 
   /** Removes one expired request and emits "expired"; the caller holds the scope lock. */
   async expireOne(scope: Scope, senderId: string, record: DmRequestRecord): Promise<void> {
-    await this.store.write(this.removeRequestOps(scope, senderId, record), { sync: false });
+    const audit = this.audit.op({ action: "pairing.expire", role: "daemon", channel: scope.channel, accountId: scope.accountId, subjectId: senderId });
+    await this.store.write([...this.removeRequestOps(scope, senderId, record), audit], { sync: false });
     this.noteStored(scope, -1);
     this.log.info("pairing request expired", {
       channel: scope.channel,

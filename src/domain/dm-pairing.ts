@@ -1,6 +1,8 @@
+import type { AuditLog, AuditRole } from "./audit-log";
 import { addAllowed, listAllowed, listChannels, revokeAllowed } from "./dm-allowlist";
 import { approve, listRequests, reject, sweepExpired } from "./dm-approval";
 import { DmContext, type DmLiveSettings, type DmPairingOptions } from "./dm-context";
+import { importState, type ImportInput, type ImportSummary } from "./dm-import";
 import { checkInbound } from "./dm-inbound";
 import { ackNotification, openNotificationFeed } from "./dm-outbox";
 import type {
@@ -25,6 +27,7 @@ export {
 } from "./dm-context";
 export { MAX_META_ENTRIES, MAX_META_KEY_LENGTH, MAX_META_VALUE_LENGTH, QUEUE_FULL_LOG_INTERVAL_MS, sanitizeMeta } from "./dm-inbound";
 export type * from "./dm-types";
+export { MAX_IMPORT_ENTRIES, type ImportInput, type ImportSkip, type ImportSummary } from "./dm-import";
 
 /**
  * DmPairing is the DM pairing engine: it decides on inbound messages, issues and approves pairing codes,
@@ -47,6 +50,11 @@ export class DmPairing {
     this.#ctx.reconfigure(settings);
   }
 
+  /** The audit trail (listing, retention sweeps, records of actions outside this engine). */
+  get audit(): AuditLog {
+    return this.#ctx.audit;
+  }
+
   /** Pairing events (requested, approved, rejected, expired, revoked). */
   get events(): EventHub<PairingEvent> {
     return this.#ctx.events;
@@ -63,13 +71,13 @@ export class DmPairing {
   }
 
   /** See {@link approve}. */
-  approve(channel: string, accountId: string, rawCode: string, notify: boolean): Promise<ApprovalResult> {
-    return approve(this.#ctx, channel, accountId, rawCode, notify);
+  approve(channel: string, accountId: string, rawCode: string, notify: boolean, role: AuditRole = "owner"): Promise<ApprovalResult> {
+    return approve(this.#ctx, channel, accountId, rawCode, notify, role);
   }
 
   /** See {@link reject}. */
-  reject(channel: string, accountId: string, rawCode: string): Promise<PendingRequest> {
-    return reject(this.#ctx, channel, accountId, rawCode);
+  reject(channel: string, accountId: string, rawCode: string, role: AuditRole = "owner"): Promise<PendingRequest> {
+    return reject(this.#ctx, channel, accountId, rawCode, role);
   }
 
   /** See {@link listAllowed}. */
@@ -78,13 +86,18 @@ export class DmPairing {
   }
 
   /** See {@link addAllowed}. */
-  addAllowed(channel: string, accountId: string, rawSender: string): Promise<{ sender: AllowedSender; created: boolean }> {
-    return addAllowed(this.#ctx, channel, accountId, rawSender);
+  addAllowed(channel: string, accountId: string, rawSender: string, role: AuditRole = "owner"): Promise<{ sender: AllowedSender; created: boolean }> {
+    return addAllowed(this.#ctx, channel, accountId, rawSender, role);
   }
 
   /** See {@link revokeAllowed}. */
-  revokeAllowed(channel: string, accountId: string, rawSender: string): Promise<AllowedSender> {
-    return revokeAllowed(this.#ctx, channel, accountId, rawSender);
+  revokeAllowed(channel: string, accountId: string, rawSender: string, role: AuditRole = "owner"): Promise<AllowedSender> {
+    return revokeAllowed(this.#ctx, channel, accountId, rawSender, role);
+  }
+
+  /** See {@link importState}. */
+  importState(input: ImportInput, role: AuditRole = "owner"): Promise<ImportSummary> {
+    return importState(this.#ctx, input, role);
   }
 
   /** See {@link listChannels}. */

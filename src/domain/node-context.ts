@@ -1,4 +1,5 @@
 import { createHash, type KeyObject, randomBytes } from "node:crypto";
+import { AuditLog } from "./audit-log";
 import type { Clock } from "./clock";
 import { publicKeyObject, verifyEd25519 } from "./ed25519-key";
 import { UnauthenticatedError } from "./errors";
@@ -44,6 +45,8 @@ export interface NodePairingOptions {
   autoApproveLoopback?: boolean;
   /** Challenge bounds (`nodes.limits`). */
   challenges?: NodeChallengesOptions;
+  /** The audit trail (one per daemon). @default a new AuditLog on `store` */
+  audit?: AuditLog;
 }
 
 /** The node settings a config reload may change while the daemon runs. */
@@ -61,6 +64,8 @@ export class NodeContext {
   readonly store: Store;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Builds the audit record each state change writes in its own batch. */
+  readonly audit: AuditLog;
   readonly identity: GatewayIdentity;
   readonly name: string;
   readonly version: string;
@@ -92,6 +97,7 @@ export class NodeContext {
     this.store = options.store;
     this.clock = options.clock;
     this.log = options.logger;
+    this.audit = options.audit ?? new AuditLog(options.store, options.clock);
     this.identity = options.identity;
     this.name = options.gatewayName;
     this.version = options.version;

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { AuditRole } from "./audit-log";
 import { nodeIdOf, validatePublicKey } from "./ed25519-key";
 import { FailedPreconditionError, NotFoundError, ResourceExhaustedError } from "./errors";
 import { NODE_LOCK, type NodeContext, nodeEvent } from "./node-context";
@@ -152,7 +153,12 @@ export async function listPending(ctx: NodeContext, page: PageRequest, requestId
  * write; a repair ends the node's sessions. Throws NotFoundError, FailedPreconditionError when it
  * was already resolved, InvalidArgumentError for a malformed id.
  */
-export async function approve(ctx: NodeContext, requestId: string, via: ApprovedVia = "owner"): Promise<PairedNodeView> {
+export async function approve(
+  ctx: NodeContext,
+  requestId: string,
+  via: ApprovedVia = "owner",
+  role: AuditRole = via === "owner" ? "owner" : "node",
+): Promise<PairedNodeView> {
   checkRequestId(requestId);
   const { record, node, repaired, now } = await ctx.mutex.run(NODE_LOCK, async () => {
     const r = await livePendingOrFail(ctx, requestId);
@@ -170,7 +176,8 @@ export async function approve(ctx: NodeContext, requestId: string, via: Approved
       tokenHash: "",
       tokenIssuedAtMs: 0,
     };
-    await ctx.store.write([...removeRequestOps(r), put("nodes", r.nodeId, node)], { sync: true });
+    const audit = ctx.audit.op({ action: "node.approve", role, subjectId: r.nodeId, requestId: r.requestId, via, detail: previous === undefined ? "" : "repair" });
+    await ctx.store.write([...removeRequestOps(r), put("nodes", r.nodeId, node), audit], { sync: true });
     return { record: r, node, repaired: previous !== undefined, now };
   });
   if (repaired) {
@@ -184,11 +191,12 @@ export async function approve(ctx: NodeContext, requestId: string, via: Approved
 }
 
 /** Rejects a pending request (synced). Throws NotFoundError, FailedPreconditionError, InvalidArgumentError. */
-export async function reject(ctx: NodeContext, requestId: string): Promise<PendingNodeView> {
+export async function reject(ctx: NodeContext, requestId: string, role: AuditRole = "owner"): Promise<PendingNodeView> {
   checkRequestId(requestId);
   const { record, now } = await ctx.mutex.run(NODE_LOCK, async () => {
     const r = await livePendingOrFail(ctx, requestId);
-    await ctx.store.write(removeRequestOps(r), { sync: true });
+    const audit = ctx.audit.op({ action: "node.reject", role, subjectId: r.nodeId, requestId: r.requestId });
+    await ctx.store.write([...removeRequestOps(r), audit], { sync: true });
     return { record: r, now: ctx.clock.now() };
   });
   ctx.log.info("node pairing rejected", { node: record.nodeId, request: requestId });
@@ -205,7 +213,8 @@ export async function expireDue(ctx: NodeContext, now: number): Promise<number> 
   for (const requestId of due) {
     const r = await ctx.store.collection("nodeRequests").get(requestId);
     if (r === undefined || now < r.expiresAtMs) continue;
-    await ctx.store.write(removeRequestOps(r), { sync: false });
+    const audit = ctx.audit.op({ action: "node.expire", role: "daemon", subjectId: r.nodeId, requestId });
+    await ctx.store.write([...removeRequestOps(r), audit], { sync: false });
     ctx.log.info("node pairing request expired", { node: r.nodeId, request: requestId });
     resolve(ctx, r, "expired");
     ctx.events.emit(nodeEvent("expired", r, now));
@@ -250,7 +259,8 @@ async function makeRoom(ctx: NodeContext, remoteIp: string, nodeId: string, now:
       retryAfterMs: soonest - now,
     });
   }
-  await ctx.store.write(removeRequestOps(victim), { sync: false });
+  const audit = ctx.audit.op({ action: "node.expire", role: "daemon", subjectId: victim.nodeId, requestId: victim.requestId, detail: "queue full" });
+  await ctx.store.write([...removeRequestOps(victim), audit], { sync: false });
   ctx.log.warn("node pairing queue full: the busiest address's oldest request yields", {
     node: victim.nodeId,
     request: victim.requestId,

@@ -1,3 +1,4 @@
+import type { AuditRole } from "./audit-log";
 import type { EventHub } from "./event-hub";
 import type { Challenge } from "./node-challenges";
 import { checkClientNonce, proveChallenge, proveGatewayInfo } from "./gateway-proof";
@@ -147,13 +148,13 @@ export class NodePairing {
   }
 
   /** See {@link approve}. */
-  approve(requestId: string, via: ApprovedVia = "owner"): Promise<PairedNodeView> {
-    return approve(this.#ctx, requestId, via);
+  approve(requestId: string, via: ApprovedVia = "owner", role?: AuditRole): Promise<PairedNodeView> {
+    return approve(this.#ctx, requestId, via, role);
   }
 
   /** See {@link reject}. */
-  reject(requestId: string): Promise<PendingNodeView> {
-    return reject(this.#ctx, requestId);
+  reject(requestId: string, role: AuditRole = "owner"): Promise<PendingNodeView> {
+    return reject(this.#ctx, requestId, role);
   }
 
   /** See {@link listNodes}. */
@@ -162,13 +163,13 @@ export class NodePairing {
   }
 
   /** See {@link rename}. */
-  rename(nodeId: string, rawName: string): Promise<PairedNodeView> {
-    return rename(this.#ctx, nodeId, rawName);
+  rename(nodeId: string, rawName: string, role: AuditRole = "owner"): Promise<PairedNodeView> {
+    return rename(this.#ctx, nodeId, rawName, role);
   }
 
   /** See {@link revoke}. */
-  revoke(nodeId: string): Promise<PairedNodeView> {
-    return revoke(this.#ctx, nodeId);
+  revoke(nodeId: string, role: AuditRole = "owner"): Promise<PairedNodeView> {
+    return revoke(this.#ctx, nodeId, role);
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { AuditRole } from "./audit-log";
 import { NotFoundError } from "./errors";
 import { NODE_LOCK, type NodeContext, nodeEvent } from "./node-context";
 import { checkHexPrefix, checkNodeId, isAfterCursor, normalizeDisplayName, prefixRange } from "./node-input";
@@ -26,14 +27,15 @@ export async function listNodes(ctx: NodeContext, page: PageRequest, nodeIdPrefi
 }
 
 /** Renames a paired node. Throws NotFoundError, InvalidArgumentError. */
-export async function rename(ctx: NodeContext, nodeId: string, rawName: string): Promise<PairedNodeView> {
+export async function rename(ctx: NodeContext, nodeId: string, rawName: string, role: AuditRole = "owner"): Promise<PairedNodeView> {
   checkNodeId(nodeId);
   const displayName = normalizeDisplayName(rawName);
   const { node, now } = await ctx.mutex.run(NODE_LOCK, async () => {
     const current = await ctx.store.collection("nodes").get(nodeId);
     if (current === undefined) throw new NotFoundError(`no paired node ${nodeId}`);
     const node = { ...current, displayName };
-    await ctx.store.write([put("nodes", nodeId, node)], { sync: true });
+    const audit = ctx.audit.op({ action: "node.rename", role, subjectId: nodeId, detail: displayName });
+    await ctx.store.write([put("nodes", nodeId, node), audit], { sync: true });
     return { node, now: ctx.clock.now() };
   });
   ctx.log.info("node renamed", { node: nodeId });
@@ -46,12 +48,12 @@ export async function rename(ctx: NodeContext, nodeId: string, rawName: string):
  * Revokes (unpairs) a node in one synced write, then ends its sessions and streams. After this
  * returns, Authenticate for the node fails. Throws NotFoundError, InvalidArgumentError.
  */
-export async function revoke(ctx: NodeContext, nodeId: string): Promise<PairedNodeView> {
+export async function revoke(ctx: NodeContext, nodeId: string, role: AuditRole = "owner"): Promise<PairedNodeView> {
   checkNodeId(nodeId);
   const { node, now } = await ctx.mutex.run(NODE_LOCK, async () => {
     const current = await ctx.store.collection("nodes").get(nodeId);
     if (current === undefined) throw new NotFoundError(`no paired node ${nodeId}`);
-    await ctx.store.write([del("nodes", nodeId)], { sync: true });
+    await ctx.store.write([del("nodes", nodeId), ctx.audit.op({ action: "node.revoke", role, subjectId: nodeId })], { sync: true });
     return { node: current, now: ctx.clock.now() };
   });
   const view = ctx.view(node);

@@ -37,7 +37,7 @@ export async function claimToken(
       previousTokenHash: "",
       previousTokenExpiresAtMs: 0,
     };
-    await ctx.store.write([put("nodes", nodeId, next)], { sync: true });
+    await ctx.store.write([put("nodes", nodeId, next), ctx.audit.op({ action: "node.claim", role: "node", subjectId: nodeId, detail: reclaim ? "reclaim" : "" })], { sync: true });
     ctx.log.info("node token claimed", { node: nodeId, reclaim });
     return { token, displayName: current.displayName };
   });
@@ -72,7 +72,7 @@ export async function rotateToken(
       ? { previousTokenHash: current.tokenHash, previousTokenExpiresAtMs: now + PREVIOUS_TOKEN_GRACE_MS }
       : { previousTokenHash: current.previousTokenHash ?? "", previousTokenExpiresAtMs: current.previousTokenExpiresAtMs ?? 0 };
     const next: NodeRecord = { ...current, tokenHash: sha256Hex(token), tokenIssuedAtMs: now, tokenUsedAtMs: 0, ...previous };
-    await ctx.store.write([put("nodes", nodeId, next)], { sync: true });
+    await ctx.store.write([put("nodes", nodeId, next), ctx.audit.op({ action: "node.rotate", role: "node", subjectId: nodeId })], { sync: true });
     ctx.log.info("node token rotated", { node: nodeId, previousValidUntilMs: previous.previousTokenExpiresAtMs });
     return { token, displayName: current.displayName, now };
   });

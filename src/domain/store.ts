@@ -7,6 +7,7 @@ import type {
   DmScopeStatsRecord,
 } from "./dm-records";
 import type { NodeRecord, NodeRequestByNodeRecord, NodeRequestExpiryRecord, NodeRequestRecord } from "./node-records";
+import type { AuditRecord } from "./audit-log";
 
 /**
  * CollectionTypes names every collection the domain persists and the type of its values. The LevelDB
@@ -33,6 +34,8 @@ export interface CollectionTypes {
   nodeRequestExpiry: NodeRequestExpiryRecord;
   /** Paired nodes, by node id (64 lowercase hex). Holds the token's SHA-256 only, never the token. */
   nodes: NodeRecord;
+  /** The audit trail, by `atMs(16 digits) . sequence(8 hex) . random(8 hex)` (see audit-log.ts). Never holds a secret. */
+  audit: AuditRecord;
 }
 
 /** The name of a persisted collection. */

@@ -21,6 +21,9 @@ import type { CollectionName } from "../domain/store";
  * | `node_request_by_node` | `nodeId` (64 lowercase hex)                      | { requestId }                  |
  * | `node_request_expiry`  | `expiresAtMs(16 digits) NUL requestId`           | { requestId }                  |
  * | `nodes`           | `nodeId` (64 lowercase hex)                           | NodeRecord (token SHA-256 only) |
+ * | `audit`           | `atMs(16 digits) . sequence(8 hex) . random(8 hex)`   | AuditRecord (never a secret)   |
+ *
+ * `audit` was added within version 1 (additive: an older build ignores the sublevel).
  *
  * Changing any of this requires bumping {@link SCHEMA_VERSION} and writing a migration.
  */
@@ -38,6 +41,7 @@ export const SUBLEVELS: Readonly<Record<CollectionName, string>> = {
   nodeRequestByNode: "node_request_by_node",
   nodeRequestExpiry: "node_request_expiry",
   nodes: "nodes",
+  audit: "audit",
 };
 
 /** Sublevel of store metadata (schema version, gateway identity). */

@@ -6,8 +6,8 @@ import { loadClients } from "../lazy";
 export const CLI_VERSION = "0.1.0";
 
 /**
- * Registers `pairgate version`: the CLI's version, and whether the daemon answers on the operator
- * socket. The operator API has no version RPC yet, so the daemon's version is reported as unknown.
+ * Registers `pairgate version`: the CLI's version, and the daemon's (AdminService.GetDaemonStatus)
+ * when it answers on the operator socket.
  */
 export function registerVersionCommand(program: Command, ctx: CliContext): void {
   program
@@ -19,20 +19,21 @@ export function registerVersionCommand(program: Command, ctx: CliContext): void 
         const socket = ctx.socketPath();
         let reachable = false;
         let problem = "";
+        let version: string | null = null;
         try {
-          await ctx.client().dmPairing.listChannels();
+          version = (await ctx.client().admin.getDaemonStatus()).version;
           reachable = true;
         } catch (err) {
           problem = err instanceof loadClients().PairgateError ? err.message : String(err);
         }
         if (opts.json) {
-          ctx.out.json({ cli: CLI_VERSION, node: process.version, daemon: { socket, reachable, version: null } });
+          ctx.out.json({ cli: CLI_VERSION, node: process.version, daemon: { socket, reachable, version } });
           return;
         }
         ctx.out.line(`pairgate CLI ${CLI_VERSION} (node ${process.version})`);
         ctx.out.line(
           reachable
-            ? `daemon: running on ${socket}; version unknown (the operator API does not report it yet)`
+            ? `daemon: ${version ?? ""} running on ${socket}${version === CLI_VERSION ? "" : ` (differs from the CLI's ${CLI_VERSION}: restart the daemon after upgrading)`}`
             : `daemon: not reachable: ${problem}`,
         );
       }),

@@ -90,7 +90,8 @@ function allowedSender(s: DomainAllowedSender): AllowedSender {
   };
 }
 
-function channelStatus(c: DomainChannelStatus): ChannelStatus {
+/** A channel account status as the contract has it. */
+export function channelStatus(c: DomainChannelStatus): ChannelStatus {
   return {
     channel: c.channel,
     accountId: c.accountId,
@@ -153,6 +154,7 @@ export function dmAccessHandlers(dm: DmPairing, env: HandlerEnv): DmAccessServic
 
 /** Handlers of pairgate.v1.DmPairingService (the owner's operator API). */
 export function dmPairingHandlers(dm: DmPairing, env: HandlerEnv): DmPairingServiceServer {
+  const role = env.role ?? "owner";
   return {
     listPairingRequests: unary("ListPairingRequests", env, async (req) => {
       const r = validate(pagedScopeSchema, req);
@@ -161,7 +163,7 @@ export function dmPairingHandlers(dm: DmPairing, env: HandlerEnv): DmPairingServ
     }),
     approvePairingCode: unary("ApprovePairingCode", env, async (req) => {
       const r = validate(approveSchema, req);
-      const result = await dm.approve(r.channel, r.accountId, r.code, r.notify);
+      const result = await dm.approve(r.channel, r.accountId, r.code, r.notify, role);
       return {
         sender: allowedSender(result.sender),
         notifyStatus: NOTIFY[result.notifyStatus],
@@ -170,7 +172,7 @@ export function dmPairingHandlers(dm: DmPairing, env: HandlerEnv): DmPairingServ
     }),
     rejectPairingRequest: unary("RejectPairingRequest", env, async (req) => {
       const r = validate(codeSchema, req);
-      return { request: pairingRequest(await dm.reject(r.channel, r.accountId, r.code)) };
+      return { request: pairingRequest(await dm.reject(r.channel, r.accountId, r.code, role)) };
     }),
     listAllowedSenders: unary("ListAllowedSenders", env, async (req) => {
       const r = validate(pagedScopeSchema, req);
@@ -179,12 +181,12 @@ export function dmPairingHandlers(dm: DmPairing, env: HandlerEnv): DmPairingServ
     }),
     addAllowedSender: unary("AddAllowedSender", env, async (req) => {
       const r = validate(senderSchema, req);
-      const result = await dm.addAllowed(r.channel, r.accountId, r.senderId);
+      const result = await dm.addAllowed(r.channel, r.accountId, r.senderId, role);
       return { sender: allowedSender(result.sender), created: result.created };
     }),
     revokeAllowedSender: unary("RevokeAllowedSender", env, async (req) => {
       const r = validate(senderSchema, req);
-      return { sender: allowedSender(await dm.revokeAllowed(r.channel, r.accountId, r.senderId)) };
+      return { sender: allowedSender(await dm.revokeAllowed(r.channel, r.accountId, r.senderId, role)) };
     }),
     listChannels: unary("ListChannels", env, async () => ({ channels: (await dm.listChannels()).map(channelStatus) })),
     watchPairingEvents: serverStream("WatchPairingEvents", env, async (req, sink, ctx) => {

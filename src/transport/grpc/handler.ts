@@ -6,6 +6,7 @@ import {
   type ServerUnaryCall,
   type ServerWritableStream,
 } from "@grpc/grpc-js";
+import type { AuditRole } from "../../domain/audit-log";
 import type { Logger } from "../../domain/logger";
 import { toGrpcStatus } from "./status";
 
@@ -14,6 +15,8 @@ export interface HandlerEnv {
   readonly log: Logger;
   /** Aborted when the daemon starts stopping; open streams then end with UNAVAILABLE. */
   readonly stopping: AbortSignal;
+  /** The role of this listener's callers, written into audit records. @default "owner" */
+  readonly role?: AuditRole;
 }
 
 /** What a handler knows about its call besides the request. */

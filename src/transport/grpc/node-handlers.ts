@@ -256,11 +256,11 @@ export function nodeAdminHandlers(nodes: NodePairing, env: HandlerEnv, tls: Node
     }),
     approveNode: unary("ApproveNode", env, async (req) => {
       const r = validate(requestIdSchema, req);
-      return { node: pairedNode(await nodes.approve(r.requestId)) };
+      return { node: pairedNode(await nodes.approve(r.requestId, "owner", env.role ?? "owner")) };
     }),
     rejectNode: unary("RejectNode", env, async (req) => {
       const r = validate(requestIdSchema, req);
-      return { request: pendingNode(await nodes.reject(r.requestId)) };
+      return { request: pendingNode(await nodes.reject(r.requestId, env.role ?? "owner")) };
     }),
     listNodes: unary("ListNodes", env, async (req) => {
       const r = validate(listNodesSchema, req);
@@ -269,11 +269,11 @@ export function nodeAdminHandlers(nodes: NodePairing, env: HandlerEnv, tls: Node
     }),
     renameNode: unary("RenameNode", env, async (req) => {
       const r = validate(renameSchema, req);
-      return { node: pairedNode(await nodes.rename(r.nodeId, r.displayName)) };
+      return { node: pairedNode(await nodes.rename(r.nodeId, r.displayName, env.role ?? "owner")) };
     }),
     revokeNode: unary("RevokeNode", env, async (req) => {
       const r = validate(nodeIdSchema, req);
-      return { node: pairedNode(await nodes.revoke(r.nodeId)) };
+      return { node: pairedNode(await nodes.revoke(r.nodeId, env.role ?? "owner")) };
     }),
     watchNodeEvents: serverStream("WatchNodeEvents", env, async (_req, sink, ctx) => {
       const unsubscribe = nodes.events.subscribe((e) => {

@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { ChannelStatus } from "./dm_pairing_service";
 
 export const protobufPackage = "pairgate.v1";
 
@@ -91,6 +92,181 @@ export interface VerifyStoreResponse {
   problems: StoreProblem[];
   /** All problems, listed or not. */
   problemCount: number;
+}
+
+/** GetDaemonStatusRequest has no fields. */
+export interface GetDaemonStatusRequest {
+}
+
+/** GetDaemonStatusResponse describes the running daemon. */
+export interface GetDaemonStatusResponse {
+  /** The daemon's version (e.g. "0.1.0"). */
+  version: string;
+  /** When the daemon started, in Unix milliseconds. */
+  startedAtMs: number;
+  /** How long it has been running, in milliseconds (monotonic). */
+  uptimeMs: number;
+  /** The daemon's process id. */
+  pid: number;
+  /** The state directory. */
+  home: string;
+  /** The config file in use; empty when running on the embedded defaults. */
+  configPath: string;
+  /** The operator unix socket. */
+  socketPath: string;
+  /** The node listener's bound address, "host:port" (the real port when configured with port 0). */
+  nodeListenAddress: string;
+  /** Whether the node listener serves TLS. */
+  nodeTls: boolean;
+  /** SHA-256 of the node certificate's SubjectPublicKeyInfo (the pin); empty without TLS. */
+  nodeTlsSpkiSha256: Buffer;
+  /** End of the node certificate's validity, in Unix milliseconds; 0 without TLS. */
+  nodeTlsNotAfterMs: number;
+  /** The store's state (writable or fenced, identity). */
+  store:
+    | GetStoreStatusResponse
+    | undefined;
+  /** Every channel account with its policy and counts (as ListChannels). */
+  channels: ChannelStatus[];
+  /** Pending node pairing requests. */
+  pendingNodes: number;
+  /** Paired nodes. */
+  pairedNodes: number;
+  /** Records in the audit trail. */
+  auditRecords: number;
+  /** The node listener accepts a non-loopback address without TLS (`nodes.insecure`). */
+  nodeInsecure: boolean;
+  /** Node requests from loopback peers are approved without the owner (`nodes.autoApproveLoopback`). */
+  nodeAutoApproveLoopback: boolean;
+}
+
+/** ListAuditRecordsRequest filters and pages the audit trail. */
+export interface ListAuditRecordsRequest {
+  /** Only records at or after this time, in Unix milliseconds; 0 = from the oldest. */
+  sinceMs: number;
+  /** Only these actions (e.g. "pairing.approve", "node.revoke"); empty = every action. */
+  actions: string[];
+  /** Maximum records to return (default 100, max 1000). */
+  pageSize: number;
+  /**
+   * Continue after this record: a `next_page_token`, or the `id` of the last record seen (to follow
+   * the trail, poll with the last id).
+   */
+  pageToken: string;
+}
+
+/** AuditRecord is one entry of the audit trail. It never holds a secret. */
+export interface AuditRecord {
+  /** The record's id: time order, then creation order; usable as a `page_token`. */
+  id: string;
+  /** When it happened, in Unix milliseconds. */
+  atMs: number;
+  /**
+   * What happened: "pairing.approve", "pairing.approve_failed", "pairing.reject", "pairing.add",
+   * "pairing.revoke", "pairing.expire", "node.approve", "node.reject", "node.claim", "node.rotate",
+   * "node.revoke", "node.rename", "node.expire", "config.reload", "config.reload_failed", "import".
+   */
+  action: string;
+  /**
+   * Who did it, by the socket the call came in on: "owner" (operator socket), "adapter" (adapter
+   * socket), "node" (node listener) or "daemon" (expiry sweeps, config reloads).
+   */
+  role: string;
+  /** The channel of a DM action; empty otherwise. */
+  channel: string;
+  /** The channel account of a DM action; empty otherwise. */
+  accountId: string;
+  /** The sender id (DM actions) or node id (node actions); empty when none (a missed approve). */
+  subjectId: string;
+  /** The node pairing request id of node approvals, rejections and expiries; empty otherwise. */
+  requestId: string;
+  /**
+   * How: for node approvals "owner", "auto-loopback" or "invite"; for DM grants "pairing-code",
+   * "added" or "import"; empty otherwise.
+   */
+  via: string;
+  /** A short, non-secret detail: a node's new name, "repair", a reload's outcome, an import's source. */
+  detail: string;
+}
+
+/** ListAuditRecordsResponse is one page of the audit trail. */
+export interface ListAuditRecordsResponse {
+  /** The records, oldest first. */
+  records: AuditRecord[];
+  /** Token of the next page; empty on the last page. */
+  nextPageToken: string;
+}
+
+/** ImportedSender is one sender to add to a channel account's allowlist. */
+export interface ImportedSender {
+  /** Channel name (case-insensitive). */
+  channel: string;
+  /** Channel account; empty = "default". */
+  accountId: string;
+  /** The sender id (normalized like AddAllowedSender's). */
+  senderId: string;
+}
+
+/** ImportedPairingRequest is one live pending pairing request to carry over with its code. */
+export interface ImportedPairingRequest {
+  /** Channel name (case-insensitive). */
+  channel: string;
+  /** Channel account; empty = "default". */
+  accountId: string;
+  /** The sender id. */
+  senderId: string;
+  /** The pairing code the sender was given (8 characters of the pairing alphabet). */
+  code: string;
+  /** When the request was created, in Unix milliseconds; it expires one pending TTL after that. */
+  createdAtMs: number;
+  /** Metadata shown to the owner (e.g. username). */
+  senderMeta: { [key: string]: string };
+}
+
+export interface ImportedPairingRequest_SenderMetaEntry {
+  key: string;
+  value: string;
+}
+
+/** ImportStateRequest is everything to import in one atomic write. */
+export interface ImportStateRequest {
+  /**
+   * Where the entries come from: "clawdbot", "openclaw" or "file" (`pairing add --from-file`). Written
+   * into the audit records.
+   */
+  source: string;
+  /** Senders to allow. */
+  senders: ImportedSender[];
+  /** Pending requests to carry over. */
+  requests: ImportedPairingRequest[];
+  /** Check everything and report, but write nothing. */
+  dryRun: boolean;
+}
+
+/** ImportSkip is one entry that was not imported. */
+export interface ImportSkip {
+  /** "sender" or "request". */
+  kind: string;
+  /** Channel as given. */
+  channel: string;
+  /** Account as given. */
+  accountId: string;
+  /** Sender id as given. */
+  senderId: string;
+  /** Why (e.g. "already allowed", "expired", "unknown channel", "code in use"). */
+  reason: string;
+}
+
+/** ImportStateResponse is the import's summary. */
+export interface ImportStateResponse {
+  /** Senders added to an allowlist (or that would be, with dry_run). */
+  sendersImported: number;
+  /** Pending requests carried over (or that would be, with dry_run). */
+  requestsImported: number;
+  /** Everything not imported, with the reason. */
+  skipped: ImportSkip[];
+  /** Whether this was a dry run (nothing written). */
+  dryRun: boolean;
 }
 
 function createBaseGetStoreStatusRequest(): GetStoreStatusRequest {
@@ -837,10 +1013,1733 @@ export const VerifyStoreResponse: MessageFns<VerifyStoreResponse> = {
   },
 };
 
+function createBaseGetDaemonStatusRequest(): GetDaemonStatusRequest {
+  return {};
+}
+
+export const GetDaemonStatusRequest: MessageFns<GetDaemonStatusRequest> = {
+  encode(_: GetDaemonStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDaemonStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDaemonStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetDaemonStatusRequest {
+    return {};
+  },
+
+  toJSON(_: GetDaemonStatusRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetDaemonStatusRequest>, I>>(base?: I): GetDaemonStatusRequest {
+    return GetDaemonStatusRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetDaemonStatusRequest>, I>>(_: I): GetDaemonStatusRequest {
+    const message = createBaseGetDaemonStatusRequest();
+    return message;
+  },
+};
+
+function createBaseGetDaemonStatusResponse(): GetDaemonStatusResponse {
+  return {
+    version: "",
+    startedAtMs: 0,
+    uptimeMs: 0,
+    pid: 0,
+    home: "",
+    configPath: "",
+    socketPath: "",
+    nodeListenAddress: "",
+    nodeTls: false,
+    nodeTlsSpkiSha256: Buffer.alloc(0),
+    nodeTlsNotAfterMs: 0,
+    store: undefined,
+    channels: [],
+    pendingNodes: 0,
+    pairedNodes: 0,
+    auditRecords: 0,
+    nodeInsecure: false,
+    nodeAutoApproveLoopback: false,
+  };
+}
+
+export const GetDaemonStatusResponse: MessageFns<GetDaemonStatusResponse> = {
+  encode(message: GetDaemonStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== "") {
+      writer.uint32(10).string(message.version);
+    }
+    if (message.startedAtMs !== 0) {
+      writer.uint32(16).int64(message.startedAtMs);
+    }
+    if (message.uptimeMs !== 0) {
+      writer.uint32(24).int64(message.uptimeMs);
+    }
+    if (message.pid !== 0) {
+      writer.uint32(32).int64(message.pid);
+    }
+    if (message.home !== "") {
+      writer.uint32(42).string(message.home);
+    }
+    if (message.configPath !== "") {
+      writer.uint32(50).string(message.configPath);
+    }
+    if (message.socketPath !== "") {
+      writer.uint32(58).string(message.socketPath);
+    }
+    if (message.nodeListenAddress !== "") {
+      writer.uint32(66).string(message.nodeListenAddress);
+    }
+    if (message.nodeTls !== false) {
+      writer.uint32(72).bool(message.nodeTls);
+    }
+    if (message.nodeTlsSpkiSha256.length !== 0) {
+      writer.uint32(82).bytes(message.nodeTlsSpkiSha256);
+    }
+    if (message.nodeTlsNotAfterMs !== 0) {
+      writer.uint32(88).int64(message.nodeTlsNotAfterMs);
+    }
+    if (message.store !== undefined) {
+      GetStoreStatusResponse.encode(message.store, writer.uint32(98).fork()).join();
+    }
+    for (const v of message.channels) {
+      ChannelStatus.encode(v!, writer.uint32(106).fork()).join();
+    }
+    if (message.pendingNodes !== 0) {
+      writer.uint32(112).int64(message.pendingNodes);
+    }
+    if (message.pairedNodes !== 0) {
+      writer.uint32(120).int64(message.pairedNodes);
+    }
+    if (message.auditRecords !== 0) {
+      writer.uint32(128).int64(message.auditRecords);
+    }
+    if (message.nodeInsecure !== false) {
+      writer.uint32(136).bool(message.nodeInsecure);
+    }
+    if (message.nodeAutoApproveLoopback !== false) {
+      writer.uint32(144).bool(message.nodeAutoApproveLoopback);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDaemonStatusResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDaemonStatusResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.startedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.uptimeMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pid = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.home = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.configPath = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.socketPath = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.nodeListenAddress = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.nodeTls = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.nodeTlsSpkiSha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.nodeTlsNotAfterMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.store = GetStoreStatusResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.channels.push(ChannelStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.pendingNodes = longToNumber(reader.int64());
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.pairedNodes = longToNumber(reader.int64());
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.auditRecords = longToNumber(reader.int64());
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.nodeInsecure = reader.bool();
+            continue;
+          }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.nodeAutoApproveLoopback = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDaemonStatusResponse {
+    return {
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      startedAtMs: isSet(object.startedAtMs)
+        ? globalThis.Number(object.startedAtMs)
+        : isSet(object.started_at_ms)
+        ? globalThis.Number(object.started_at_ms)
+        : 0,
+      uptimeMs: isSet(object.uptimeMs)
+        ? globalThis.Number(object.uptimeMs)
+        : isSet(object.uptime_ms)
+        ? globalThis.Number(object.uptime_ms)
+        : 0,
+      pid: isSet(object.pid) ? globalThis.Number(object.pid) : 0,
+      home: isSet(object.home) ? globalThis.String(object.home) : "",
+      configPath: isSet(object.configPath)
+        ? globalThis.String(object.configPath)
+        : isSet(object.config_path)
+        ? globalThis.String(object.config_path)
+        : "",
+      socketPath: isSet(object.socketPath)
+        ? globalThis.String(object.socketPath)
+        : isSet(object.socket_path)
+        ? globalThis.String(object.socket_path)
+        : "",
+      nodeListenAddress: isSet(object.nodeListenAddress)
+        ? globalThis.String(object.nodeListenAddress)
+        : isSet(object.node_listen_address)
+        ? globalThis.String(object.node_listen_address)
+        : "",
+      nodeTls: isSet(object.nodeTls)
+        ? globalThis.Boolean(object.nodeTls)
+        : isSet(object.node_tls)
+        ? globalThis.Boolean(object.node_tls)
+        : false,
+      nodeTlsSpkiSha256: isSet(object.nodeTlsSpkiSha256)
+        ? Buffer.from(bytesFromBase64(object.nodeTlsSpkiSha256))
+        : isSet(object.node_tls_spki_sha256)
+        ? Buffer.from(bytesFromBase64(object.node_tls_spki_sha256))
+        : Buffer.alloc(0),
+      nodeTlsNotAfterMs: isSet(object.nodeTlsNotAfterMs)
+        ? globalThis.Number(object.nodeTlsNotAfterMs)
+        : isSet(object.node_tls_not_after_ms)
+        ? globalThis.Number(object.node_tls_not_after_ms)
+        : 0,
+      store: isSet(object.store) ? GetStoreStatusResponse.fromJSON(object.store) : undefined,
+      channels: globalThis.Array.isArray(object?.channels)
+        ? object.channels.map((e: any) => ChannelStatus.fromJSON(e))
+        : [],
+      pendingNodes: isSet(object.pendingNodes)
+        ? globalThis.Number(object.pendingNodes)
+        : isSet(object.pending_nodes)
+        ? globalThis.Number(object.pending_nodes)
+        : 0,
+      pairedNodes: isSet(object.pairedNodes)
+        ? globalThis.Number(object.pairedNodes)
+        : isSet(object.paired_nodes)
+        ? globalThis.Number(object.paired_nodes)
+        : 0,
+      auditRecords: isSet(object.auditRecords)
+        ? globalThis.Number(object.auditRecords)
+        : isSet(object.audit_records)
+        ? globalThis.Number(object.audit_records)
+        : 0,
+      nodeInsecure: isSet(object.nodeInsecure)
+        ? globalThis.Boolean(object.nodeInsecure)
+        : isSet(object.node_insecure)
+        ? globalThis.Boolean(object.node_insecure)
+        : false,
+      nodeAutoApproveLoopback: isSet(object.nodeAutoApproveLoopback)
+        ? globalThis.Boolean(object.nodeAutoApproveLoopback)
+        : isSet(object.node_auto_approve_loopback)
+        ? globalThis.Boolean(object.node_auto_approve_loopback)
+        : false,
+    };
+  },
+
+  toJSON(message: GetDaemonStatusResponse): unknown {
+    const obj: any = {};
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.startedAtMs !== 0) {
+      obj.startedAtMs = Math.round(message.startedAtMs);
+    }
+    if (message.uptimeMs !== 0) {
+      obj.uptimeMs = Math.round(message.uptimeMs);
+    }
+    if (message.pid !== 0) {
+      obj.pid = Math.round(message.pid);
+    }
+    if (message.home !== "") {
+      obj.home = message.home;
+    }
+    if (message.configPath !== "") {
+      obj.configPath = message.configPath;
+    }
+    if (message.socketPath !== "") {
+      obj.socketPath = message.socketPath;
+    }
+    if (message.nodeListenAddress !== "") {
+      obj.nodeListenAddress = message.nodeListenAddress;
+    }
+    if (message.nodeTls !== false) {
+      obj.nodeTls = message.nodeTls;
+    }
+    if (message.nodeTlsSpkiSha256.length !== 0) {
+      obj.nodeTlsSpkiSha256 = base64FromBytes(message.nodeTlsSpkiSha256);
+    }
+    if (message.nodeTlsNotAfterMs !== 0) {
+      obj.nodeTlsNotAfterMs = Math.round(message.nodeTlsNotAfterMs);
+    }
+    if (message.store !== undefined) {
+      obj.store = GetStoreStatusResponse.toJSON(message.store);
+    }
+    if (message.channels?.length) {
+      obj.channels = message.channels.map((e) => ChannelStatus.toJSON(e));
+    }
+    if (message.pendingNodes !== 0) {
+      obj.pendingNodes = Math.round(message.pendingNodes);
+    }
+    if (message.pairedNodes !== 0) {
+      obj.pairedNodes = Math.round(message.pairedNodes);
+    }
+    if (message.auditRecords !== 0) {
+      obj.auditRecords = Math.round(message.auditRecords);
+    }
+    if (message.nodeInsecure !== false) {
+      obj.nodeInsecure = message.nodeInsecure;
+    }
+    if (message.nodeAutoApproveLoopback !== false) {
+      obj.nodeAutoApproveLoopback = message.nodeAutoApproveLoopback;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetDaemonStatusResponse>, I>>(base?: I): GetDaemonStatusResponse {
+    return GetDaemonStatusResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetDaemonStatusResponse>, I>>(object: I): GetDaemonStatusResponse {
+    const message = createBaseGetDaemonStatusResponse();
+    message.version = object.version ?? "";
+    message.startedAtMs = object.startedAtMs ?? 0;
+    message.uptimeMs = object.uptimeMs ?? 0;
+    message.pid = object.pid ?? 0;
+    message.home = object.home ?? "";
+    message.configPath = object.configPath ?? "";
+    message.socketPath = object.socketPath ?? "";
+    message.nodeListenAddress = object.nodeListenAddress ?? "";
+    message.nodeTls = object.nodeTls ?? false;
+    message.nodeTlsSpkiSha256 = object.nodeTlsSpkiSha256 ?? Buffer.alloc(0);
+    message.nodeTlsNotAfterMs = object.nodeTlsNotAfterMs ?? 0;
+    message.store = (object.store !== undefined && object.store !== null)
+      ? GetStoreStatusResponse.fromPartial(object.store)
+      : undefined;
+    message.channels = object.channels?.map((e) => ChannelStatus.fromPartial(e)) || [];
+    message.pendingNodes = object.pendingNodes ?? 0;
+    message.pairedNodes = object.pairedNodes ?? 0;
+    message.auditRecords = object.auditRecords ?? 0;
+    message.nodeInsecure = object.nodeInsecure ?? false;
+    message.nodeAutoApproveLoopback = object.nodeAutoApproveLoopback ?? false;
+    return message;
+  },
+};
+
+function createBaseListAuditRecordsRequest(): ListAuditRecordsRequest {
+  return { sinceMs: 0, actions: [], pageSize: 0, pageToken: "" };
+}
+
+export const ListAuditRecordsRequest: MessageFns<ListAuditRecordsRequest> = {
+  encode(message: ListAuditRecordsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sinceMs !== 0) {
+      writer.uint32(8).int64(message.sinceMs);
+    }
+    for (const v of message.actions) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(24).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(34).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAuditRecordsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAuditRecordsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sinceMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.actions.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAuditRecordsRequest {
+    return {
+      sinceMs: isSet(object.sinceMs)
+        ? globalThis.Number(object.sinceMs)
+        : isSet(object.since_ms)
+        ? globalThis.Number(object.since_ms)
+        : 0,
+      actions: globalThis.Array.isArray(object?.actions) ? object.actions.map((e: any) => globalThis.String(e)) : [],
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListAuditRecordsRequest): unknown {
+    const obj: any = {};
+    if (message.sinceMs !== 0) {
+      obj.sinceMs = Math.round(message.sinceMs);
+    }
+    if (message.actions?.length) {
+      obj.actions = message.actions;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListAuditRecordsRequest>, I>>(base?: I): ListAuditRecordsRequest {
+    return ListAuditRecordsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAuditRecordsRequest>, I>>(object: I): ListAuditRecordsRequest {
+    const message = createBaseListAuditRecordsRequest();
+    message.sinceMs = object.sinceMs ?? 0;
+    message.actions = object.actions?.map((e) => e) || [];
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseAuditRecord(): AuditRecord {
+  return {
+    id: "",
+    atMs: 0,
+    action: "",
+    role: "",
+    channel: "",
+    accountId: "",
+    subjectId: "",
+    requestId: "",
+    via: "",
+    detail: "",
+  };
+}
+
+export const AuditRecord: MessageFns<AuditRecord> = {
+  encode(message: AuditRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.atMs !== 0) {
+      writer.uint32(16).int64(message.atMs);
+    }
+    if (message.action !== "") {
+      writer.uint32(26).string(message.action);
+    }
+    if (message.role !== "") {
+      writer.uint32(34).string(message.role);
+    }
+    if (message.channel !== "") {
+      writer.uint32(42).string(message.channel);
+    }
+    if (message.accountId !== "") {
+      writer.uint32(50).string(message.accountId);
+    }
+    if (message.subjectId !== "") {
+      writer.uint32(58).string(message.subjectId);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(66).string(message.requestId);
+    }
+    if (message.via !== "") {
+      writer.uint32(74).string(message.via);
+    }
+    if (message.detail !== "") {
+      writer.uint32(82).string(message.detail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuditRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuditRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.atMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.channel = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.subjectId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.via = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuditRecord {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      atMs: isSet(object.atMs)
+        ? globalThis.Number(object.atMs)
+        : isSet(object.at_ms)
+        ? globalThis.Number(object.at_ms)
+        : 0,
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      channel: isSet(object.channel) ? globalThis.String(object.channel) : "",
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      subjectId: isSet(object.subjectId)
+        ? globalThis.String(object.subjectId)
+        : isSet(object.subject_id)
+        ? globalThis.String(object.subject_id)
+        : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      via: isSet(object.via) ? globalThis.String(object.via) : "",
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+    };
+  },
+
+  toJSON(message: AuditRecord): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.atMs !== 0) {
+      obj.atMs = Math.round(message.atMs);
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.channel !== "") {
+      obj.channel = message.channel;
+    }
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.subjectId !== "") {
+      obj.subjectId = message.subjectId;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.via !== "") {
+      obj.via = message.via;
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AuditRecord>, I>>(base?: I): AuditRecord {
+    return AuditRecord.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AuditRecord>, I>>(object: I): AuditRecord {
+    const message = createBaseAuditRecord();
+    message.id = object.id ?? "";
+    message.atMs = object.atMs ?? 0;
+    message.action = object.action ?? "";
+    message.role = object.role ?? "";
+    message.channel = object.channel ?? "";
+    message.accountId = object.accountId ?? "";
+    message.subjectId = object.subjectId ?? "";
+    message.requestId = object.requestId ?? "";
+    message.via = object.via ?? "";
+    message.detail = object.detail ?? "";
+    return message;
+  },
+};
+
+function createBaseListAuditRecordsResponse(): ListAuditRecordsResponse {
+  return { records: [], nextPageToken: "" };
+}
+
+export const ListAuditRecordsResponse: MessageFns<ListAuditRecordsResponse> = {
+  encode(message: ListAuditRecordsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.records) {
+      AuditRecord.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAuditRecordsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAuditRecordsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.records.push(AuditRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAuditRecordsResponse {
+    return {
+      records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => AuditRecord.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListAuditRecordsResponse): unknown {
+    const obj: any = {};
+    if (message.records?.length) {
+      obj.records = message.records.map((e) => AuditRecord.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListAuditRecordsResponse>, I>>(base?: I): ListAuditRecordsResponse {
+    return ListAuditRecordsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListAuditRecordsResponse>, I>>(object: I): ListAuditRecordsResponse {
+    const message = createBaseListAuditRecordsResponse();
+    message.records = object.records?.map((e) => AuditRecord.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseImportedSender(): ImportedSender {
+  return { channel: "", accountId: "", senderId: "" };
+}
+
+export const ImportedSender: MessageFns<ImportedSender> = {
+  encode(message: ImportedSender, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.channel !== "") {
+      writer.uint32(10).string(message.channel);
+    }
+    if (message.accountId !== "") {
+      writer.uint32(18).string(message.accountId);
+    }
+    if (message.senderId !== "") {
+      writer.uint32(26).string(message.senderId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportedSender {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportedSender();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.channel = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.senderId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportedSender {
+    return {
+      channel: isSet(object.channel) ? globalThis.String(object.channel) : "",
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      senderId: isSet(object.senderId)
+        ? globalThis.String(object.senderId)
+        : isSet(object.sender_id)
+        ? globalThis.String(object.sender_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ImportedSender): unknown {
+    const obj: any = {};
+    if (message.channel !== "") {
+      obj.channel = message.channel;
+    }
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.senderId !== "") {
+      obj.senderId = message.senderId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImportedSender>, I>>(base?: I): ImportedSender {
+    return ImportedSender.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportedSender>, I>>(object: I): ImportedSender {
+    const message = createBaseImportedSender();
+    message.channel = object.channel ?? "";
+    message.accountId = object.accountId ?? "";
+    message.senderId = object.senderId ?? "";
+    return message;
+  },
+};
+
+function createBaseImportedPairingRequest(): ImportedPairingRequest {
+  return { channel: "", accountId: "", senderId: "", code: "", createdAtMs: 0, senderMeta: {} };
+}
+
+export const ImportedPairingRequest: MessageFns<ImportedPairingRequest> = {
+  encode(message: ImportedPairingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.channel !== "") {
+      writer.uint32(10).string(message.channel);
+    }
+    if (message.accountId !== "") {
+      writer.uint32(18).string(message.accountId);
+    }
+    if (message.senderId !== "") {
+      writer.uint32(26).string(message.senderId);
+    }
+    if (message.code !== "") {
+      writer.uint32(34).string(message.code);
+    }
+    if (message.createdAtMs !== 0) {
+      writer.uint32(40).int64(message.createdAtMs);
+    }
+    globalThis.Object.entries(message.senderMeta).forEach(([key, value]: [string, string]) => {
+      ImportedPairingRequest_SenderMetaEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportedPairingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportedPairingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.channel = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.senderId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.createdAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            const entry6 = ImportedPairingRequest_SenderMetaEntry.decode(reader, reader.uint32());
+            if (entry6.value !== undefined) {
+              message.senderMeta[entry6.key] = entry6.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportedPairingRequest {
+    return {
+      channel: isSet(object.channel) ? globalThis.String(object.channel) : "",
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      senderId: isSet(object.senderId)
+        ? globalThis.String(object.senderId)
+        : isSet(object.sender_id)
+        ? globalThis.String(object.sender_id)
+        : "",
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      createdAtMs: isSet(object.createdAtMs)
+        ? globalThis.Number(object.createdAtMs)
+        : isSet(object.created_at_ms)
+        ? globalThis.Number(object.created_at_ms)
+        : 0,
+      senderMeta: isObject(object.senderMeta)
+        ? (globalThis.Object.entries(object.senderMeta) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.sender_meta)
+        ? (globalThis.Object.entries(object.sender_meta) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: ImportedPairingRequest): unknown {
+    const obj: any = {};
+    if (message.channel !== "") {
+      obj.channel = message.channel;
+    }
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.senderId !== "") {
+      obj.senderId = message.senderId;
+    }
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.createdAtMs !== 0) {
+      obj.createdAtMs = Math.round(message.createdAtMs);
+    }
+    if (message.senderMeta) {
+      const entries = globalThis.Object.entries(message.senderMeta) as [string, string][];
+      if (entries.length > 0) {
+        obj.senderMeta = {};
+        entries.forEach(([k, v]) => {
+          obj.senderMeta[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImportedPairingRequest>, I>>(base?: I): ImportedPairingRequest {
+    return ImportedPairingRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportedPairingRequest>, I>>(object: I): ImportedPairingRequest {
+    const message = createBaseImportedPairingRequest();
+    message.channel = object.channel ?? "";
+    message.accountId = object.accountId ?? "";
+    message.senderId = object.senderId ?? "";
+    message.code = object.code ?? "";
+    message.createdAtMs = object.createdAtMs ?? 0;
+    message.senderMeta = (globalThis.Object.entries(object.senderMeta ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseImportedPairingRequest_SenderMetaEntry(): ImportedPairingRequest_SenderMetaEntry {
+  return { key: "", value: "" };
+}
+
+export const ImportedPairingRequest_SenderMetaEntry: MessageFns<ImportedPairingRequest_SenderMetaEntry> = {
+  encode(message: ImportedPairingRequest_SenderMetaEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportedPairingRequest_SenderMetaEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportedPairingRequest_SenderMetaEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportedPairingRequest_SenderMetaEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ImportedPairingRequest_SenderMetaEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImportedPairingRequest_SenderMetaEntry>, I>>(
+    base?: I,
+  ): ImportedPairingRequest_SenderMetaEntry {
+    return ImportedPairingRequest_SenderMetaEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportedPairingRequest_SenderMetaEntry>, I>>(
+    object: I,
+  ): ImportedPairingRequest_SenderMetaEntry {
+    const message = createBaseImportedPairingRequest_SenderMetaEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseImportStateRequest(): ImportStateRequest {
+  return { source: "", senders: [], requests: [], dryRun: false };
+}
+
+export const ImportStateRequest: MessageFns<ImportStateRequest> = {
+  encode(message: ImportStateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.source !== "") {
+      writer.uint32(10).string(message.source);
+    }
+    for (const v of message.senders) {
+      ImportedSender.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.requests) {
+      ImportedPairingRequest.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(32).bool(message.dryRun);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportStateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportStateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.senders.push(ImportedSender.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requests.push(ImportedPairingRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportStateRequest {
+    return {
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      senders: globalThis.Array.isArray(object?.senders)
+        ? object.senders.map((e: any) => ImportedSender.fromJSON(e))
+        : [],
+      requests: globalThis.Array.isArray(object?.requests)
+        ? object.requests.map((e: any) => ImportedPairingRequest.fromJSON(e))
+        : [],
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+        ? globalThis.Boolean(object.dry_run)
+        : false,
+    };
+  },
+
+  toJSON(message: ImportStateRequest): unknown {
+    const obj: any = {};
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.senders?.length) {
+      obj.senders = message.senders.map((e) => ImportedSender.toJSON(e));
+    }
+    if (message.requests?.length) {
+      obj.requests = message.requests.map((e) => ImportedPairingRequest.toJSON(e));
+    }
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImportStateRequest>, I>>(base?: I): ImportStateRequest {
+    return ImportStateRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportStateRequest>, I>>(object: I): ImportStateRequest {
+    const message = createBaseImportStateRequest();
+    message.source = object.source ?? "";
+    message.senders = object.senders?.map((e) => ImportedSender.fromPartial(e)) || [];
+    message.requests = object.requests?.map((e) => ImportedPairingRequest.fromPartial(e)) || [];
+    message.dryRun = object.dryRun ?? false;
+    return message;
+  },
+};
+
+function createBaseImportSkip(): ImportSkip {
+  return { kind: "", channel: "", accountId: "", senderId: "", reason: "" };
+}
+
+export const ImportSkip: MessageFns<ImportSkip> = {
+  encode(message: ImportSkip, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.channel !== "") {
+      writer.uint32(18).string(message.channel);
+    }
+    if (message.accountId !== "") {
+      writer.uint32(26).string(message.accountId);
+    }
+    if (message.senderId !== "") {
+      writer.uint32(34).string(message.senderId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportSkip {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportSkip();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.channel = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.accountId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.senderId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportSkip {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      channel: isSet(object.channel) ? globalThis.String(object.channel) : "",
+      accountId: isSet(object.accountId)
+        ? globalThis.String(object.accountId)
+        : isSet(object.account_id)
+        ? globalThis.String(object.account_id)
+        : "",
+      senderId: isSet(object.senderId)
+        ? globalThis.String(object.senderId)
+        : isSet(object.sender_id)
+        ? globalThis.String(object.sender_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: ImportSkip): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.channel !== "") {
+      obj.channel = message.channel;
+    }
+    if (message.accountId !== "") {
+      obj.accountId = message.accountId;
+    }
+    if (message.senderId !== "") {
+      obj.senderId = message.senderId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImportSkip>, I>>(base?: I): ImportSkip {
+    return ImportSkip.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportSkip>, I>>(object: I): ImportSkip {
+    const message = createBaseImportSkip();
+    message.kind = object.kind ?? "";
+    message.channel = object.channel ?? "";
+    message.accountId = object.accountId ?? "";
+    message.senderId = object.senderId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseImportStateResponse(): ImportStateResponse {
+  return { sendersImported: 0, requestsImported: 0, skipped: [], dryRun: false };
+}
+
+export const ImportStateResponse: MessageFns<ImportStateResponse> = {
+  encode(message: ImportStateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sendersImported !== 0) {
+      writer.uint32(8).int64(message.sendersImported);
+    }
+    if (message.requestsImported !== 0) {
+      writer.uint32(16).int64(message.requestsImported);
+    }
+    for (const v of message.skipped) {
+      ImportSkip.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.dryRun !== false) {
+      writer.uint32(32).bool(message.dryRun);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportStateResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportStateResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sendersImported = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.requestsImported = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.skipped.push(ImportSkip.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportStateResponse {
+    return {
+      sendersImported: isSet(object.sendersImported)
+        ? globalThis.Number(object.sendersImported)
+        : isSet(object.senders_imported)
+        ? globalThis.Number(object.senders_imported)
+        : 0,
+      requestsImported: isSet(object.requestsImported)
+        ? globalThis.Number(object.requestsImported)
+        : isSet(object.requests_imported)
+        ? globalThis.Number(object.requests_imported)
+        : 0,
+      skipped: globalThis.Array.isArray(object?.skipped) ? object.skipped.map((e: any) => ImportSkip.fromJSON(e)) : [],
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+        ? globalThis.Boolean(object.dry_run)
+        : false,
+    };
+  },
+
+  toJSON(message: ImportStateResponse): unknown {
+    const obj: any = {};
+    if (message.sendersImported !== 0) {
+      obj.sendersImported = Math.round(message.sendersImported);
+    }
+    if (message.requestsImported !== 0) {
+      obj.requestsImported = Math.round(message.requestsImported);
+    }
+    if (message.skipped?.length) {
+      obj.skipped = message.skipped.map((e) => ImportSkip.toJSON(e));
+    }
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImportStateResponse>, I>>(base?: I): ImportStateResponse {
+    return ImportStateResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportStateResponse>, I>>(object: I): ImportStateResponse {
+    const message = createBaseImportStateResponse();
+    message.sendersImported = object.sendersImported ?? 0;
+    message.requestsImported = object.requestsImported ?? 0;
+    message.skipped = object.skipped?.map((e) => ImportSkip.fromPartial(e)) || [];
+    message.dryRun = object.dryRun ?? false;
+    return message;
+  },
+};
+
 /**
- * AdminService is the owner's (operator's) view of the daemon itself: store health, backups and
- * integrity checks. Used by `pairgate backup` and `pairgate db verify`; status and audit calls will
- * join it.
+ * AdminService is the owner's (operator's) view of the daemon itself: store health, backups,
+ * integrity checks, the daemon's status, the audit trail and imports. Used by `pairgate backup`,
+ * `pairgate db verify`, `pairgate status`, `pairgate doctor`, `pairgate audit` and `pairgate import`.
  *
  * Served only on the daemon's unix socket (`<home>/pairgate.sock`, mode 0600).
  */
@@ -891,6 +2790,54 @@ export const AdminServiceService = {
     responseSerialize: (value: VerifyStoreResponse): Buffer => Buffer.from(VerifyStoreResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): VerifyStoreResponse => VerifyStoreResponse.decode(value),
   },
+  /**
+   * GetDaemonStatus is everything `pairgate status` shows in one call: version, uptime, listeners,
+   * TLS pin, store state, per channel account counts and node counts. Reads only.
+   */
+  getDaemonStatus: {
+    path: "/pairgate.v1.AdminService/GetDaemonStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetDaemonStatusRequest): Buffer =>
+      Buffer.from(GetDaemonStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetDaemonStatusRequest => GetDaemonStatusRequest.decode(value),
+    responseSerialize: (value: GetDaemonStatusResponse): Buffer =>
+      Buffer.from(GetDaemonStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetDaemonStatusResponse => GetDaemonStatusResponse.decode(value),
+  },
+  /**
+   * ListAuditRecords lists the audit trail in time order (oldest first): every state change
+   * (approvals, rejections, additions, revocations, expiries, node token claims and rotations,
+   * renames), every missed approve and every config reload. Each record was written in the same
+   * atomic write as the change it records. Records never hold a secret (no codes, no tokens).
+   * INVALID_ARGUMENT (field `actions`) for an unknown action.
+   */
+  listAuditRecords: {
+    path: "/pairgate.v1.AdminService/ListAuditRecords" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListAuditRecordsRequest): Buffer =>
+      Buffer.from(ListAuditRecordsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListAuditRecordsRequest => ListAuditRecordsRequest.decode(value),
+    responseSerialize: (value: ListAuditRecordsResponse): Buffer =>
+      Buffer.from(ListAuditRecordsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListAuditRecordsResponse => ListAuditRecordsResponse.decode(value),
+  },
+  /**
+   * ImportState adds allowed senders and pending pairing requests (e.g. from a Clawdbot/OpenClaw
+   * state dir) in ONE atomic, synced write, with one audit record per imported entry. Idempotent:
+   * entries already present are skipped ("already allowed", "already pending"), so a second run
+   * changes nothing. Entries the daemon cannot take are skipped with a reason, never fatal.
+   */
+  importState: {
+    path: "/pairgate.v1.AdminService/ImportState" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ImportStateRequest): Buffer => Buffer.from(ImportStateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ImportStateRequest => ImportStateRequest.decode(value),
+    responseSerialize: (value: ImportStateResponse): Buffer => Buffer.from(ImportStateResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ImportStateResponse => ImportStateResponse.decode(value),
+  },
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
@@ -913,6 +2860,26 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
    * digests, the gateway identity). It changes nothing; `pairgate db repair` fixes what it finds.
    */
   verifyStore: handleUnaryCall<VerifyStoreRequest, VerifyStoreResponse>;
+  /**
+   * GetDaemonStatus is everything `pairgate status` shows in one call: version, uptime, listeners,
+   * TLS pin, store state, per channel account counts and node counts. Reads only.
+   */
+  getDaemonStatus: handleUnaryCall<GetDaemonStatusRequest, GetDaemonStatusResponse>;
+  /**
+   * ListAuditRecords lists the audit trail in time order (oldest first): every state change
+   * (approvals, rejections, additions, revocations, expiries, node token claims and rotations,
+   * renames), every missed approve and every config reload. Each record was written in the same
+   * atomic write as the change it records. Records never hold a secret (no codes, no tokens).
+   * INVALID_ARGUMENT (field `actions`) for an unknown action.
+   */
+  listAuditRecords: handleUnaryCall<ListAuditRecordsRequest, ListAuditRecordsResponse>;
+  /**
+   * ImportState adds allowed senders and pending pairing requests (e.g. from a Clawdbot/OpenClaw
+   * state dir) in ONE atomic, synced write, with one audit record per imported entry. Idempotent:
+   * entries already present are skipped ("already allowed", "already pending"), so a second run
+   * changes nothing. Entries the daemon cannot take are skipped with a reason, never fatal.
+   */
+  importState: handleUnaryCall<ImportStateRequest, ImportStateResponse>;
 }
 
 export interface AdminServiceClient extends Client {
@@ -968,6 +2935,68 @@ export interface AdminServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: VerifyStoreResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * GetDaemonStatus is everything `pairgate status` shows in one call: version, uptime, listeners,
+   * TLS pin, store state, per channel account counts and node counts. Reads only.
+   */
+  getDaemonStatus(
+    request: GetDaemonStatusRequest,
+    callback: (error: ServiceError | null, response: GetDaemonStatusResponse) => void,
+  ): ClientUnaryCall;
+  getDaemonStatus(
+    request: GetDaemonStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetDaemonStatusResponse) => void,
+  ): ClientUnaryCall;
+  getDaemonStatus(
+    request: GetDaemonStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetDaemonStatusResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ListAuditRecords lists the audit trail in time order (oldest first): every state change
+   * (approvals, rejections, additions, revocations, expiries, node token claims and rotations,
+   * renames), every missed approve and every config reload. Each record was written in the same
+   * atomic write as the change it records. Records never hold a secret (no codes, no tokens).
+   * INVALID_ARGUMENT (field `actions`) for an unknown action.
+   */
+  listAuditRecords(
+    request: ListAuditRecordsRequest,
+    callback: (error: ServiceError | null, response: ListAuditRecordsResponse) => void,
+  ): ClientUnaryCall;
+  listAuditRecords(
+    request: ListAuditRecordsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListAuditRecordsResponse) => void,
+  ): ClientUnaryCall;
+  listAuditRecords(
+    request: ListAuditRecordsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListAuditRecordsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ImportState adds allowed senders and pending pairing requests (e.g. from a Clawdbot/OpenClaw
+   * state dir) in ONE atomic, synced write, with one audit record per imported entry. Idempotent:
+   * entries already present are skipped ("already allowed", "already pending"), so a second run
+   * changes nothing. Entries the daemon cannot take are skipped with a reason, never fatal.
+   */
+  importState(
+    request: ImportStateRequest,
+    callback: (error: ServiceError | null, response: ImportStateResponse) => void,
+  ): ClientUnaryCall;
+  importState(
+    request: ImportStateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ImportStateResponse) => void,
+  ): ClientUnaryCall;
+  importState(
+    request: ImportStateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ImportStateResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const AdminServiceClient = makeGenericClientConstructor(
@@ -1009,6 +3038,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

@@ -1,0 +1,95 @@
+import type { AuditLog } from "./domain/audit-log";
+import type { Logger } from "./domain/logger";
+import type { Store } from "./domain/store";
+import type { DaemonStatusView } from "./transport/grpc/admin-handlers";
+import type { CertificateInfo } from "./transport/grpc/self-signed-cert";
+
+/** How often the audit trail's retention is applied (besides at start and on every reload). */
+export const AUDIT_SWEEP_INTERVAL_MS = 10 * 60_000;
+const DAY_MS = 24 * 3600_000;
+
+/** The daemon's facts GetDaemonStatus reports, before the store counts are added. */
+export interface DaemonFacts {
+  version: string;
+  startedAtMs: number;
+  uptimeMs: number;
+  home: string;
+  configPath: string;
+  socketPath: string;
+  nodeListenAddress: string;
+  tls: CertificateInfo | undefined;
+  nodeInsecure: boolean;
+  nodeAutoApproveLoopback: boolean;
+}
+
+/** Counts the entries of one collection (keys only matter). */
+async function count(store: Store, name: "nodes" | "nodeRequests" | "audit", live?: (v: unknown) => boolean): Promise<number> {
+  let n = 0;
+  for await (const [, v] of store.collection(name).entries({})) if (live === undefined || live(v)) n++;
+  return n;
+}
+
+/** GetDaemonStatus's view: the facts plus node and audit counts read from the store. Throws UnavailableError. */
+export async function daemonStatusView(store: Store, facts: DaemonFacts): Promise<DaemonStatusView> {
+  const now = Date.now();
+  const [pendingNodes, pairedNodes, auditRecords] = await Promise.all([
+    count(store, "nodeRequests", (r) => now < (r as { expiresAtMs: number }).expiresAtMs),
+    count(store, "nodes"),
+    count(store, "audit"),
+  ]);
+  return {
+    version: facts.version,
+    startedAtMs: facts.startedAtMs,
+    uptimeMs: Math.round(facts.uptimeMs),
+    pid: process.pid,
+    home: facts.home,
+    configPath: facts.configPath,
+    socketPath: facts.socketPath,
+    nodeListenAddress: facts.nodeListenAddress,
+    nodeTls: facts.tls !== undefined,
+    nodeTlsSpkiSha256: facts.tls?.spkiSha256 ?? Buffer.alloc(0),
+    nodeTlsNotAfterMs: facts.tls?.notAfterMs ?? 0,
+    nodeInsecure: facts.nodeInsecure,
+    nodeAutoApproveLoopback: facts.nodeAutoApproveLoopback,
+    pendingNodes,
+    pairedNodes,
+    auditRecords,
+  };
+}
+
+/**
+ * Applies the audit retention (`audit.maxAgeDays`, `audit.maxRecords`) now and every
+ * {@link AUDIT_SWEEP_INTERVAL_MS}, skipping while the store is fenced; `reconfigure` (config reload)
+ * swaps the limits and sweeps at once. Failures are logged, never thrown.
+ */
+export function startAuditSweeper(
+  audit: AuditLog,
+  store: Store & { status(): { writable: boolean } },
+  limits: { maxAgeDays: number; maxRecords: number },
+  log: Logger,
+): { stop(): void; sweepNow(): Promise<void>; reconfigure(maxAgeDays: number, maxRecords: number): void } {
+  let current = { ...limits };
+  let running: Promise<void> | undefined;
+  const sweepNow = (): Promise<void> => {
+    if (!store.status().writable) return Promise.resolve();
+    running ??= audit
+      .sweep(current.maxAgeDays * DAY_MS, current.maxRecords)
+      .then((n) => {
+        if (n > 0) log.info("audit records past retention deleted", { deleted: n, maxAgeDays: current.maxAgeDays, maxRecords: current.maxRecords });
+      })
+      .catch((err: unknown) => log.error("audit retention sweep failed", { cause: String(err) }))
+      .finally(() => (running = undefined));
+    return running;
+  };
+  const timer = setInterval(() => void sweepNow(), AUDIT_SWEEP_INTERVAL_MS);
+  timer.unref();
+  void sweepNow();
+  return {
+    stop: () => clearInterval(timer),
+    sweepNow,
+    reconfigure: (maxAgeDays, maxRecords) => {
+      current = { maxAgeDays, maxRecords };
+      void (running ?? Promise.resolve()).then(sweepNow);
+    },
+  };
+}
