@@ -243,7 +243,7 @@ describe("DmPairing (domain, fake clock, in-memory store)", () => {
       expect((await inbound(dm, "10")).decision).to.equal("allow");
     });
 
-    it("writes grants with sync: true in one batch", async () => {
+    it("writes grants with sync: true in one batch, with their audit record", async () => {
       const recording = new FailingStore(store);
       const dm = new DmPairing({ store: recording, clock, logger: silentLogger, policies: new DmPolicies(), startedAtMs: clock.now() });
       const { pairingCode } = await inbound(dm, "10");
@@ -253,7 +253,7 @@ describe("DmPairing (domain, fake clock, in-memory store)", () => {
       const [write] = recording.writes;
       expect(write?.options.sync).to.equal(true);
       expect(write?.ops.map((o) => `${o.type}:${o.collection}`).sort()).to.deep.equal(
-        ["del:dmCodes", "del:dmExpiry", "del:dmRequests", "put:dmAllow", "put:dmOutbox", "put:dmScopeStats"].sort(),
+        ["del:dmCodes", "del:dmExpiry", "del:dmRequests", "put:audit", "put:dmAllow", "put:dmOutbox", "put:dmScopeStats"].sort(),
       );
     });
   });

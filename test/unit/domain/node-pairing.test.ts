@@ -78,15 +78,15 @@ describe("NodePairing engine", () => {
     return { sync: w.options.sync, ops: w.ops.map((o) => `${o.type}:${o.collection}`).sort() };
   }
 
-  it("approves, claims, rotates and revokes each in one synced write, storing only the token's hash", async () => {
+  it("approves, claims, rotates and revokes each in one synced write with its audit record, storing only the token's hash", async () => {
     const n = node();
     const ticket = await n.request();
     store.writes.length = 0;
     await nodes.approve(ticket.requestId);
     expect(store.writes).to.have.length(1);
-    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["del:nodeRequestByNode", "del:nodeRequestExpiry", "del:nodeRequests", "put:nodes"] });
+    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["del:nodeRequestByNode", "del:nodeRequestExpiry", "del:nodeRequests", "put:audit", "put:nodes"] });
     const { token } = await n.claim();
-    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["put:nodes"] });
+    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["put:audit", "put:nodes"] });
     const stored = JSON.stringify(await store.collection("nodes").get(n.nodeId));
     expect(stored).to.not.contain(token).and.not.contain(token.slice(4));
     const before = store.writes.length;
@@ -97,9 +97,9 @@ describe("NodePairing engine", () => {
     nodes.heartbeat(sessionToken);
     expect(store.writes.length, "later authentications and heartbeats do not write").to.equal(before + 1);
     await n.rotate(sessionToken);
-    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["put:nodes"] });
+    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["put:audit", "put:nodes"] });
     await nodes.revoke(n.nodeId);
-    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["del:nodes"] });
+    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["del:nodes", "put:audit"] });
     expect(() => nodes.heartbeat(sessionToken)).to.throw(UnauthenticatedError);
   });
 
@@ -121,7 +121,7 @@ describe("NodePairing engine", () => {
   it("rejects in one synced write and then refuses to approve the same request", async () => {
     const ticket = await node().request();
     await nodes.reject(ticket.requestId);
-    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["del:nodeRequestByNode", "del:nodeRequestExpiry", "del:nodeRequests"] });
+    expect(lastWrite()).to.deep.equal({ sync: true, ops: ["del:nodeRequestByNode", "del:nodeRequestExpiry", "del:nodeRequests", "put:audit"] });
     await expectRejection(nodes.approve(ticket.requestId), FailedPreconditionError);
     await expectRejection(nodes.reject("f".repeat(32)), NotFoundError);
   });

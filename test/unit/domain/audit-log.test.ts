@@ -1,0 +1,180 @@
+import { expect } from "chai";
+import { type AuditEntry, AuditLog } from "../../../src/domain/audit-log";
+import { DmPairing, type ImportInput } from "../../../src/domain/dm-pairing";
+import { DmPolicies } from "../../../src/domain/dm-policies";
+import { InvalidArgumentError, NotFoundError, UnavailableError } from "../../../src/domain/errors";
+import type { Store } from "../../../src/domain/store";
+import { silentLogger } from "../../../src/domain/logger";
+import type { LevelStore } from "../../../src/storage/level-store";
+import { expectRejection } from "../../helpers/expect-error";
+import { FakeClock } from "../../helpers/fake-clock";
+import { memoryStore } from "../../helpers/memory-store";
+
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+
+describe("audit trail (domain, fake clock, in-memory store)", () => {
+  let store: LevelStore;
+  let clock: FakeClock;
+  let audit: AuditLog;
+  let dm: DmPairing;
+
+  beforeEach(async () => {
+    store = await memoryStore();
+    clock = new FakeClock();
+    audit = new AuditLog(store, clock);
+    dm = new DmPairing({ store, clock, logger: silentLogger, policies: new DmPolicies(), startedAtMs: clock.now(), audit });
+  });
+
+  const all = async (): Promise<AuditEntry[]> => (await audit.list({ limit: 1000 })).records;
+  const code = async (sender: string): Promise<string> =>
+    (await dm.checkInbound({ channel: "telegram", accountId: "", senderId: sender, senderMeta: {}, sentAtMs: 0 })).pairingCode;
+
+  it("records approve, reject, add, revoke, expire and a missed approve, in order, with channel, account, subject and role", async () => {
+    const a = await code("100");
+    await dm.approve("telegram", "", a, false);
+    const b = await code("200");
+    await dm.reject("telegram", "", b, "adapter");
+    await dm.addAllowed("telegram", "work", "300");
+    await dm.revokeAllowed("telegram", "work", "300");
+    await expectRejection(dm.approve("telegram", "", "ZZZZZZZZ", false), NotFoundError);
+    await code("400");
+    clock.advance(2 * HOUR);
+    await dm.sweepExpired();
+    const records = await all();
+    expect(records.map((r) => [r.action, r.channel, r.accountId, r.subjectId, r.role])).to.deep.equal([
+      ["pairing.approve", "telegram", "default", "100", "owner"],
+      ["pairing.reject", "telegram", "default", "200", "adapter"],
+      ["pairing.add", "telegram", "work", "300", "owner"],
+      ["pairing.revoke", "telegram", "work", "300", "owner"],
+      ["pairing.approve_failed", "telegram", "default", "", "owner"],
+      ["pairing.expire", "telegram", "default", "400", "daemon"],
+    ]);
+    expect(records[0]?.via).to.equal("pairing-code");
+    const ids = records.map((r) => r.id);
+    expect([...ids].sort()).to.deep.equal(ids);
+  });
+
+  it("never holds a pairing code, not even the code of a missed approve", async () => {
+    const a = await code("100");
+    await dm.approve("telegram", "", a, true);
+    const b = await code("200");
+    await dm.reject("telegram", "", b);
+    await expectRejection(dm.approve("telegram", "", "QQQQRRRR", false), NotFoundError);
+    const text = JSON.stringify(await all());
+    for (const secret of [a, b, "QQQQRRRR"]) expect(text).to.not.contain(secret);
+  });
+
+  it("writes a grant and its record in one batch: a failed write leaves neither", async () => {
+    const a = await code("100");
+    let fail = true;
+    const failing: Store = {
+      collection: (name) => store.collection(name),
+      write: (ops, options) => (fail ? Promise.reject(new UnavailableError("disk full")) : store.write(ops, options)),
+    };
+    const broken = new DmPairing({ store: failing, clock, logger: silentLogger, policies: new DmPolicies(), startedAtMs: clock.now(), audit });
+    await expectRejection(broken.approve("telegram", "", a, false), UnavailableError);
+    expect((await all()).filter((r) => r.action === "pairing.approve")).to.deep.equal([]);
+    expect(await store.collection("dmAllow").get("telegram\u0000default\u0000100")).to.equal(undefined);
+    fail = false;
+    await broken.approve("telegram", "", a, false);
+    expect((await all()).map((r) => r.action)).to.include("pairing.approve");
+    expect(await store.collection("dmAllow").get("telegram\u0000default\u0000100")).to.not.equal(undefined);
+  });
+
+  it("lists by time and action and pages after an id", async () => {
+    await dm.addAllowed("telegram", "", "1");
+    clock.advance(HOUR);
+    const since = clock.now();
+    await dm.addAllowed("telegram", "", "2");
+    await dm.revokeAllowed("telegram", "", "2");
+    expect((await audit.list({ sinceMs: since })).records.map((r) => r.subjectId)).to.deep.equal(["2", "2"]);
+    expect((await audit.list({ actions: ["pairing.revoke"] })).records.map((r) => r.action)).to.deep.equal(["pairing.revoke"]);
+    const first = await audit.list({ limit: 2 });
+    expect(first.more).to.equal(true);
+    const rest = await audit.list({ afterId: first.records[1]!.id });
+    expect(rest.records.map((r) => r.action)).to.deep.equal(["pairing.revoke"]);
+    expect(rest.more).to.equal(false);
+    await expectRejection(audit.list({ actions: ["pairing.nope"] }), InvalidArgumentError);
+    await expectRejection(audit.list({ afterId: "../x" }), InvalidArgumentError);
+  });
+
+  it("sweeps records past the age limit, then the oldest beyond the count limit", async () => {
+    for (let i = 0; i < 5; i++) await dm.addAllowed("telegram", "", `old${i}`);
+    clock.advance(10 * DAY);
+    for (let i = 0; i < 8; i++) await dm.addAllowed("telegram", "", `new${i}`);
+    expect(await audit.sweep(5 * DAY, 1000)).to.equal(5);
+    expect((await all()).map((r) => r.subjectId)).to.deep.equal([...Array(8).keys()].map((i) => `new${i}`));
+    expect(await audit.sweep(5 * DAY, 3)).to.equal(5);
+    expect((await all()).map((r) => r.subjectId)).to.deep.equal(["new5", "new6", "new7"]);
+    expect(await audit.sweep(5 * DAY, 3)).to.equal(0);
+  });
+});
+
+describe("importing state (domain)", () => {
+  let store: LevelStore;
+  let clock: FakeClock;
+  let dm: DmPairing;
+
+  beforeEach(async () => {
+    store = await memoryStore();
+    clock = new FakeClock();
+    dm = new DmPairing({
+      store,
+      clock,
+      logger: silentLogger,
+      policies: new DmPolicies({ telegram: { allowFrom: ["9"] } }),
+      startedAtMs: clock.now(),
+    });
+  });
+
+  const input = (): ImportInput => ({
+    source: "openclaw",
+    dryRun: false,
+    senders: [
+      { channel: "telegram", accountId: "", senderId: "1" },
+      { channel: "telegram", accountId: "work", senderId: "2" },
+      { channel: "telegram", accountId: "", senderId: "*" },
+      { channel: "mastodon", accountId: "", senderId: "3" },
+      { channel: "telegram", accountId: "", senderId: "9" },
+      { channel: "whatsapp", accountId: "", senderId: "+1 (555) 000-1111" },
+    ],
+    requests: [
+      { channel: "telegram", accountId: "", senderId: "50", code: "ABCDEFGH", createdAtMs: clock.now() - 10 * 60_000, meta: { username: "al" } },
+      { channel: "telegram", accountId: "", senderId: "51", code: "ABCDEFGJ", createdAtMs: clock.now() - 2 * HOUR, meta: {} },
+      { channel: "telegram", accountId: "", senderId: "52", code: "bad!", createdAtMs: clock.now(), meta: {} },
+    ],
+  });
+
+  it("imports in one synced write, skips with reasons, and a second run changes nothing", async () => {
+    const first = await dm.importState(input());
+    expect([first.sendersImported, first.requestsImported]).to.deep.equal([3, 1]);
+    expect(first.skipped.map((s) => [s.senderId, s.reason.slice(0, 20)])).to.deep.equal([
+      ["*", '"*" cannot be stored'],
+      ["3", "Channel mastodon doe"],
+      ["9", "already allowed by c"],
+      ["51", "expired"],
+      ["52", "malformed pairing co"],
+    ]);
+    const page = await dm.listRequests("telegram", "", { pageSize: 10, pageToken: "" });
+    expect(page.items.map((r) => [r.senderId, r.code, r.meta.username])).to.deep.equal([["50", "ABCDEFGH", "al"]]);
+    expect((await dm.listAllowed("whatsapp", "", { pageSize: 10, pageToken: "" })).items.map((s) => s.senderId)).to.deep.equal(["+15550001111"]);
+    const records = (await dm.audit.list({})).records;
+    expect(records.map((r) => r.action)).to.deep.equal(["import", "import", "import", "import"]);
+    expect(JSON.stringify(records)).to.not.contain("ABCDEFGH");
+
+    const second = await dm.importState(input());
+    expect([second.sendersImported, second.requestsImported]).to.deep.equal([0, 0]);
+    expect(second.skipped.filter((s) => s.reason.startsWith("already")).length).to.equal(5);
+    expect((await dm.audit.list({})).records.length).to.equal(4);
+    // The imported code works like any other.
+    await dm.approve("telegram", "", "abcd-efgh", false);
+  });
+
+  it("writes nothing on a dry run", async () => {
+    const summary = await dm.importState({ ...input(), dryRun: true });
+    expect([summary.sendersImported, summary.requestsImported, summary.dryRun]).to.deep.equal([3, 1, true]);
+    expect((await dm.listAllowed("telegram", "", { pageSize: 10, pageToken: "" })).items.map((s) => s.source)).to.deep.equal(["config"]);
+    expect((await dm.audit.list({})).records).to.deep.equal([]);
+  });
+});
