@@ -6,6 +6,7 @@ import { Command } from "commander";
 import { registerAuditCommand } from "./commands/audit";
 import { registerChannelsCommands } from "./commands/channels";
 import { registerDbCommands } from "./commands/db";
+import { registerDoctorCommand } from "./commands/doctor";
 import { registerInboundCommand } from "./commands/inbound";
 import { registerInitCommand } from "./commands/init";
 import { registerNodesCommands } from "./commands/nodes";
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerDbCommands(program, ctx);
   registerAuditCommand(program, ctx);
   registerStatusCommand(program, ctx);
+  registerDoctorCommand(program, ctx);
   registerVersionCommand(program, ctx);
   registerCompletionCommand(program, ctx);
   // Every subcommand exits through the same override (usage errors -> exit 2).

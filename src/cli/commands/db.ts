@@ -13,7 +13,7 @@ import { type CliContext, CliFailure, UsageError } from "../context";
 const maintenance = (): Promise<typeof Maintenance> => import("../../store-maintenance.js");
 
 /** A verification report in one shape for both the daemon's and the offline answer. */
-interface VerifySummary {
+export interface VerifySummary {
   ok: boolean;
   source: "daemon" | "offline";
   counts: Record<string, number>;
@@ -121,7 +121,8 @@ export function registerDbCommands(program: Command, ctx: CliContext): void {
     );
 }
 
-async function verify(ctx: CliContext): Promise<VerifySummary> {
+/** Verifies the store through the daemon when it runs, else offline. Throws CliFailure when the store cannot be opened. */
+export async function verify(ctx: CliContext): Promise<VerifySummary> {
   try {
     const r = await ctx.client().admin.verifyStore();
     return {
