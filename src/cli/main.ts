@@ -7,6 +7,7 @@ import { registerAuditCommand } from "./commands/audit";
 import { registerChannelsCommands } from "./commands/channels";
 import { registerDbCommands } from "./commands/db";
 import { registerDoctorCommand } from "./commands/doctor";
+import { registerImportCommand } from "./commands/import";
 import { registerInboundCommand } from "./commands/inbound";
 import { registerInitCommand } from "./commands/init";
 import { registerNodesCommands } from "./commands/nodes";
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerAuditCommand(program, ctx);
   registerStatusCommand(program, ctx);
   registerDoctorCommand(program, ctx);
+  registerImportCommand(program, ctx);
   registerVersionCommand(program, ctx);
   registerCompletionCommand(program, ctx);
   // Every subcommand exits through the same override (usage errors -> exit 2).

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { AllowedSender, PairgateClient, PairingRequest } from "../../../clients/ts";
 import { type CliContext, UsageError } from "../context";
+import { addFromFile } from "./import";
 import { enumName, type JsonValue, messageJson } from "../json";
 import { loadClients } from "../lazy";
 import { isoTime, safeText } from "../output";
@@ -242,11 +243,21 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
       }),
     );
 
-  withScope(pairing.command("add").description("allow a sender directly, without a pairing code"))
+  withScope(pairing.command("add").description("allow a sender directly, without a pairing code (or many: --from-file)"))
     .argument("[channel]", "channel name (or use --channel)")
     .argument("[senderId]", "the sender's id on that channel")
+    .option("--from-file <file>", "add every sender id in the file (one per line, or a JSON array) in one atomic write")
+    .option("--json", "machine-readable output (with --from-file)")
     .action(
-      ctx.action(async (first: string | undefined, second: string | undefined, opts: ScopeOpts) => {
+      ctx.action(async (first: string | undefined, second: string | undefined, opts: ScopeOpts & { fromFile?: string; json?: boolean }) => {
+        if (opts.fromFile !== undefined) {
+          const channel = opts.channel ?? opts.provider ?? first;
+          if (channel === undefined || second !== undefined || (channel !== first && first !== undefined)) {
+            throw new UsageError("Usage: pairgate pairing add <channel> --from-file <file>");
+          }
+          await addFromFile(ctx, channel, opts.account ?? "", opts.fromFile, opts.json === true);
+          return;
+        }
         const { channel, value } = await channelAndValue(ctx, "add", "senderId", first, second, opts);
         const res = await ctx.client().dmPairing.addAllowedSender({ channel, senderId: value, accountId: opts.account ?? "" });
         const name = channel.trim().toLowerCase();
