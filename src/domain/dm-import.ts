@@ -133,7 +133,12 @@ export async function importState(ctx: DmContext, input: ImportInput, role: Audi
         skip("request", entry, "expired");
         continue;
       }
-      if (allowAdded.has(scope.key + senderId) || ctx.allowedBy(scope, ctx.policies.resolve(scope.channel, scope.accountId), senderId) !== undefined) {
+      const policy = ctx.policies.resolve(scope.channel, scope.accountId);
+      if (policy.policy !== "pairing") {
+        skip("request", entry, `dmPolicy of ${scope.channel}/${scope.accountId} is "${policy.policy}": no pairing requests`);
+        continue;
+      }
+      if (allowAdded.has(scope.key + senderId) || ctx.allowedBy(scope, policy, senderId) !== undefined) {
         skip("request", entry, "sender already allowed");
         continue;
       }
