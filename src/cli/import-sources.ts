@@ -138,7 +138,8 @@ export function readStateDir(source: ImportSource, dir: string, env: NodeJS.Proc
         for (const [k, v] of Object.entries(r.meta)) {
           const text = typeof v === "string" ? v.trim() : typeof v === "number" ? String(v) : "";
           if (k === "accountId") accountId = text === "" ? "default" : text.toLowerCase();
-          else if (text !== "") meta[k] = text;
+          // Only what pairgate keeps (16 entries, keys ≤ 64, values ≤ 256 characters); the rest is display data.
+          else if (text !== "" && k.length <= 64 && text.length <= 256 && Object.keys(meta).length < 16) meta[k] = text;
         }
       }
       out.requests.push({ channel, accountId, senderId: id, code: r.code, createdAtMs, meta, file });

@@ -160,6 +160,14 @@ export async function importState(ctx: DmContext, input: ImportInput, role: Audi
         skip("request", entry, `pending queue of ${scope.channel}/${scope.accountId} is full (dm.maxPending ${ctx.maxPending})`);
         continue;
       }
+      let meta: Record<string, string>;
+      try {
+        meta = sanitizeMeta(entry.meta);
+      } catch (err) {
+        if (!(err instanceof InvalidArgumentError)) throw err;
+        skip("request", entry, `malformed meta: ${err.message}`);
+        continue;
+      }
       liveCount.set(scope.key, live + 1);
       codesTaken.add(scope.key + code);
       const record: DmRequestRecord = {
@@ -167,7 +175,7 @@ export async function importState(ctx: DmContext, input: ImportInput, role: Audi
         createdAtMs: entry.createdAtMs,
         lastSeenAtMs: entry.createdAtMs,
         expiresAtMs,
-        meta: sanitizeMeta(entry.meta),
+        meta,
       };
       // A dead request of this sender (not yet swept) is replaced: drop its indexes in the same batch.
       if (existing !== undefined) ops.push(...ctx.removeRequestOps(scope, senderId, existing));
