@@ -57,6 +57,13 @@ export async function daemonStatusView(store: Store, facts: DaemonFacts): Promis
   };
 }
 
+/** The running retention sweeper; `reconfigure` sweeps with the new limits once `after` settles. */
+export interface AuditSweeper {
+  stop(): void;
+  sweepNow(): Promise<void>;
+  reconfigure(maxAgeDays: number, maxRecords: number, after?: Promise<unknown>): void;
+}
+
 /**
  * Applies the audit retention (`audit.maxAgeDays`, `audit.maxRecords`) now and every
  * {@link AUDIT_SWEEP_INTERVAL_MS}, skipping while the store is fenced; `reconfigure` (config reload)
@@ -67,7 +74,7 @@ export function startAuditSweeper(
   store: Store & { status(): { writable: boolean } },
   limits: { maxAgeDays: number; maxRecords: number },
   log: Logger,
-): { stop(): void; sweepNow(): Promise<void>; reconfigure(maxAgeDays: number, maxRecords: number): void } {
+): AuditSweeper {
   let current = { ...limits };
   let running: Promise<void> | undefined;
   const sweepNow = (): Promise<void> => {
@@ -87,9 +94,9 @@ export function startAuditSweeper(
   return {
     stop: () => clearInterval(timer),
     sweepNow,
-    reconfigure: (maxAgeDays, maxRecords) => {
+    reconfigure: (maxAgeDays, maxRecords, after = Promise.resolve()) => {
       current = { maxAgeDays, maxRecords };
-      void (running ?? Promise.resolve()).then(sweepNow);
+      void after.then(() => running).then(sweepNow);
     },
   };
 }

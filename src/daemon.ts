@@ -23,7 +23,7 @@ import { adminHandlers } from "./transport/grpc/admin-handlers";
 import { dmAccessHandlers, dmPairingHandlers } from "./transport/grpc/dm-handlers";
 import type { HandlerEnv } from "./transport/grpc/handler";
 import { nodeAdminHandlers, nodePairingHandlers } from "./transport/grpc/node-handlers";
-import { daemonStatusView, startAuditSweeper } from "./daemon-admin";
+import { type AuditSweeper, daemonStatusView, startAuditSweeper } from "./daemon-admin";
 import { AutoNodeTls, certificateHosts, fileNodeTls, type NodeTls } from "./transport/grpc/node-tls";
 import { ConnectionGuard } from "./transport/grpc/connection-guard";
 import { PeerLimits } from "./transport/grpc/peer-limits";
@@ -158,7 +158,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const stopping = new AbortController();
   let sweeper: NodeJS.Timeout | undefined;
   let nodeSweeper: NodeJS.Timeout | undefined;
-  let auditSweeper: { stop(): void; sweepNow(): Promise<void>; reconfigure(maxAgeDays: number, maxRecords: number): void } | undefined;
+  let auditSweeper: AuditSweeper | undefined;
   let nodeTls: NodeTls | undefined;
   const cleanup = async (): Promise<void> => {
     stopping.abort();
@@ -347,8 +347,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         startSweepers(next.config.nodes.sweepIntervalMs, next.config.dm.sweepIntervalMs);
       }
       current = next;
-      auditSweeper?.reconfigure(next.config.audit.maxAgeDays, next.config.audit.maxRecords);
-      void audit.append({ action: "config.reload", role: "daemon", detail: restartOnly.length === 0 ? "applied" : `applied; restart needed for ${restartOnly.join(",")}` }, log);
+      const recorded = audit.append({ action: "config.reload", role: "daemon", detail: restartOnly.length === 0 ? "applied" : `applied; restart needed for ${restartOnly.join(",")}` }, log);
+      auditSweeper?.reconfigure(next.config.audit.maxAgeDays, next.config.audit.maxRecords, recorded);
       log.info("config reloaded", {
         config: path,
         logLevel: options.logLevel ?? next.config.logLevel,

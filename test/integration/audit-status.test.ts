@@ -6,6 +6,7 @@ import { InvalidArgumentError } from "../../clients/ts";
 import { startDaemon } from "../../src/daemon";
 import { silentLogger } from "../../src/domain/logger";
 import { expectRejection } from "../helpers/expect-error";
+import { FakeClock } from "../helpers/fake-clock";
 import { tempDir } from "../helpers/temp-dir";
 import { startTestDaemon, type TestDaemon } from "../helpers/test-daemon";
 import { pairedTestNode, TestNode } from "../helpers/test-node";
@@ -47,6 +48,18 @@ describe("audit trail and status through the daemon (AdminService)", () => {
     const text = JSON.stringify(rs);
     for (const secret of [firstToken, rotated, node.sessionToken, firstToken.slice(4), rotated.slice(4)]) expect(text).to.not.contain(secret);
     other.close();
+    node.close();
+  });
+
+  it("records a node request's expiry as role daemon", async () => {
+    const clock = new FakeClock(Date.now());
+    t = await startTestDaemon({ clock });
+    const node = await new TestNode(t.daemon.nodeAddress).init();
+    const req = await node.requestPairing();
+    clock.advance(6 * 60_000);
+    expect(await t.daemon.nodes.sweepExpired()).to.equal(1);
+    const [r] = await records(t.client, ["node.expire"]);
+    expect([r?.role, r?.subjectId, r?.requestId]).to.deep.equal(["daemon", node.nodeId, req.requestId]);
     node.close();
   });
 

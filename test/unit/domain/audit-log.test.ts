@@ -177,4 +177,38 @@ describe("importing state (domain)", () => {
     expect((await dm.listAllowed("telegram", "", { pageSize: 10, pageToken: "" })).items.map((s) => s.source)).to.deep.equal(["config"]);
     expect((await dm.audit.list({})).records).to.deep.equal([]);
   });
+
+  it("skips a code already in use, requests beyond the pending limit, accounts not on pairing and hostile meta, with reasons", async () => {
+    dm.reconfigure({
+      policies: new DmPolicies({ telegram: { accounts: { closed: { dmPolicy: "allowlist" } } } }),
+      pendingTtlMs: HOUR,
+      maxPending: 3,
+      historyGraceMs: 30_000,
+      unpairedResponse: "branded",
+      replyTemplate: undefined,
+    });
+    const live = await dm.checkInbound({ channel: "telegram", accountId: "", senderId: "70", senderMeta: {}, sentAtMs: 0 });
+    const at = clock.now() - 60_000;
+    const req = (senderId: string, code: string, accountId = "", meta: Record<string, string> = {}) => ({ channel: "telegram", accountId, senderId, code, createdAtMs: at, meta });
+    const summary = await dm.importState({
+      source: "openclaw",
+      dryRun: false,
+      senders: [],
+      requests: [
+        req("71", live.pairingCode),
+        req("72", "ABCDEFG2"),
+        req("73", "ABCDEFG3"),
+        req("74", "ABCDEFG4"),
+        req("75", "ABCDEFG5", "closed"),
+        req("76", "ABCDEFG6", "other", { "bad\u0000key": "x" }),
+      ],
+    });
+    expect(summary.requestsImported).to.equal(2);
+    expect(summary.skipped.map((s) => [s.senderId, s.reason.slice(0, 24)])).to.deep.equal([
+      ["71", "code in use"],
+      ["74", "pending queue of telegra"],
+      ["75", 'dmPolicy of telegram/clo'],
+      ["76", "malformed meta: sender_m"],
+    ]);
+  });
 });
