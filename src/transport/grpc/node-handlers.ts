@@ -207,16 +207,18 @@ export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv, limits:
     heartbeat: unary("Heartbeat", env, async (_req, ctx) => nodes.heartbeat(bearer(ctx))),
     watchNode: serverStream("WatchNode", env, async (_req, sink, ctx) => {
       const session = bearer(ctx);
-      const watch = nodes.watchNode(session, (e) => {
-        const type = NODE_EVENT[e.type];
-        if (type !== undefined) sink.send({ type, displayName: e.displayName, atMs: e.atMs });
-      });
-      let release: () => void = () => undefined;
+      // The stream cap is checked before the watch starts, so a refused stream sends nothing (not even
+      // SUBSCRIBED) before its RESOURCE_EXHAUSTED.
+      const release = limits.openStream("WatchNode", remoteIpOf(ctx), session);
+      let watch: ReturnType<typeof nodes.watchNode> | undefined;
       try {
-        release = limits.openStream("WatchNode", remoteIpOf(ctx), session);
+        watch = nodes.watchNode(session, (e) => {
+          const type = NODE_EVENT[e.type];
+          if (type !== undefined) sink.send({ type, displayName: e.displayName, atMs: e.atMs });
+        });
         await Promise.race([watch.ended, untilAborted(ctx.signal)]);
       } finally {
-        watch.close();
+        watch?.close();
         release();
       }
     }),
