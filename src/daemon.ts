@@ -258,7 +258,11 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // connection cap, deadline to complete a first RPC) in front of grpc-js.
     const nodeServer = createServer(guard.serverOptions());
     servers.push(nodeServer);
-    nodeServer.addService(NodePairingServiceService, nodePairingHandlers(nodes, env, new PeerLimits(limits, clock)));
+    nodeServer.addService(NodePairingServiceService, nodePairingHandlers(nodes, env, new PeerLimits(limits, clock), {
+        proofTimeoutMs: limits.requestTimeoutMs,
+        streamsPerNode: limits.connectStreamsPerNode,
+        proveConnection: (peer) => guard.proveConnectionOf(peer),
+      }));
     addHealth(nodeServer, ["pairgate.v1.NodePairingService"]);
     addReflection(nodeServer, ["pairgate.v1.NodePairingService"]);
     const nodeCredentials = nodeTls?.credentials ?? ServerCredentials.createInsecure();

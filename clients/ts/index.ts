@@ -34,6 +34,7 @@ export {
 export { type NodeAdminApi, type AdminApi } from "./pairgate-client";
 export { GetStoreStatusResponse, VerifyStoreResponse, StoreProblem } from "../../src/gen/pairgate/v1/admin_service";
 export { NodeGatewayClient, type NodeGatewayClientOptions } from "./node-gateway-client";
+export { type NodeConnection, type ConnectProofInput } from "./node-connection";
 export { fetchPinnedCertificate, normalizePin, pinnedServerIdentity, spkiPinOf, TlsPinMismatchError } from "./tls-pin";
 export { isLostReply, retryLostReply, type RetryOptions } from "./retry";
 export {

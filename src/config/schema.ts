@@ -87,6 +87,10 @@ const nodeLimitsSchema = z.strictObject({
   watchStreamsPerSession: count(1000).default(2),
   /** Open WatchNode streams per peer. @default 32 */
   watchStreamsPerPeer: count(100_000).default(32),
+  /** Open Connect streams per peer, authenticated or not. @default 32 */
+  connectStreamsPerPeer: count(100_000).default(32),
+  /** Authenticated Connect streams per node; one more ends the node's oldest (FAILED_PRECONDITION). @default 4 */
+  connectStreamsPerNode: count(64).default(4),
   /** Open TCP connections per peer; more are closed at once. @default 64 */
   connectionsPerPeer: count(100_000).default(64),
   /** Concurrent streams per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). @default 16 */

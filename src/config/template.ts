@@ -54,6 +54,8 @@ export function configTemplate(home: string): string {
       "awaitStreamsPerPeer": 16,
       "watchStreamsPerSession": 2,    // open WatchNode streams per session
       "watchStreamsPerPeer": 32,
+      "connectStreamsPerPeer": 32,    // Connect streams, authenticated or not
+      "connectStreamsPerNode": 4,     // authenticated Connect streams; one more ends the oldest
       "connectionsPerPeer": 64,       // TCP connections; more are closed at once
       "streamsPerConnection": 16,     // HTTP/2 max concurrent streams per connection
       "firstRpcDeadlineMs": 10000,    // a connection must complete an RPC by then or is closed

@@ -1,6 +1,8 @@
 import {
+  type handleBidiStreamingCall,
   status,
   type handleServerStreamingCall,
+  type ServerDuplexStream,
   type handleUnaryCall,
   type Metadata,
   type ServerUnaryCall,
@@ -39,8 +41,10 @@ export interface StreamSink<Res> {
  * them, and an AbortController per call (plus the DOMException its abort() creates when the call
  * closes) was the largest per-call cost of the wrapper (see bench/README.md).
  */
+type AnyCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
+
 function contextOf(
-  call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
+  call: AnyCall,
   env: HandlerEnv,
 ): CallContext {
   let signal: AbortSignal | undefined;
@@ -58,9 +62,11 @@ function contextOf(
 
 /** An AbortSignal that aborts when `call` is cancelled or closes, or the daemon starts stopping. */
 function callSignal(
-  call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
+  anyCall: AnyCall,
   env: HandlerEnv,
 ): AbortSignal {
+  // Every kind of call is an EventEmitter with "cancelled" and "close" events.
+  const call = anyCall as ServerUnaryCall<unknown, unknown>;
   const controller = new AbortController();
   const abort = (): void => {
     controller.abort();
@@ -109,46 +115,112 @@ export function serverStream<Req, Res>(
   env: HandlerEnv,
   fn: (request: Req, sink: StreamSink<Res>, ctx: CallContext) => Promise<void>,
 ): handleServerStreamingCall<Req, Res> {
-  const log = env.log;
   return (call) => {
-    const ctx = contextOf(call as ServerWritableStream<unknown, unknown>, env);
-    // Streams always need the signal (the sink checks it), so hook the call's events from the start.
-    void ctx.signal;
-    let full = false;
-    const sink: StreamSink<Res> = {
-      send: (message) => {
-        if (ctx.signal.aborted || call.destroyed || call.writableEnded) return false;
-        full = !call.write(message);
-        return true;
-      },
-      drained: () =>
-        full && !ctx.signal.aborted
-          ? new Promise<void>((resolve) => {
-              const done = (): void => {
-                full = false;
-                call.off("drain", done);
-                ctx.signal.removeEventListener("abort", done);
-                resolve();
-              };
-              call.on("drain", done);
-              ctx.signal.addEventListener("abort", done, { once: true });
-            })
-          : Promise.resolve(),
-    };
-    Promise.resolve()
-      .then(() => fn(call.request, sink, ctx))
-      .then(
-        () => {
-          if (call.writableEnded || call.destroyed) return;
-          if (env.stopping.aborted) call.emit("error", { code: status.UNAVAILABLE, details: "pairgate daemon is stopping" });
-          else call.end();
-        },
-        (err: unknown) => {
-          if (call.writableEnded || call.destroyed) return;
-          call.emit("error", toGrpcStatus(err, log, method));
-        },
-      );
+    const { ctx, sink } = streamOf<Res>(call as ServerWritableStream<unknown, Res>, env);
+    finish(call as ServerWritableStream<unknown, Res>, env, method, () => fn(call.request, sink, ctx));
   };
+}
+
+/**
+ * THE adapter for bidirectional-streaming handlers: as {@link serverStream}, and the handler reads the
+ * client's messages from `incoming` (done when the client half-closes or the call ends).
+ */
+export function bidiStream<Req, Res>(
+  method: string,
+  env: HandlerEnv,
+  fn: (incoming: AsyncIterator<Req>, sink: StreamSink<Res>, ctx: CallContext) => Promise<void>,
+): handleBidiStreamingCall<Req, Res> {
+  return (call) => {
+    const { ctx, sink } = streamOf<Res>(call as ServerDuplexStream<unknown, Res>, env);
+    finish(call as ServerDuplexStream<unknown, Res>, env, method, () => fn(incomingOf<Req>(call), sink, ctx));
+  };
+}
+
+/**
+ * The client's messages as an iterator fed by "data" events. Not the stream's own async iterator: that
+ * one destroys the call when the handler's error status is emitted, so the status would never be sent.
+ */
+function incomingOf<Req>(call: ServerDuplexStream<Req, unknown>): AsyncIterator<Req> {
+  const buffered: Req[] = [];
+  let waiter: ((r: IteratorResult<Req>) => void) | undefined;
+  let ended = false;
+  const end = (): void => {
+    ended = true;
+    waiter?.({ done: true, value: undefined });
+    waiter = undefined;
+  };
+  call.on("data", (m: Req) => {
+    if (waiter === undefined) buffered.push(m);
+    else {
+      const w = waiter;
+      waiter = undefined;
+      w({ done: false, value: m });
+    }
+  });
+  call.once("end", end);
+  call.once("close", end);
+  return {
+    next: () => {
+      const m = buffered.shift();
+      if (m !== undefined) return Promise.resolve({ done: false, value: m });
+      if (ended) return Promise.resolve({ done: true, value: undefined });
+      return new Promise((resolve) => (waiter = resolve));
+    },
+  };
+}
+
+/** The context and sink of a stream. */
+function streamOf<Res>(
+  call: ServerWritableStream<unknown, Res> | ServerDuplexStream<unknown, Res>,
+  env: HandlerEnv,
+): { ctx: CallContext; sink: StreamSink<Res> } {
+  const ctx = contextOf(call as AnyCall, env);
+  // Streams always need the signal (the sink checks it), so hook the call's events from the start.
+  void ctx.signal;
+  let full = false;
+  const sink: StreamSink<Res> = {
+    send: (message) => {
+      if (ctx.signal.aborted || call.destroyed || call.writableEnded) return false;
+      full = !call.write(message);
+      return true;
+    },
+    drained: () =>
+      full && !ctx.signal.aborted
+        ? new Promise<void>((resolve) => {
+            const done = (): void => {
+              full = false;
+              call.off("drain", done);
+              ctx.signal.removeEventListener("abort", done);
+              resolve();
+            };
+            call.on("drain", done);
+            ctx.signal.addEventListener("abort", done, { once: true });
+          })
+        : Promise.resolve(),
+  };
+  return { ctx, sink };
+}
+
+/** Runs a stream handler and ends the call: OK when it returns, the mapped status when it throws. */
+function finish(
+  call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+  env: HandlerEnv,
+  method: string,
+  run: () => Promise<void>,
+): void {
+  Promise.resolve()
+    .then(run)
+    .then(
+      () => {
+        if (call.writableEnded || call.destroyed) return;
+        if (env.stopping.aborted) call.emit("error", { code: status.UNAVAILABLE, details: "pairgate daemon is stopping" });
+        else call.end();
+      },
+      (err: unknown) => {
+        if (call.writableEnded || call.destroyed) return;
+        call.emit("error", toGrpcStatus(err, env.log, method));
+      },
+    );
 }
 
 /** Resolves when `signal` aborts (the client went away or the server is stopping). */

@@ -24,6 +24,8 @@ import {
 } from "../../gen/pairgate/v1/node_pairing_service";
 import type { CertificateInfo } from "./self-signed-cert";
 import { type CallContext, type HandlerEnv, serverStream, unary, untilAborted } from "./handler";
+import { type ConnectOptions, connectHandler } from "./node-connect";
+import { peerAddress } from "./peer-address";
 import type { PeerLimits } from "./peer-limits";
 import { pagingFields, shortText, validate } from "./validate";
 
@@ -97,17 +99,6 @@ function bearer(ctx: CallContext): string {
   return match[1]!;
 }
 
-/**
- * The IP address of a grpc-js peer string ("127.0.0.1:5555", "::1:5555", "::ffff:127.0.0.1:5555") and
- * whether it is loopback. Proxies are not trusted: only the TCP peer counts.
- */
-export function peerAddress(peer: string): { remoteIp: string; loopback: boolean } {
-  const i = peer.lastIndexOf(":");
-  const ip = (i > 0 && /^\d+$/.test(peer.slice(i + 1)) ? peer.slice(0, i) : peer).replace(/^\[|\]$/g, "");
-  const loopback = /^127\./.test(ip) || ip === "::1" || /^::ffff:127\./i.test(ip);
-  return { remoteIp: ip, loopback };
-}
-
 /** The TCP peer's IP address of a call. */
 function remoteIpOf(ctx: CallContext): string {
   return peerAddress(ctx.peer).remoteIp;
@@ -149,8 +140,14 @@ function pairedNode(n: PairedNodeView): PairedNode {
  * first take a token from the peer's bucket; the streams hold a per-peer and per-request/session slot
  * while open (`limits`).
  */
-export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv, limits: PeerLimits): NodePairingServiceServer {
+export function nodePairingHandlers(
+  nodes: NodePairing,
+  env: HandlerEnv,
+  limits: PeerLimits,
+  connect: ConnectOptions,
+): NodePairingServiceServer {
   return {
+    connect: connectHandler(nodes, env, limits, connect),
     getGatewayInfo: unary("GetGatewayInfo", env, async (req, ctx) => {
       limits.admit(remoteIpOf(ctx));
       const r = validate(gatewayInfoSchema, req);

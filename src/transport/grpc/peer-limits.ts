@@ -11,6 +11,7 @@ export interface PeerLimitsOptions {
   awaitStreamsPerPeer: number;
   watchStreamsPerSession: number;
   watchStreamsPerPeer: number;
+  connectStreamsPerPeer: number;
 }
 
 /** Kinds of long-lived stream with their own quotas. */
@@ -99,6 +100,30 @@ export class PeerLimits {
       released = true;
       this.#bump(scopeKey, -1);
       this.#bump(peerKey, -1);
+    };
+  }
+
+  /**
+   * Takes one Connect stream slot of `remoteIp`'s network for as long as the stream is open (proven or
+   * not). Returns the release function (idempotent). Throws ResourceExhaustedError when the peer holds
+   * `connectStreamsPerPeer` already.
+   */
+  openConnect(remoteIp: string): () => void {
+    const peer = peerNetworkOf(remoteIp);
+    const key = `Connect\0p\0${peer}`;
+    const max = this.#o.connectStreamsPerPeer;
+    if ((this.#open.get(key) ?? 0) >= max) {
+      throw new ResourceExhaustedError(`too many open Connect streams from this address (${max}); close one first`, {
+        retryAfterMs: 1000,
+        logDetail: `Connect stream quota of peer ${peer} used up`,
+      });
+    }
+    this.#bump(key, 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#bump(key, -1);
     };
   }
 
