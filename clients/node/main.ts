@@ -5,8 +5,9 @@
  *
  *   pair     create an Ed25519 key (tweetnacl), pin the gateway id, ask to pair (signed), wait for the
  *            owner's approval, claim the node token once and store it.
- *   connect  challenge -> authenticate (signature + token) -> heartbeat loop, while watching the node's
- *            event stream; exits 1 with a clear message when the owner revokes the node.
+ *   connect  one Connect stream: hello -> the gateway's signed challenge -> signature + token -> session,
+ *            then heartbeats and the node's events; exits 1 with a clear message when the owner revokes
+ *            the node.
  *   rotate   replace the node token (and survive a lost reply, docs/protocol.md §3a).
  *   status   show the local state (never the token or the private key).
  *
@@ -20,6 +21,7 @@ import { Command } from "commander";
 import nacl from "tweetnacl";
 import {
   GatewayIdentityError,
+  type NodeConnection,
   NodeGatewayClient,
   normalizePin,
   spkiPinOf,
@@ -250,45 +252,44 @@ async function connect(opts: { state: string; interval: string }): Promise<void>
   const intervalMs = Math.max(1, Number(opts.interval)) * 1000;
   const client = await clientFor(state);
   let timer: NodeJS.Timeout | undefined;
+  let connection: NodeConnection | undefined;
+  let stopped = false;
+  const stop = (): void => {
+    stopped = true;
+    connection?.close();
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  const gone = new NodeCliError("this node is no longer paired (revoked by the owner, or re-paired); run pairgate-node pair to pair again");
   try {
     const gateway = await pinGateway(client, state, statePath);
-
-    // Challenge (the gateway's signature over it is checked first) -> Authenticate: the CONNECT signature covers SHA-256(token), and the token is sent too.
-    const login = async (): Promise<{ sessionToken: string; expiresAtMs: number }> => {
-      const { nonce } = await client.createChallenge(state.nodeId, gateway);
-      const sig = sign(state, NodeSignPurpose.connect, nonce, tokenDigest(state.token));
-      const res = await client.authenticate(state.nodeId, nonce, sig, state.token);
-      return { sessionToken: res.sessionToken, expiresAtMs: res.expiresAtMs };
-    };
-    let session = await login();
-    console.log(`Authenticated as node ${state.nodeId.slice(0, 12)}; heartbeat every ${intervalMs / 1000}s.`);
-
-    // Heartbeats; a new session before the old one (15 min) runs out.
-    const beat = async (): Promise<void> => {
-      if (session.expiresAtMs - Date.now() < 2 * intervalMs) session = await login();
-      await client.heartbeat(session.sessionToken);
-    };
-    timer = setInterval(() => {
-      beat().catch((err: unknown) => console.error(`pairgate-node: heartbeat failed: ${err instanceof Error ? err.message : String(err)}`));
-    }, intervalMs);
-    await beat();
-    console.log("Heartbeat ok.");
-
-    // The node's own event stream: renames, rotations, and revocation (which ends it UNAUTHENTICATED).
-    // It also ends UNAUTHENTICATED when its session expires (15 min) or the node was re-paired: a
-    // fresh login tells the two apart (it fails only when the node is no longer paired).
-    let stream = client.watchNode(session.sessionToken);
-    let stopped = false;
-    const stop = (): void => {
-      stopped = true;
-      stream.cancel();
-    };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-    for (;;) {
+    // One Connect stream (docs/protocol.md §9): hello -> the gateway's signed challenge (checked before
+    // anything is signed) -> the CONNECT signature over SHA-256(token), and the token -> the session;
+    // then heartbeats and the node's events (renames, rotations, revocation) on the same stream.
+    const open = (): Promise<NodeConnection> =>
+      client.connect(state.nodeId, gateway, (challenge) => ({
+        signature: sign(state, NodeSignPurpose.connect, challenge.nonce, tokenDigest(state.token)),
+        token: state.token,
+      }));
+    for (let first = true; !stopped; first = false) {
+      try {
+        connection = await open();
+      } catch (err) {
+        // A reconnect refused with UNAUTHENTICATED: the node is no longer paired.
+        throw !first && err instanceof UnauthenticatedError ? gone : err;
+      }
+      const c = connection;
+      if (first) console.log(`Authenticated as node ${state.nodeId.slice(0, 12)}; heartbeat every ${intervalMs / 1000}s.`);
+      timer = setInterval(() => {
+        c.heartbeat().catch((err: unknown) => {
+          if (!stopped) console.error(`pairgate-node: heartbeat failed: ${err instanceof Error ? err.message : String(err)}`);
+        });
+      }, intervalMs);
+      await c.heartbeat();
+      if (first) console.log("Heartbeat ok.");
       let revoked = false;
       try {
-        for await (const e of stream) {
+        for await (const e of c.events) {
           // SUBSCRIBED comes first: from here on no rename, rotation or revocation can be missed.
           if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_SUBSCRIBED) console.log(`Watching for changes as "${e.displayName}".`);
           if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED) console.log(`The owner renamed this node to "${e.displayName}".`);
@@ -298,23 +299,21 @@ async function connect(opts: { state: string; interval: string }): Promise<void>
             console.log("The owner revoked this node.");
           }
         }
-        break;
       } catch (err) {
         if (stopped) break;
         if (!(err instanceof UnauthenticatedError)) throw err;
-        const gone = new NodeCliError("this node is no longer paired (revoked by the owner, or re-paired); run pairgate-node pair to pair again");
         if (revoked) throw gone;
-        try {
-          session = await login();
-        } catch (loginErr) {
-          throw loginErr instanceof UnauthenticatedError ? gone : loginErr;
-        }
-        stream = client.watchNode(session.sessionToken);
+        // Without REVOKED: the session expired (15 min) or the node was re-paired; connecting again
+        // tells the two apart (it fails only when the node is no longer paired).
+      } finally {
+        clearInterval(timer);
       }
     }
     console.log("Disconnected.");
   } finally {
     if (timer !== undefined) clearInterval(timer);
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
     client.close();
   }
 }
@@ -428,7 +427,7 @@ export function buildNodeProgram(): Command {
     .action(pair);
   program
     .command("connect")
-    .description("authenticate (challenge + signature + token) and heartbeat until revoked or Ctrl-C")
+    .description("connect (one Connect stream: challenge, signature + token, session), heartbeat until revoked or Ctrl-C")
     .option("--interval <seconds>", "heartbeat interval", "30")
     .option(...stateOpt)
     .action(connect);
