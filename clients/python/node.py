@@ -18,10 +18,11 @@ import os
 import re
 import struct
 import sys
+import queue
 import threading
-import time
 
 import grpc
+import nacl.exceptions
 import nacl.signing
 
 from stubs import node_grpc, node_pb
@@ -49,6 +50,20 @@ def pair_request_preimage(public_key: bytes, display_name: str, platform: str, v
     parts.append(struct.pack(">I", len(caps)))
     parts += [lp(c.encode()) for c in caps]
     return b"".join(parts)
+
+
+# docs/protocol.md §7: the gateway's proofs, verified with the gateway's pinned public key.
+GTAG = b"pairgate-gateway-proof\x00"
+CHALLENGE_PROOF = 0x81
+
+
+def gateway_proof(purpose: int, gateway_id: str, node_id: str, nonce: bytes, body: bytes) -> bytes:
+    return (GTAG + struct.pack(">HB", VERSION, purpose)
+            + lp(gateway_id.encode()) + lp(node_id.encode()) + lp(nonce) + lp(body))
+
+
+def challenge_proof_body(expires_at_ms: int, client_nonce: bytes) -> bytes:
+    return struct.pack(">Q", expires_at_ms) + lp(client_nonce)
 
 
 def sha256(data: bytes) -> bytes:
@@ -128,6 +143,55 @@ class Node:
             raise NodeError(f"gateway identity changed: pinned {self.state['gateway_id']}, gateway now reports "
                             f"{info.gateway_id}. Refusing to continue; delete the state file and pair again if expected.")
 
+    def gateway_key(self) -> nacl.signing.VerifyKey:
+        """The gateway's public key, checked against the pinned gateway_id (SHA-256 of the key)."""
+        info = self.stub.GetGatewayInfo(node_pb.GetGatewayInfoRequest(), timeout=self.deadline_s)
+        if hashlib.sha256(info.public_key).hexdigest() != self.state["gateway_id"]:
+            raise NodeError("the gateway's public key does not match the pinned gateway_id; refusing to connect")
+        return nacl.signing.VerifyKey(info.public_key)
+
+    def connect(self, on_session):
+        """One Connect stream (docs/protocol.md §9): hello -> the gateway's signed challenge (verified
+        before anything is signed) -> CONNECT signature and token -> session. Returns (responses, send):
+        the remaining response iterator (events and heartbeat answers) and a function to queue a message
+        (None ends the stream)."""
+        key = self.gateway_key()
+        outbox: "queue.Queue" = queue.Queue()
+
+        def requests():
+            while True:
+                message = outbox.get()
+                if message is None:
+                    return
+                yield message
+
+        responses = self.stub.Connect(requests())
+        client_nonce = os.urandom(32)
+        outbox.put(node_pb.ConnectRequest(hello=node_pb.ConnectHello(node_id=self.node_id, client_nonce=client_nonce)))
+        try:
+            first = next(responses)
+            if first.WhichOneof("message") != "challenge":
+                raise NodeError(f"expected a challenge, got {first.WhichOneof('message')}")
+            challenge = first.challenge
+            proof = gateway_proof(CHALLENGE_PROOF, self.state["gateway_id"], self.node_id, challenge.nonce,
+                                  challenge_proof_body(challenge.expires_at_ms, client_nonce))
+            try:
+                key.verify(proof, challenge.gateway_signature)
+            except nacl.exceptions.BadSignatureError:
+                raise NodeError("the challenge is not signed by the pinned gateway; refusing to sign it")
+            token = self.state["token"]
+            outbox.put(node_pb.ConnectRequest(proof=node_pb.ConnectProof(
+                signature=self.sign(CONNECT, challenge.nonce, sha256(token.encode())), token=token)))
+            second = next(responses)
+            if second.WhichOneof("message") != "session":
+                raise NodeError(f"expected a session, got {second.WhichOneof('message')}")
+        except BaseException:
+            outbox.put(None)
+            responses.cancel()
+            raise
+        on_session(second.session)
+        return responses, outbox.put
+
     def authenticate(self) -> node_pb.AuthenticateResponse:
         nonce = self.nonce()
         sig = self.sign(CONNECT, nonce, sha256(self.state["token"].encode()))
@@ -199,36 +263,55 @@ def paired_node(args) -> Node:
 def cmd_connect(args) -> None:
     node = paired_node(args)
     stop = threading.Event()
+    gone = NodeError("this node is no longer paired (revoked by the owner, or re-paired); run node.py pair to pair again")
     try:
         node.pin_gateway()
-        session = node.authenticate()
-        print(f"Authenticated as node {node.node_id[:12]}.", flush=True)
+        first = True
+        while True:
+            try:
+                responses, send = node.connect(lambda s: None)
+            except grpc.RpcError as err:
+                # A reconnect refused with UNAUTHENTICATED: the node is no longer paired.
+                if not first and err.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    raise gone
+                raise
+            if first:
+                print(f"Authenticated as node {node.node_id[:12]}.", flush=True)
+            beat = threading.Event()
 
-        def heartbeats() -> None:
-            nonlocal session
-            while not stop.wait(args.interval):
-                try:
-                    if session.expires_at_ms / 1000 - time.time() < 2 * args.interval:
-                        session = node.authenticate()  # a new session before the 15-minute one runs out
-                    node.stub.Heartbeat(node_pb.HeartbeatRequest(), metadata=Node.bearer(session.session_token), timeout=node.deadline_s)
-                except grpc.RpcError as err:
-                    print(f"node: heartbeat failed: {err.code().name}: {err.details()}", file=sys.stderr, flush=True)
+            def heartbeats() -> None:
+                while not beat.wait(args.interval) and not stop.is_set():
+                    send(node_pb.ConnectRequest(heartbeat=node_pb.ConnectHeartbeat()))
 
-        node.stub.Heartbeat(node_pb.HeartbeatRequest(), metadata=Node.bearer(session.session_token), timeout=node.deadline_s)
-        print("Heartbeat ok.", flush=True)
-        threading.Thread(target=heartbeats, daemon=True).start()
-        try:
-            for event in node.stub.WatchNode(node_pb.WatchNodeRequest(), metadata=Node.bearer(session.session_token)):
-                if event.type == node_pb.WATCH_NODE_EVENT_TYPE_RENAMED:
-                    print(f'The owner renamed this node to "{event.display_name}".', flush=True)
-                elif event.type == node_pb.WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED:
-                    print("The node token was rotated.", flush=True)
-                elif event.type == node_pb.WATCH_NODE_EVENT_TYPE_REVOKED:
-                    print("The owner revoked this node.", flush=True)
-        except grpc.RpcError as err:
-            if err.code() == grpc.StatusCode.UNAUTHENTICATED:
-                raise NodeError("this node is no longer paired (revoked by the owner, or re-paired); run node.py pair to pair again")
-            raise
+            send(node_pb.ConnectRequest(heartbeat=node_pb.ConnectHeartbeat()))
+            threading.Thread(target=heartbeats, daemon=True).start()
+            revoked = False
+            try:
+                for response in responses:
+                    kind = response.WhichOneof("message")
+                    if kind == "heartbeat" and first:
+                        print("Heartbeat ok.", flush=True)
+                        first = False
+                    elif kind == "event":
+                        event = response.event
+                        if event.type == node_pb.WATCH_NODE_EVENT_TYPE_RENAMED:
+                            print(f'The owner renamed this node to "{event.display_name}".', flush=True)
+                        elif event.type == node_pb.WATCH_NODE_EVENT_TYPE_TOKEN_ROTATED:
+                            print("The node token was rotated.", flush=True)
+                        elif event.type == node_pb.WATCH_NODE_EVENT_TYPE_REVOKED:
+                            revoked = True
+                            print("The owner revoked this node.", flush=True)
+                break
+            except grpc.RpcError as err:
+                if err.code() != grpc.StatusCode.UNAUTHENTICATED:
+                    raise
+                if revoked:
+                    raise gone
+                # Without REVOKED: the session expired (15 min) or the node was re-paired; connecting
+                # again tells the two apart.
+            finally:
+                beat.set()
+                send(None)
         print("Disconnected.")
     finally:
         stop.set()
@@ -306,7 +389,7 @@ def main() -> int:
     p.add_argument("--cap", action="append", default=[], help="a capability (repeatable)")
     p.add_argument("--tls-ca", help="trust this PEM certificate (the gateway's node-tls/cert.pem) and use TLS")
     p.set_defaults(fn=cmd_pair)
-    p = sub.add_parser("connect", help="authenticate, heartbeat and watch until revoked")
+    p = sub.add_parser("connect", help="one Connect stream: authenticate, heartbeat and watch until revoked")
     p.add_argument("--interval", type=float, default=30.0, help="heartbeat interval, seconds")
     p.set_defaults(fn=cmd_connect)
     sub.add_parser("rotate", help="replace the node token").set_defaults(fn=cmd_rotate)
