@@ -176,6 +176,7 @@ async function startPairgate(home: string, nodePort: number, profileDir?: string
     challengesPerPeer: 100_000,
     challengesPerNodePerPeer: 64,
     connectionsPerPeer: 100_000,
+    connectStreamsPerPeer: 100_000,
     streamsPerConnection: 128,
   };
   writeFileSync(configPath, JSON.stringify({ nodes: { listen: `127.0.0.1:${nodePort}`, limits } }));
@@ -413,6 +414,7 @@ async function main(): Promise<void> {
         { ...dmSmall, id: "unknown", workload: "CheckInbound unknown", kind: "unknown" },
         { ...nodeSmall, id: "handshake@1k", workload: "handshake (challenge+auth)", kind: "handshake", callsPerOp: 2 },
         { ...nodeSmall, id: "heartbeat", workload: "Heartbeat", kind: "heartbeat", callsPerOp: 1 },
+        { ...nodeSmall, id: "connect@1k", workload: "Connect session (1 stream)", kind: "connect", callsPerOp: 1 },
       );
       for (const w of daemonWorkloads) pidOf.set(w.id, small.pid);
       scale.smallStartToServingMs = small.startMs;
@@ -584,6 +586,7 @@ function checkGoals(
     spreadGoal("CheckInbound unknown: req/s vs echo (c=50)", row("unknown/c50")?.rateRatioSpread, { min: 0.5 }),
     // A handshake is one operation of two RPCs; its ratio is per handshake to one echo call.
     spreadGoal("handshake: server CPU per handshake vs one echo call (tcp, c=50)", row("handshake@1k/c50")?.cpuRatioSpread, { max: 3 }),
+    spreadGoal("Connect: server CPU per established session vs one echo call (tcp, c=50)", row("connect@1k/c50")?.cpuRatioSpread, { max: 2.5 }),
     spreadGoal("scale: CheckInbound allowed CPU/call vs 1k (c=50)", book.crossRatio("allowed@big/c50", "allowed@1k/c50", cpu), { max: 1.25 }),
     spreadGoal("scale: CheckInbound allowed p99 vs 1k (c=50)", book.crossRatio("allowed@big/c50", "allowed@1k/c50", p99), { max: 1.25 }),
     spreadGoal("scale: handshake CPU/handshake vs 1k (c=50)", book.crossRatio("handshake@big/c50", "handshake@1k/c50", cpu), { max: 1.25 }),
