@@ -11,6 +11,7 @@ import { UNKNOWN_ACCOUNTS, UNKNOWN_REPEAT_SHARE } from "./load-worker";
 import { clockTicks, processCpuUs, statusKb } from "./proc-stats";
 import { formatGoals, formatTable, type GoalCheck, percentile, ratioGoal, type Row, spreadGoal } from "./report";
 import { pairOrder, RoundBook } from "./rounds";
+import { reconnectStorm, type StormResult } from "./storm";
 
 /**
  * `make bench` (node dist/bench/run.js): the pairgate benchmark. Starts a bare grpc-js echo server and
@@ -33,6 +34,8 @@ const ECHO_SERVER = join(__dirname, "echo-server.js");
 /** The "small" store every workload runs on first; the scale runs compare with it. */
 const SMALL_SENDERS = 1_000;
 const SMALL_NODES = 1_000;
+/** Nodes in the reconnect storm (at most the big store's node count). */
+const STORM_NODES = 10_000;
 
 /** Settings of one bench run. */
 export interface BenchOptions {
@@ -477,6 +480,16 @@ async function main(): Promise<void> {
       await stopProcess(small.child);
     }
     if (big !== undefined) {
+      // A reconnect storm: every node reconnects at once over Connect, each from its own address.
+      const stormNodes = Math.min(STORM_NODES, options.nodes);
+      log(`reconnect storm: ${stormNodes} nodes over Connect, one loopback address each`);
+      const pid = big.pid;
+      const storm = await reconnectStorm(big.nodeTarget, preloadBig!.gatewayId, stormNodes, () => processCpuUs(pid));
+      scale.storm = storm;
+      log(
+        `  ${storm.sessions}/${storm.nodes} sessions in ${(storm.wallMs / 1000).toFixed(1)} s, ` +
+          `${storm.serverCpuUsPerSession.toFixed(0)} µs server CPU per session, ${storm.retries} retries, failed attempts ${JSON.stringify(storm.failures)}`,
+      );
       cliAllowed = timeCli(bigHome, ["pairing", "allowed", "telegram"], 3);
       cliNodes = cliHasCommand("nodes") ? timeCli(bigHome, ["nodes", "list"], 3) : undefined;
       scale.bigPeakRssKb = statusKb(big.pid, "VmHWM");
@@ -565,6 +578,20 @@ type CliTiming = ReturnType<typeof timeCli>;
 
 const STARTUP_LABELS = "pairgate --version, pairgate pairing list telegram";
 
+function stormGoal(storm: StormResult | undefined): GoalCheck {
+  const goal = "reconnect storm: every paired node gets a session, no RESOURCE_EXHAUSTED";
+  if (storm === undefined) return { goal, measured: "not measured (big phase skipped)", limit: "0 refused", pass: false };
+  const failed = storm.nodes - storm.sessions;
+  return {
+    goal,
+    measured:
+      `${storm.sessions}/${storm.nodes} sessions in ${(storm.wallMs / 1000).toFixed(1)} s (${storm.retries} retries after dropped connections), ` +
+      `${storm.resourceExhausted} RESOURCE_EXHAUSTED, ${failed} never connected`,
+    limit: `${storm.nodes}/${storm.nodes}, 0 RESOURCE_EXHAUSTED`,
+    pass: failed === 0 && storm.resourceExhausted === 0,
+  };
+}
+
 function checkGoals(
   rows: readonly Row[],
   book: RoundBook,
@@ -591,6 +618,7 @@ function checkGoals(
     spreadGoal("scale: CheckInbound allowed p99 vs 1k (c=50)", book.crossRatio("allowed@big/c50", "allowed@1k/c50", p99), { max: 1.25 }),
     spreadGoal("scale: handshake CPU/handshake vs 1k (c=50)", book.crossRatio("handshake@big/c50", "handshake@1k/c50", cpu), { max: 1.25 }),
     spreadGoal("scale: handshake p99 vs 1k (c=50)", book.crossRatio("handshake@big/c50", "handshake@1k/c50", p99), { max: 1.25 }),
+    stormGoal(scale.storm as StormResult | undefined),
     ratioGoal("scale: daemon peak RSS (VmHWM)", ms(scale.bigPeakRssKb) / 1024, { max: 200 }, " MB"),
     ratioGoal("scale: start to health SERVING", ms(scale.bigStartToServingMs), { max: 2000 }, " ms"),
     cli("pairgate pairing allowed telegram", cliAllowed),

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { chmod, mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { type Server, ServerCredentials } from "@grpc/grpc-js";
@@ -154,6 +155,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const limits = config.nodes.limits;
   const guard = new ConnectionGuard(limits, log.child({ component: "nodes-listener" }));
   const stopping = new AbortController();
+  // Every open stream (WatchNode, Connect, …) listens for the stop: thousands may, legitimately.
+  setMaxListeners(0, stopping.signal);
   let sweeper: NodeJS.Timeout | undefined;
   let nodeSweeper: NodeJS.Timeout | undefined;
   let nodeTls: NodeTls | undefined;
