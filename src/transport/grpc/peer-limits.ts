@@ -92,15 +92,7 @@ export class PeerLimits {
         logDetail: `${kind} stream quota of peer ${peer} used up`,
       });
     }
-    this.#bump(scopeKey, 1);
-    this.#bump(peerKey, 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.#bump(scopeKey, -1);
-      this.#bump(peerKey, -1);
-    };
+    return this.#hold(scopeKey, peerKey);
   }
 
   /**
@@ -118,12 +110,17 @@ export class PeerLimits {
         logDetail: `Connect stream quota of peer ${peer} used up`,
       });
     }
-    this.#bump(key, 1);
+    return this.#hold(key);
+  }
+
+  /** Counts one open stream under each key until the returned (idempotent) release is called. */
+  #hold(...keys: string[]): () => void {
+    for (const k of keys) this.#bump(k, 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.#bump(key, -1);
+      for (const k of keys) this.#bump(k, -1);
     };
   }
 
