@@ -480,6 +480,10 @@ async function main(): Promise<void> {
       await stopProcess(small.child);
     }
     if (big !== undefined) {
+      // Peak RSS of the workloads, before the storm (10,000 connections at once is its own row).
+      scale.bigPeakRssKb = statusKb(big.pid, "VmHWM");
+      scale.bigEndRssAnonKb = statusKb(big.pid, "RssAnon");
+      scale.bigEndRssFileKb = statusKb(big.pid, "RssFile");
       // A reconnect storm: every node reconnects at once over Connect, each from its own address.
       const stormNodes = Math.min(STORM_NODES, options.nodes);
       log(`reconnect storm: ${stormNodes} nodes over Connect, one loopback address each`);
@@ -492,9 +496,7 @@ async function main(): Promise<void> {
       );
       cliAllowed = timeCli(bigHome, ["pairing", "allowed", "telegram"], 3);
       cliNodes = cliHasCommand("nodes") ? timeCli(bigHome, ["nodes", "list"], 3) : undefined;
-      scale.bigPeakRssKb = statusKb(big.pid, "VmHWM");
-      scale.bigEndRssAnonKb = statusKb(big.pid, "RssAnon");
-      scale.bigEndRssFileKb = statusKb(big.pid, "RssFile");
+      scale.stormPeakRssKb = statusKb(big.pid, "VmHWM");
       scale.cliPairingAllowed = cliAllowed;
       scale.cliNodesList = cliNodes ?? { note: "`pairgate nodes` does not exist in this build" };
       log(`  CLI pairing allowed telegram: ${cliAllowed.ms.toFixed(0)} ms (${cliAllowed.note})`);
