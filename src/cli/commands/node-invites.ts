@@ -1,5 +1,5 @@
 /* eslint-disable @typescript-eslint/no-require-imports */
-import { writeFileSync } from "node:fs";
+import { chmodSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import type * as QRCodeType from "qrcode";
 import { type CliContext, UsageError } from "../context";
@@ -13,6 +13,7 @@ export function parseDuration(raw: string, what = "--ttl"): number {
   if (!/^(\d+[smhd])+$/.test(text)) throw new UsageError(`${what} must be a duration like 10m, 90s, 1h or 1h30m (got "${safeText(raw)}")`);
   let ms = 0;
   for (const [, n, u] of text.matchAll(/(\d+)([smhd])/g)) ms += Number(n) * unit[u!]!;
+  if (ms === 0) throw new UsageError(`${what} must be longer than 0 (got "${safeText(raw)}")`);
   return ms;
 }
 
@@ -37,6 +38,8 @@ async function pngQr(text: string, file: string): Promise<void> {
   const QRCode = require("qrcode") as typeof QRCodeType;
   const png = await QRCode.toBuffer(text, { type: "png", errorCorrectionLevel: "M", margin: 4, scale: 8 });
   writeFileSync(file, png, { mode: 0o600 });
+  chmodSync(file, 0o600); // also when the file existed with a wider mode
+
 }
 
 /** Registers `pairgate nodes invite`, `pairgate nodes invites [list]` and `pairgate nodes invites revoke`. */
