@@ -1,5 +1,5 @@
 /* eslint-disable @typescript-eslint/no-require-imports */
-import { chmodSync, writeFileSync } from "node:fs";
+import { closeSync, fchmodSync, openSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import type * as QRCodeType from "qrcode";
 import { type CliContext, UsageError } from "../context";
@@ -37,9 +37,13 @@ export async function terminalQr(text: string): Promise<string> {
 async function pngQr(text: string, file: string): Promise<void> {
   const QRCode = require("qrcode") as typeof QRCodeType;
   const png = await QRCode.toBuffer(text, { type: "png", errorCorrectionLevel: "M", margin: 4, scale: 8 });
-  writeFileSync(file, png, { mode: 0o600 });
-  chmodSync(file, 0o600); // also when the file existed with a wider mode
-
+  const fd = openSync(file, "w", 0o600);
+  try {
+    fchmodSync(fd, 0o600); // also when the file existed with a wider mode, before the secret is written
+    writeFileSync(fd, png);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Registers `pairgate nodes invite`, `pairgate nodes invites [list]` and `pairgate nodes invites revoke`. */
