@@ -86,6 +86,11 @@ export function registerNodeInviteCommands(nodes: Command, ctx: CliContext): voi
         const uses = invite.maxUses === 1 ? "single use" : `${invite.maxUses} uses`;
         ctx.out.line(`Invite ${invite.inviteId}${label}: ${uses}, valid ${durationText(ttlMs)} (until ${isoTime(invite.expiresAtMs)}).`);
         ctx.out.line(`Gateway ${res.gatewayId.slice(0, 12)} at ${res.addresses.join(", ")}${res.tlsSpkiSha256.length > 0 ? " (TLS, key pinned by the URI)" : " (no TLS)"}.`);
+        if (res.addresses.every((a) => /^(127\.|\[::1\]|localhost:)/.test(a))) {
+          ctx.out.error(
+            'Note: the node listener is on a loopback address, which a phone cannot reach. Listen on the network (nodes.listen, with nodes.tls "auto") or pass --address host:port.',
+          );
+        }
         if (opts.qr ?? ctx.out.interactive) {
           ctx.out.line("");
           ctx.out.line(await terminalQr(res.uri));
