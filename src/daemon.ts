@@ -205,6 +205,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       maxPending: config.nodes.maxPending,
       maxPendingPerPeer: limits.pendingPerPeer,
       autoApproveLoopback: config.nodes.autoApproveLoopback,
+      maxActiveInvites: config.nodes.invites.maxActive,
       challenges: {
         perNodePerPeer: limits.challengesPerNodePerPeer,
         perPeer: limits.challengesPerPeer,
@@ -221,7 +222,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const tlsView = nodeTls;
     operator.addService(
       NodeAdminServiceService,
-      nodeAdminHandlers(nodes, env, () => tlsView && { ...tlsView.current(), auto: tlsView.auto, listenAddress: nodeAddress }),
+      nodeAdminHandlers(nodes, env, () => tlsView && { ...tlsView.current(), auto: tlsView.auto, listenAddress: nodeAddress }, () => nodeAddress),
     );
     const storeAdmin = levelStoreAdmin(home, store, marker, () => clock.now());
     operator.addService(AdminServiceService, adminHandlers(storeAdmin, env));
@@ -370,6 +371,7 @@ function restartRequiredChanges(a: LoadedConfig["config"], b: LoadedConfig["conf
     ["nodes.insecure", a.nodes.insecure, b.nodes.insecure],
     ["nodes.name", a.nodes.name, b.nodes.name],
     ["nodes.limits", a.nodes.limits, b.nodes.limits],
+    ["nodes.invites", a.nodes.invites, b.nodes.invites],
     ["storage", a.storage, b.storage],
   ];
   return keys.filter(([, x, y]) => JSON.stringify(x) !== JSON.stringify(y)).map(([k]) => k);

@@ -9,6 +9,10 @@
  *            then heartbeats and the node's events; exits 1 with a clear message when the owner revokes
  *            the node.
  *   rotate   replace the node token (and survive a lost reply, docs/protocol.md §3a).
+ *   pair --invite URI
+ *            the same, approved at once: the owner's invite URI (`pairgate nodes invite`, a QR code
+ *            on a phone) gives the addresses, the gateway id and TLS pin to pin before first contact,
+ *            and a setup secret the node proves it knows (docs/protocol.md §3b) without sending it.
  *   status   show the local state (never the token or the private key).
  *
  * The bytes it signs are specified in docs/protocol.md; the builder is clients/ts/signed-payload.ts.
@@ -21,8 +25,14 @@ import { Command } from "commander";
 import nacl from "tweetnacl";
 import {
   GatewayIdentityError,
+  type InviteUri,
+  inviteKeySeed,
+  inviteProofPayload,
   type NodeConnection,
   NodeGatewayClient,
+  pairInviteDigest,
+  parseInviteUri,
+  UnavailableError,
   normalizePin,
   spkiPinOf,
   TlsPinMismatchError,
@@ -159,8 +169,9 @@ async function pinGateway(client: NodeGatewayClient, state: NodeState, statePath
 }
 
 async function pair(opts: {
-  gateway: string;
-  name: string;
+  gateway?: string;
+  name?: string;
+  invite?: string;
   platform: string;
   state: string;
   tlsCa?: string;
@@ -169,8 +180,15 @@ async function pair(opts: {
   model: string;
   appVersion: string;
 }): Promise<void> {
+  const invite = opts.invite === undefined ? undefined : parseInvite(opts.invite);
+  if (invite === undefined && opts.gateway === undefined) throw new NodeCliError("pair needs --gateway <host:port> (or --invite <uri>)");
+  const name = opts.name ?? (invite !== undefined && invite.name !== "" ? invite.name : undefined);
+  if (name === undefined) throw new NodeCliError("pair needs --name <name> (the invite carries no name)");
   const statePath = resolve(opts.state);
   let state = loadState(statePath);
+  if (state !== undefined && invite !== undefined && state.gatewayId !== "" && state.gatewayId !== invite.gatewayId) {
+    throw new NodeCliError(`this node is paired with gateway ${state.gatewayId.slice(0, 12)}, the invite is for ${invite.gatewayId.slice(0, 12)}; use another --state file`);
+  }
   if (state === undefined) {
     // 1. A fresh Ed25519 key. Its SHA-256 is our node id.
     const keys = nacl.sign.keyPair();
@@ -178,20 +196,29 @@ async function pair(opts: {
       version: 1,
       seed: Buffer.from(keys.secretKey.subarray(0, 32)).toString("base64"),
       nodeId: nodeIdFromPublicKey(keys.publicKey),
-      gateway: opts.gateway,
+      gateway: opts.gateway ?? invite?.addresses[0] ?? "",
       gatewayId: "",
       gatewayPublicKey: "",
       tlsCa: opts.tlsCa === undefined ? "" : resolve(opts.tlsCa),
       tlsPin: opts.tlsPin !== undefined ? normalizePin(opts.tlsPin) : opts.tlsCa !== undefined ? spkiPinOf(readFileSync(opts.tlsCa)) : "",
-      displayName: opts.name,
+      displayName: name,
       platform: opts.platform,
       requestId: "",
       token: "",
     };
     saveState(statePath, state);
   }
-  state.displayName = opts.name;
+  state.displayName = name;
   state.platform = opts.platform;
+  if (invite !== undefined) {
+    // The invite names the gateway: pin its id and TLS key before the first contact (no trust on
+    // first use), and take the first address that answers.
+    state.gatewayId = invite.gatewayId;
+    state.tlsPin = invite.tlsPin;
+    state.tlsCa = "";
+    saveState(statePath, state);
+    await pickAddress(state, statePath, invite);
+  }
   const client = await clientFor(state);
   try {
     // 2. Pin the gateway id and key (the gateway proves it holds the key).
@@ -206,12 +233,16 @@ async function pair(opts: {
         if (!(err instanceof UnauthenticatedError)) throw err;
       }
     }
+    if (invite !== undefined) {
+      await pairByInvite(client, state, statePath, gateway, invite, { ...opts, name });
+      return;
+    }
     // 3. A nonce for our node id (signed by the gateway: checked), then the signed request. The
     //    signature covers every field we send.
     const { nonce } = await client.createChallenge(state.nodeId, gateway);
     const fields = {
       publicKey: keysOf(state).publicKey,
-      displayName: opts.name,
+      displayName: name,
       platform: opts.platform,
       version: opts.appVersion,
       deviceFamily: opts.deviceFamily,
@@ -243,6 +274,80 @@ async function pair(opts: {
   } finally {
     client.close();
   }
+}
+
+function parseInvite(uri: string): InviteUri {
+  try {
+    return parseInviteUri(uri);
+  } catch (err) {
+    throw new NodeCliError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Tries the invite's addresses in order; keeps the first whose gateway answers. */
+async function pickAddress(state: NodeState, statePath: string, invite: InviteUri): Promise<void> {
+  const failures: string[] = [];
+  for (const address of invite.addresses) {
+    state.gateway = address;
+    const client = await clientFor(state).catch((err: unknown) => {
+      failures.push(`${address}: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
+    });
+    if (client === undefined) continue;
+    try {
+      await client.getGatewayInfo();
+      saveState(statePath, state);
+      return;
+    } catch (err) {
+      if (!(err instanceof UnavailableError)) throw err;
+      failures.push(`${address}: ${err.message}`);
+    } finally {
+      client.close();
+    }
+  }
+  throw new NodeCliError(`no address of the invite answers (${failures.join("; ")}); is this phone on the gateway's network?`);
+}
+
+/**
+ * Pairing by invite (docs/protocol.md §3b): the invite key (derived from the setup secret) signs the
+ * INVITE_PROOF over this request, the node key signs PAIR_INVITE over the request, the invite id and
+ * that proof. The secret itself is never sent. Approved at once: claim the token.
+ */
+async function pairByInvite(
+  client: NodeGatewayClient,
+  state: NodeState,
+  statePath: string,
+  gateway: VerifiedGateway,
+  invite: InviteUri,
+  opts: { name: string; platform: string; appVersion: string; deviceFamily: string; model: string },
+): Promise<void> {
+  const { nonce } = await client.createChallenge(state.nodeId, gateway);
+  const fields = {
+    publicKey: keysOf(state).publicKey,
+    displayName: opts.name,
+    platform: opts.platform,
+    version: opts.appVersion,
+    deviceFamily: opts.deviceFamily,
+    modelIdentifier: opts.model,
+    caps: [] as string[],
+  };
+  const inviteKey = nacl.sign.keyPair.fromSeed(inviteKeySeed(invite.secret));
+  const proof = nacl.sign.detached(inviteProofPayload(state.gatewayId, state.nodeId, nonce, invite.inviteId, pairRequestDigest(fields)), inviteKey.secretKey);
+  const signature = sign(state, NodeSignPurpose.pairInvite, nonce, pairInviteDigest(fields, invite.inviteId, proof));
+  const ticket = await client.requestPairing({
+    ...fields,
+    publicKey: Buffer.from(fields.publicKey),
+    nonce,
+    signature: Buffer.from(signature),
+    inviteId: invite.inviteId,
+    inviteProof: Buffer.from(proof),
+  });
+  if (ticket.status !== NodePairingStatus.NODE_PAIRING_STATUS_APPROVED) throw new NodeCliError("the gateway did not approve the invite request");
+  state.requestId = ticket.requestId;
+  saveState(statePath, state);
+  console.log(`Node ${state.nodeId}`);
+  console.log(`Approved by invite ${invite.inviteId}${ticket.isRepair ? " (repair)" : ""} at gateway ${state.gatewayId.slice(0, 12)} (${state.gateway}).`);
+  await claimAndStore(client, state, statePath, gateway);
 }
 
 async function connect(opts: { state: string; interval: string }): Promise<void> {
@@ -414,9 +519,10 @@ export function buildNodeProgram(): Command {
   const stateOpt = ["--state <file>", "state file (mode 0600; default $PAIRGATE_NODE_STATE or ~/.pairgate-node/state.json)", defaultStatePath()] as const;
   program
     .command("pair")
-    .description("create this node's key, ask the gateway owner to approve it, then claim and store the node token")
-    .requiredOption("--gateway <host:port>", "the gateway's node listener (nodes.listen)")
-    .requiredOption("--name <name>", "name shown to the owner")
+    .description("create this node's key, ask the gateway owner to approve it (or present an invite), then claim and store the node token")
+    .option("--gateway <host:port>", "the gateway's node listener (nodes.listen); not needed with --invite")
+    .option("--invite <uri>", "pair by invite: the pairgate://pair?... URI from `pairgate nodes invite` (approved at once)")
+    .option("--name <name>", "name shown to the owner (with --invite, default: the invite's name)")
     .option("--platform <platform>", "operating system", "android")
     .option("--device-family <family>", "device family", "phone")
     .option("--model <model>", "model identifier", "")

@@ -53,11 +53,18 @@ export {
   type NodeSignPurposeValue,
   nodeSignedPayload,
   pairRequestDigest,
+  pairInviteDigest,
+  inviteKeySeed,
+  inviteProofPayload,
+  INVITE_PROOF_PURPOSE,
   tokenDigest,
   nodeIdFromPublicKey,
   type PairRequestBodyFields,
 } from "./signed-payload";
+export { formatInviteUri, type InviteUri, InviteUriError, parseInviteUri } from "./invite-uri";
 export {
+  CreateNodeInviteResponse,
+  NodeInvite,
   GetNodeTlsResponse,
   NodeEventType,
   NodeTokenState,

@@ -41,6 +41,11 @@ import {
   type RevokeNodeResponse,
   type WatchNodeEventsResponse,
   type GetNodeTlsResponse,
+  CreateNodeInviteRequest,
+  type CreateNodeInviteResponse,
+  type ListNodeInvitesResponse,
+  RevokeNodeInviteRequest,
+  type RevokeNodeInviteResponse,
 } from "../../src/gen/pairgate/v1/node_admin_service";
 import {
   AdminServiceClient,
@@ -89,6 +94,12 @@ export interface NodeAdminApi {
   watchNodeEvents(): ServerStream<WatchNodeEventsResponse>;
   /** The node listener's TLS certificate: SPKI pin, names, validity. FailedPreconditionError without TLS. */
   getNodeTls(): Promise<GetNodeTlsResponse>;
+  /** Creates an invite; the response carries its secret and URI, once. */
+  createNodeInvite(request: Partial<CreateNodeInviteRequest>): Promise<CreateNodeInviteResponse>;
+  /** The live invites (never a secret). */
+  listNodeInvites(): Promise<ListNodeInvitesResponse>;
+  /** Revokes an invite. NotFoundError when no live invite has this id. */
+  revokeNodeInvite(inviteId: string): Promise<RevokeNodeInviteResponse>;
 }
 
 /** The owner's calls about the daemon itself (pairgate.v1.AdminService). */
@@ -163,6 +174,10 @@ export class PairgateClient {
       revokeNode: (nodeId) => callUnary(admin.revokeNode.bind(admin), RevokeNodeRequest.fromPartial({ nodeId }), s),
       watchNodeEvents: () => openStream(admin.watchNodeEvents.bind(admin), {}, s),
       getNodeTls: () => callUnary(admin.getNodeTls.bind(admin), {}, s),
+      createNodeInvite: (r) => callUnary(admin.createNodeInvite.bind(admin), CreateNodeInviteRequest.fromPartial(r), s),
+      listNodeInvites: () => callUnary(admin.listNodeInvites.bind(admin), {}, s),
+      revokeNodeInvite: (inviteId) =>
+        callUnary(admin.revokeNodeInvite.bind(admin), RevokeNodeInviteRequest.fromPartial({ inviteId }), s),
     };
     const daemonAdmin = this.service(AdminServiceClient);
     this.admin = {

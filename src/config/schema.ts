@@ -59,6 +59,12 @@ const dmSchema = z.strictObject({
 const count = (max: number) => z.number().int().min(1).max(max);
 const ms = (min: number, max: number) => z.number().int().min(min).max(max);
 
+/** `nodes.invites`: phone onboarding by invite (docs/protocol.md §3b). */
+const nodeInvitesSchema = z.strictObject({
+  /** Live (unexpired) invites at once; CreateNodeInvite beyond that is RESOURCE_EXHAUSTED. @default 16 */
+  maxActive: z.number().int().min(1).max(1000).default(16),
+});
+
 /**
  * Limits of the node listener, the one port anyone on the network may reach. Quotas count per peer
  * network (an IPv4 address, an IPv6 /64) so one address cannot spend another's share; RPC quotas
@@ -147,6 +153,8 @@ const nodesSchema = z.strictObject({
   maxPending: z.number().int().min(1).max(1000).default(32),
   /** Per-peer quotas, reserved capacity and connection hygiene of the node listener. */
   limits: nodeLimitsSchema.default(() => nodeLimitsSchema.parse({})),
+  /** Node invites (`pairgate nodes invite`); take effect on restart. */
+  invites: nodeInvitesSchema.default(() => nodeInvitesSchema.parse({})),
   /** The gateway's display name, shown to nodes. @default "pairgate" */
   name: z.string().min(1).max(64).default("pairgate"),
   /** How often expired node requests are swept (and "expired" events emitted). @default 10000 */

@@ -66,6 +66,10 @@ export function configTemplate(home: string): string {
       "keepaliveMs": 30000,           // HTTP/2 PING interval
       "keepaliveTimeoutMs": 10000,    // close if a PING is not answered
     },
+    // Phone onboarding by invite (pairgate nodes invite). Takes effect on restart.
+    "invites": {
+      "maxActive": 16,                // live invites at once
+    },
   },
 
   // Per-channel DM policy: telegram whatsapp signal imessage discord slack msteams googlechat bluebubbles.

@@ -6,7 +6,7 @@ import type {
   DmRequestRecord,
   DmScopeStatsRecord,
 } from "./dm-records";
-import type { NodeRecord, NodeRequestByNodeRecord, NodeRequestExpiryRecord, NodeRequestRecord } from "./node-records";
+import type { NodeInviteRecord, NodeRecord, NodeRequestByNodeRecord, NodeRequestExpiryRecord, NodeRequestRecord } from "./node-records";
 
 /**
  * CollectionTypes names every collection the domain persists and the type of its values. The LevelDB
@@ -33,6 +33,8 @@ export interface CollectionTypes {
   nodeRequestExpiry: NodeRequestExpiryRecord;
   /** Paired nodes, by node id (64 lowercase hex). Holds the token's SHA-256 only, never the token. */
   nodes: NodeRecord;
+  /** Node invites, by invite id (16 lowercase hex). Holds the invite's public verification key only, never its secret. */
+  nodeInvites: NodeInviteRecord;
 }
 
 /** The name of a persisted collection. */

@@ -21,6 +21,10 @@ import type { CollectionName } from "../domain/store";
  * | `node_request_by_node` | `nodeId` (64 lowercase hex)                      | { requestId }                  |
  * | `node_request_expiry`  | `expiresAtMs(16 digits) NUL requestId`           | { requestId }                  |
  * | `nodes`           | `nodeId` (64 lowercase hex)                           | NodeRecord (token SHA-256 only) |
+ * | `node_invites`    | `inviteId` (16 lowercase hex)                         | NodeInviteRecord (public verification key only) |
+ *
+ * `node_invites` was added within version 1: additive (an older pairgate never reads it; a store
+ * without it simply has no invites).
  *
  * Changing any of this requires bumping {@link SCHEMA_VERSION} and writing a migration.
  */
@@ -38,6 +42,7 @@ export const SUBLEVELS: Readonly<Record<CollectionName, string>> = {
   nodeRequestByNode: "node_request_by_node",
   nodeRequestExpiry: "node_request_expiry",
   nodes: "nodes",
+  nodeInvites: "node_invites",
 };
 
 /** Sublevel of store metadata (schema version, gateway identity). */

@@ -23,6 +23,7 @@ import {
   WatchNodeEventType,
 } from "../../gen/pairgate/v1/node_pairing_service";
 import type { CertificateInfo } from "./self-signed-cert";
+import { nodeInviteHandlers } from "./node-invite-handlers";
 import { type CallContext, type HandlerEnv, serverStream, unary, untilAborted } from "./handler";
 import { type ConnectOptions, connectHandler } from "./node-connect";
 import { peerAddress } from "./peer-address";
@@ -54,6 +55,8 @@ const requestPairingSchema = z.object({
   caps: z.array(plainText(128)).max(32, "at most 32 entries"),
   nonce,
   signature,
+  inviteId: z.string().regex(/^(?:[0-9a-f]{16})?$/, "must be empty or 16 lowercase hex characters"),
+  inviteProof: z.instanceof(Uint8Array, { message: "must be bytes" }).refine((b) => b.length === 0 || b.length === 64, "must be empty or exactly 64 bytes"),
 });
 const awaitSchema = z.object({ requestId, nodeId });
 const claimSchema = z.object({ nodeId, nonce, signature });
@@ -127,6 +130,7 @@ function pairedNode(n: PairedNodeView): PairedNode {
     pairedAtMs: n.pairedAtMs,
     approvedAtMs: n.approvedAtMs,
     approvedVia: n.approvedVia,
+    inviteId: n.inviteId,
     tokenState: TOKEN_STATE[n.tokenState],
     tokenIssuedAtMs: n.tokenIssuedAtMs,
     previousTokenExpiresAtMs: n.previousTokenExpiresAtMs,
@@ -230,9 +234,18 @@ export function nodePairingHandlers(
 /** The node listener's certificate as GetNodeTls reports it (undefined without TLS). */
 export type NodeTlsView = () => (CertificateInfo & { auto: boolean; listenAddress: string }) | undefined;
 
-/** Handlers of pairgate.v1.NodeAdminService (the owner's operator API). */
-export function nodeAdminHandlers(nodes: NodePairing, env: HandlerEnv, tls: NodeTlsView = () => undefined): NodeAdminServiceServer {
+/**
+ * Handlers of pairgate.v1.NodeAdminService (the owner's operator API). `listenAddress` is the bound
+ * node listener address (invites carry it).
+ */
+export function nodeAdminHandlers(
+  nodes: NodePairing,
+  env: HandlerEnv,
+  tls: NodeTlsView = () => undefined,
+  listenAddress: () => string = () => "127.0.0.1:7421",
+): NodeAdminServiceServer {
   return {
+    ...nodeInviteHandlers(nodes, env, { address: listenAddress, tlsSpkiSha256: () => tls()?.spkiSha256 }),
     getNodeTls: unary("GetNodeTls", env, async () => {
       const t = tls();
       if (t === undefined) throw new FailedPreconditionError('the node listener has no TLS (set nodes.tls to "auto" or to {"cert", "key"})');
@@ -285,6 +298,8 @@ export function nodeAdminHandlers(nodes: NodePairing, env: HandlerEnv, tls: Node
           remoteIp: e.remoteIp,
           isRepair: e.isRepair,
           atMs: e.atMs,
+          approvedVia: e.approvedVia,
+          inviteId: e.inviteId,
         });
       });
       try {

@@ -225,8 +225,22 @@ export interface RequestPairingRequest {
   caps: string[];
   /** The nonce from CreateChallenge for this node's id (32 bytes). */
   nonce: Buffer;
-  /** Ed25519 signature (64 bytes) over the PAIR_REQUEST payload (docs/protocol.md). */
+  /**
+   * Ed25519 signature (64 bytes) over the PAIR_REQUEST payload (docs/protocol.md), or over the
+   * PAIR_INVITE payload when `invite_id` is set (its body also covers `invite_id` and `invite_proof`).
+   */
   signature: Buffer;
+  /**
+   * Empty for an ordinary request (the owner approves it), or the `invite_id` of the invite URI the
+   * node was given (16 lowercase hex characters; docs/protocol.md §3b).
+   */
+  inviteId: string;
+  /**
+   * With `invite_id`: the invite proof, an Ed25519 signature (64 bytes) by the key derived from the
+   * invite's setup secret over the INVITE_PROOF message (docs/protocol.md §3b). The secret itself is
+   * never sent. Empty without `invite_id`.
+   */
+  inviteProof: Buffer;
 }
 
 /** RequestPairingResponse says where the request stands. */
@@ -235,7 +249,10 @@ export interface RequestPairingResponse {
   requestId: string;
   /** The node id derived from `public_key`. */
   nodeId: string;
-  /** PENDING, or APPROVED when the gateway auto-approved it (`nodes.autoApproveLoopback`). */
+  /**
+   * PENDING, or APPROVED when the gateway auto-approved it (`nodes.autoApproveLoopback`) or the
+   * request carried a valid invite proof.
+   */
   status: NodePairingStatus;
   /** When the pending request expires, in Unix milliseconds; 0 when already approved. */
   expiresAtMs: number;
@@ -881,6 +898,8 @@ function createBaseRequestPairingRequest(): RequestPairingRequest {
     caps: [],
     nonce: Buffer.alloc(0),
     signature: Buffer.alloc(0),
+    inviteId: "",
+    inviteProof: Buffer.alloc(0),
   };
 }
 
@@ -912,6 +931,12 @@ export const RequestPairingRequest: MessageFns<RequestPairingRequest> = {
     }
     if (message.signature.length !== 0) {
       writer.uint32(74).bytes(message.signature);
+    }
+    if (message.inviteId !== "") {
+      writer.uint32(82).string(message.inviteId);
+    }
+    if (message.inviteProof.length !== 0) {
+      writer.uint32(90).bytes(message.inviteProof);
     }
     return writer;
   },
@@ -1001,6 +1026,22 @@ export const RequestPairingRequest: MessageFns<RequestPairingRequest> = {
             message.signature = Buffer.from(reader.bytes());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.inviteId = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.inviteProof = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1042,6 +1083,16 @@ export const RequestPairingRequest: MessageFns<RequestPairingRequest> = {
         : [],
       nonce: isSet(object.nonce) ? Buffer.from(bytesFromBase64(object.nonce)) : Buffer.alloc(0),
       signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+      inviteId: isSet(object.inviteId)
+        ? globalThis.String(object.inviteId)
+        : isSet(object.invite_id)
+        ? globalThis.String(object.invite_id)
+        : "",
+      inviteProof: isSet(object.inviteProof)
+        ? Buffer.from(bytesFromBase64(object.inviteProof))
+        : isSet(object.invite_proof)
+        ? Buffer.from(bytesFromBase64(object.invite_proof))
+        : Buffer.alloc(0),
     };
   },
 
@@ -1074,6 +1125,12 @@ export const RequestPairingRequest: MessageFns<RequestPairingRequest> = {
     if (message.signature.length !== 0) {
       obj.signature = base64FromBytes(message.signature);
     }
+    if (message.inviteId !== "") {
+      obj.inviteId = message.inviteId;
+    }
+    if (message.inviteProof.length !== 0) {
+      obj.inviteProof = base64FromBytes(message.inviteProof);
+    }
     return obj;
   },
 
@@ -1091,6 +1148,8 @@ export const RequestPairingRequest: MessageFns<RequestPairingRequest> = {
     message.caps = object.caps?.map((e) => e) || [];
     message.nonce = object.nonce ?? Buffer.alloc(0);
     message.signature = object.signature ?? Buffer.alloc(0);
+    message.inviteId = object.inviteId ?? "";
+    message.inviteProof = object.inviteProof ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -2895,6 +2954,13 @@ export const NodePairingServiceService = {
    * paired is a repair: approving it replaces the pairing and the node must claim a new token.
    * Errors: INVALID_ARGUMENT (bad key, lengths, text); UNAUTHENTICATED (nonce or signature);
    * RESOURCE_EXHAUSTED when `nodes.maxPending` requests (default 32) are already pending.
+   *
+   * By invite (docs/protocol.md §3b): with `invite_id` and `invite_proof` set and a PAIR_INVITE
+   * signature, a node that proves it holds the setup secret of a live invite (`pairgate nodes
+   * invite`) is approved at once, in one synced write that also consumes one use of the invite; the
+   * response is APPROVED and the node calls ClaimToken. No pending request is ever created for an
+   * invite request: an unknown, expired, revoked or used-up invite, or a proof that does not verify,
+   * is PERMISSION_DENIED with a message saying which, and changes nothing (the nonce is consumed).
    */
   requestPairing: {
     path: "/pairgate.v1.NodePairingService/RequestPairing" as const,
@@ -3073,6 +3139,13 @@ export interface NodePairingServiceServer extends UntypedServiceImplementation {
    * paired is a repair: approving it replaces the pairing and the node must claim a new token.
    * Errors: INVALID_ARGUMENT (bad key, lengths, text); UNAUTHENTICATED (nonce or signature);
    * RESOURCE_EXHAUSTED when `nodes.maxPending` requests (default 32) are already pending.
+   *
+   * By invite (docs/protocol.md §3b): with `invite_id` and `invite_proof` set and a PAIR_INVITE
+   * signature, a node that proves it holds the setup secret of a live invite (`pairgate nodes
+   * invite`) is approved at once, in one synced write that also consumes one use of the invite; the
+   * response is APPROVED and the node calls ClaimToken. No pending request is ever created for an
+   * invite request: an unknown, expired, revoked or used-up invite, or a proof that does not verify,
+   * is PERMISSION_DENIED with a message saying which, and changes nothing (the nonce is consumed).
    */
   requestPairing: handleUnaryCall<RequestPairingRequest, RequestPairingResponse>;
   /**
@@ -3211,6 +3284,13 @@ export interface NodePairingServiceClient extends Client {
    * paired is a repair: approving it replaces the pairing and the node must claim a new token.
    * Errors: INVALID_ARGUMENT (bad key, lengths, text); UNAUTHENTICATED (nonce or signature);
    * RESOURCE_EXHAUSTED when `nodes.maxPending` requests (default 32) are already pending.
+   *
+   * By invite (docs/protocol.md §3b): with `invite_id` and `invite_proof` set and a PAIR_INVITE
+   * signature, a node that proves it holds the setup secret of a live invite (`pairgate nodes
+   * invite`) is approved at once, in one synced write that also consumes one use of the invite; the
+   * response is APPROVED and the node calls ClaimToken. No pending request is ever created for an
+   * invite request: an unknown, expired, revoked or used-up invite, or a proof that does not verify,
+   * is PERMISSION_DENIED with a message saying which, and changes nothing (the nonce is consumed).
    */
   requestPairing(
     request: RequestPairingRequest,
