@@ -128,6 +128,7 @@ export async function listChannels(ctx: DmContext): Promise<ChannelStatus[]> {
   for (const [sk, { channel, accountId }] of scopes) {
     const policy = ctx.policies.resolve(channel, accountId);
     const stats = await ctx.store.collection("dmScopeStats").get(sk);
+    const misses = ctx.misses.counts(sk);
     out.push({
       channel,
       accountId,
@@ -139,6 +140,8 @@ export async function listChannels(ctx: DmContext): Promise<ChannelStatus[]> {
       pendingLimit: ctx.maxPending,
       queueFullDrops: ctx.queueFullDrops.get(sk) ?? 0,
       undeliveredNotifications: outboxByScope.get(sk) ?? 0,
+      approveMissesRecent: misses.recent,
+      approveMissesTotal: misses.total,
     });
   }
   const order = new Map(ctx.policies.configuredScopes().map((s, i) => [s.channel, i]));

@@ -71,7 +71,7 @@ describe("pairgate CLI (built CLI as a subprocess against a real daemon)", funct
     expect((await pairgate(["pairing", "approve", "--channel", "slack", a], env)).stdout).to.equal("✅ Approved slack sender U1\n");
     expect((await pairgate(["pairing", "approve", "--provider", "slack", b], env)).stdout).to.equal("✅ Approved slack sender U2\n");
     const again = await pairgate(["pairing", "approve", "slack", a], env);
-    expect(again).to.include({ code: 1, stderr: `No pending pairing request found for code: ${a}\n` });
+    expect(again).to.include({ code: 1, stderr: `No pending pairing request found for code: ${a} (expired, already approved, or mistyped; see pairgate pairing list)\n` });
     const surplus = await pairgate(["pairing", "approve", "--channel", "slack", "slack", a], env);
     expect(surplus.code).to.equal(2);
     expect(surplus.stderr).to.contain("Too many arguments. Use: pairgate pairing approve --channel <channel> <code>");

@@ -6,14 +6,19 @@ import {
   type ServerUnaryCall,
   type ServerWritableStream,
 } from "@grpc/grpc-js";
+import type { CallerRole } from "../../domain/dm-types";
+import { InvalidArgumentError } from "../../domain/errors";
 import type { Logger } from "../../domain/logger";
 import { toGrpcStatus } from "./status";
+import { MalformedRequest } from "./strict-decode";
 
 /** What every handler wrapper needs from the daemon. */
 export interface HandlerEnv {
   readonly log: Logger;
   /** Aborted when the daemon starts stopping; open streams then end with UNAVAILABLE. */
   readonly stopping: AbortSignal;
+  /** Which socket the handlers serve: the owner's (default) or the adapters'. */
+  readonly role?: CallerRole;
 }
 
 /** What a handler knows about its call besides the request. */
@@ -24,6 +29,8 @@ export interface CallContext {
   readonly metadata: Metadata;
   /** Aborted when the client cancels or the call ends. */
   readonly signal: AbortSignal;
+  /** The socket the call came in on: "owner" (pairgate.sock, every service) or "adapter" (adapter.sock). */
+  readonly role: CallerRole;
 }
 
 /** A server stream as a handler sees it. */
@@ -45,6 +52,7 @@ function contextOf(
 ): CallContext {
   let signal: AbortSignal | undefined;
   return {
+    role: env.role ?? "owner",
     get peer() {
       return call.getPeer();
     },
@@ -84,6 +92,10 @@ export function unary<Req, Res>(
 ): handleUnaryCall<Req, Res> {
   const log = env.log;
   return (call, callback) => {
+    if (call.request instanceof MalformedRequest) {
+      callback(toGrpcStatus(malformed(call.request), log, method));
+      return;
+    }
     let ctx: CallContext;
     try {
       ctx = contextOf(call as ServerUnaryCall<unknown, unknown>, env);
@@ -111,6 +123,10 @@ export function serverStream<Req, Res>(
 ): handleServerStreamingCall<Req, Res> {
   const log = env.log;
   return (call) => {
+    if (call.request instanceof MalformedRequest) {
+      call.emit("error", toGrpcStatus(malformed(call.request), log, method));
+      return;
+    }
     const ctx = contextOf(call as ServerWritableStream<unknown, unknown>, env);
     // Streams always need the signal (the sink checks it), so hook the call's events from the start.
     void ctx.signal;
@@ -149,6 +165,11 @@ export function serverStream<Req, Res>(
         },
       );
   };
+}
+
+/** The INVALID_ARGUMENT error of a request the strict deserializer refused (see strict-decode.ts). */
+function malformed(m: MalformedRequest): InvalidArgumentError {
+  return new InvalidArgumentError(m.message, m.field);
 }
 
 /** Resolves when `signal` aborts (the client went away or the server is stopping). */
