@@ -32,7 +32,7 @@ export function registerChannelsCommands(program: Command, ctx: CliContext): voi
           return;
         }
         ctx.out.table(
-          ["Channel", "Account", "Policy", "Pending", "Allowed", "Adapters", "Turned away (queue full)", "Undelivered"],
+          ["Channel", "Account", "Policy", "Pending", "Allowed", "Adapters", "Turned away (queue full)", "Undelivered", "Code misses (15 min)"],
           rows.map((c) => [
             c.channel,
             c.accountId,
@@ -42,6 +42,7 @@ export function registerChannelsCommands(program: Command, ctx: CliContext): voi
             String(c.adaptersConnected),
             String(c.queueFullDrops),
             String(c.undeliveredNotifications),
+            String(c.approveMissesRecent),
           ]),
         );
       }),

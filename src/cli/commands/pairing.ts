@@ -101,9 +101,34 @@ async function listEveryChannel(ctx: CliContext, opts: ScopeOpts): Promise<void>
     ctx.out.line(`Pairing requests (${requests.length})`);
     ctx.out.line();
   }
+  const warn = requests.some((r) => r.lookalikeWarning !== "");
   ctx.out.table(
-    ["Channel", "Account", "Code", "ID", "Meta", "Requested"],
-    requests.map((r) => [r.channel, r.accountId, r.code, safeText(r.senderId), metaText(r.senderMeta), isoTime(r.createdAtMs)]),
+    ["Channel", "Account", "Code", "ID", "Meta", "Requested", ...(warn ? ["Lookalike"] : [])],
+    requests.map((r) => [
+      r.channel,
+      r.accountId,
+      r.code,
+      safeText(r.senderId),
+      metaText(r.senderMeta),
+      isoTime(r.createdAtMs),
+      ...(warn ? [lookalikeCell(r)] : []),
+    ]),
+  );
+  lookalikeHint(ctx, requests);
+}
+
+/** The Lookalike column: the daemon's warning, or empty. */
+function lookalikeCell(r: PairingRequest): string {
+  return r.lookalikeWarning === "" ? "" : `⚠ ${safeText(r.lookalikeWarning)}`;
+}
+
+/** A stderr line when some pending request could pass for someone else (the column says which). */
+function lookalikeHint(ctx: CliContext, requests: PairingRequest[]): void {
+  const n = requests.filter((r) => r.lookalikeWarning !== "").length;
+  if (n === 0) return;
+  ctx.out.error(
+    `⚠ ${n} pending request${n === 1 ? "" : "s"} mix scripts or use lookalike characters (see the Lookalike column): ` +
+      "make sure the sender is who you think before approving.",
   );
 }
 
@@ -142,10 +167,18 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
           ctx.out.line(`Pairing requests (${requests.length})`);
           ctx.out.line();
         }
+        const warn = requests.some((r) => r.lookalikeWarning !== "");
         ctx.out.table(
-          ["Code", "ID", "Meta", "Requested"],
-          requests.map((r) => [r.code, safeText(r.senderId), metaText(r.senderMeta), isoTime(r.createdAtMs)]),
+          ["Code", "ID", "Meta", "Requested", ...(warn ? ["Lookalike"] : [])],
+          requests.map((r) => [
+            r.code,
+            safeText(r.senderId),
+            metaText(r.senderMeta),
+            isoTime(r.createdAtMs),
+            ...(warn ? [lookalikeCell(r)] : []),
+          ]),
         );
+        lookalikeHint(ctx, requests);
       }),
     );
 
@@ -277,13 +310,20 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
     .action(
       ctx.action(async (channel: string | undefined, opts: { account?: string; json?: boolean }) => {
         const stream = ctx.client().dmPairing.watchPairingEvents({ channel: channel ?? "", accountId: opts.account ?? "" });
-        const { PairingEventType } = loadClients();
+        const { PairingEventType, CallerRole } = loadClients();
         await followStream(stream, (e) => {
           if (opts.json) {
-            ctx.out.line(JSON.stringify(messageJson(e, { type: [PairingEventType, "PAIRING_EVENT_TYPE_"] })));
+            ctx.out.line(
+              JSON.stringify(messageJson(e, { type: [PairingEventType, "PAIRING_EVENT_TYPE_"], callerRole: [CallerRole, "CALLER_ROLE_"] })),
+            );
             return;
           }
           const type = PairingEventType[e.type].replace("PAIRING_EVENT_TYPE_", "").toLowerCase();
+          if (e.type === PairingEventType.PAIRING_EVENT_TYPE_APPROVE_FAILED) {
+            const role = CallerRole[e.callerRole].replace("CALLER_ROLE_", "").toLowerCase();
+            ctx.out.line(`${isoTime(e.atMs)}  ${type}  ${e.channel}/${e.accountId}  ${e.failedAttempts} wrong codes in 15 min (${role} socket)`);
+            return;
+          }
           const code = e.code === "" ? "" : `  code ${e.code}`;
           ctx.out.line(`${isoTime(e.atMs)}  ${type.padEnd(9)}  ${e.channel}/${e.accountId}  ${safeText(e.senderId)}${code}`);
         });
