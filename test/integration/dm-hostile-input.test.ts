@@ -1,0 +1,387 @@
+import { expect } from "chai";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, chmodSync } from "node:fs";
+import { join } from "node:path";
+import { status } from "@grpc/grpc-js";
+import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import {
+  CallerRole,
+  Decision,
+  InvalidArgumentError,
+  NotFoundError,
+  PairgateClient,
+  PairingEventType,
+  PermissionDeniedError,
+  ResourceExhaustedError,
+  type ServerStream,
+  type WatchPairingEventsResponse,
+} from "../../clients/ts";
+import { parseConfig } from "../../src/config/load";
+import { DaemonStartError, startDaemon } from "../../src/daemon";
+import { silentLogger } from "../../src/domain/logger";
+import { AdminServiceService } from "../../src/gen/pairgate/v1/admin_service";
+import { DmAccessServiceService } from "../../src/gen/pairgate/v1/dm_access_service";
+import { DmPairingServiceService } from "../../src/gen/pairgate/v1/dm_pairing_service";
+import { NodeAdminServiceService } from "../../src/gen/pairgate/v1/node_admin_service";
+import { expectRejection } from "../helpers/expect-error";
+import { RawPeer } from "../helpers/raw-peer";
+import { tempDir } from "../helpers/temp-dir";
+import { startTestDaemon, type TestDaemon } from "../helpers/test-daemon";
+
+/** Collects stream messages in the background. */
+function collect<T>(stream: ServerStream<T>): { items: T[]; done: Promise<unknown> } {
+  const items: T[] = [];
+  const done = (async () => {
+    for await (const m of stream) items.push(m);
+  })().catch((err: unknown) => err);
+  return { items, done };
+}
+
+async function until(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Length-delimited fields of a protobuf message by field number. */
+function fieldsOf(bytes: Uint8Array): Map<number, Uint8Array[]> {
+  const r = new BinaryReader(bytes);
+  const out = new Map<number, Uint8Array[]>();
+  while (r.pos < r.len) {
+    const [field, wire] = r.tag();
+    if (wire === 2) out.set(field, [...(out.get(field) ?? []), r.bytes()]);
+    else r.skip(wire);
+  }
+  return out;
+}
+
+const INVALID_UTF8 = Uint8Array.of(0xff, 0x28, 0x41); // the issue's "\uFFFD(A"
+
+/** A message with string field `field` holding raw `bytes` and `channel` (field 1) unless field is 1. */
+function withRawString(field: number, bytes: Uint8Array, channel = "telegram"): Uint8Array {
+  const w = new BinaryWriter();
+  if (field !== 1) w.tag(1, WireType.LengthDelimited).string(channel);
+  w.tag(field, WireType.LengthDelimited).bytes(bytes);
+  return w.finish();
+}
+
+describe("DM gate under hostile input (issue 9, real daemon)", () => {
+  let t: TestDaemon;
+  afterEach(async () => {
+    await t?.stop();
+  });
+
+  describe("two sockets, two roles", () => {
+    it("serves only DmAccessService on adapter.sock (0660, the daemon's group) and refuses every owner RPC", async () => {
+      t = await startTestDaemon();
+      const adapterPath = t.daemon.adapterSocketPath;
+      expect(adapterPath).to.equal(join(t.home, "adapter.sock"));
+      const st = lstatSync(adapterPath);
+      expect(st.isSocket()).to.equal(true);
+      expect(st.mode & 0o777).to.equal(0o660);
+      expect(st.gid).to.equal(process.getgid!());
+      expect(lstatSync(t.daemon.socketPath).mode & 0o777).to.equal(0o600);
+
+      const peer = await RawPeer.connectUnix(adapterPath);
+      try {
+        const ownerMethods = [DmPairingServiceService, NodeAdminServiceService, AdminServiceService].flatMap((s) =>
+          Object.values(s).map((m) => m.path),
+        );
+        expect(ownerMethods).to.have.length.greaterThan(15);
+        for (const path of ownerMethods) {
+          const r = await peer.start(path, new Uint8Array()).done;
+          expect([status.UNIMPLEMENTED, status.PERMISSION_DENIED], path).to.include(r.code);
+        }
+        // The adapter's own calls work there.
+        const adapter = new PairgateClient({ socketPath: adapterPath });
+        try {
+          const v = await adapter.dmAccess.checkInbound({ channel: "telegram", senderId: "123" });
+          expect(v.decision).to.equal(Decision.DECISION_PAIRING_REQUIRED);
+          // A compromised adapter holding a real code still cannot approve it.
+          const err = await adapter.dmPairing.approvePairingCode({ channel: "telegram", code: v.pairingCode }).catch((e: unknown) => e);
+          expect((err as { grpcCode?: number }).grpcCode).to.be.oneOf([status.UNIMPLEMENTED, status.PERMISSION_DENIED]);
+          expect((err as Error).message).to.match(/served only on the operator socket/);
+          expect((await t.client.dmPairing.listPairingRequests({ channel: "telegram" })).requests).to.have.length(1);
+        } finally {
+          adapter.close();
+        }
+
+        // Health knows only DmAccessService; reflection lists no other pairgate service or file.
+        const health = (service: string) => {
+          const w = new BinaryWriter();
+          w.tag(1, WireType.LengthDelimited).string(service);
+          return peer.start("/grpc.health.v1.Health/Check", w.finish()).done;
+        };
+        expect((await health("pairgate.v1.DmAccessService")).code).to.equal(status.OK);
+        expect((await health("pairgate.v1.DmPairingService")).code).to.equal(status.NOT_FOUND);
+        const ask = async (field: number, value: string): Promise<Buffer> => {
+          const w = new BinaryWriter();
+          w.tag(field, WireType.LengthDelimited).string(value);
+          const r = await peer.start("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", w.finish()).done;
+          expect(r.code).to.equal(status.OK);
+          return r.messages[0]!;
+        };
+        const services = fieldsOf(fieldsOf(await ask(7, "")).get(6)![0]!)
+          .get(1)!
+          .map((s) => new TextDecoder().decode(fieldsOf(s).get(1)![0]));
+        expect(services.filter((s) => s.startsWith("pairgate."))).to.deep.equal(["pairgate.v1.DmAccessService"]);
+        for (const symbol of ["pairgate.v1.DmPairingService", "pairgate.v1.NodeAdminService", "pairgate.v1.AdminService"]) {
+          expect(fieldsOf(await ask(4, symbol)).has(4), symbol).to.equal(false);
+        }
+        const files = fieldsOf(fieldsOf(await ask(4, "pairgate.v1.DmAccessService")).get(4)![0]!).get(1)!;
+        expect(files.map((f) => new TextDecoder().decode(fieldsOf(f).get(1)![0]))).to.deep.equal(["pairgate/v1/dm_access_service.proto"]);
+      } finally {
+        peer.close();
+      }
+    });
+
+    it("gives adapter.sock the configured group and restricts it to adapters.channels (reloadable)", async () => {
+      const groups = process.getgroups!();
+      const group = groups.find((g) => g !== process.getgid!()) ?? process.getgid!();
+      t = await startTestDaemon({ config: { adapters: { socketGroup: group, channels: ["telegram"] } } });
+      expect(lstatSync(t.daemon.adapterSocketPath).gid).to.equal(group);
+      const adapter = new PairgateClient({ socketPath: t.daemon.adapterSocketPath });
+      try {
+        expect((await adapter.dmAccess.checkInbound({ channel: "telegram", senderId: "1" })).decision).to.equal(
+          Decision.DECISION_PAIRING_REQUIRED,
+        );
+        const err = await expectRejection(adapter.dmAccess.checkInbound({ channel: "slack", senderId: "U1" }), PermissionDeniedError);
+        expect(err.message).to.match(/channel slack is not served on this socket/);
+        await expectRejection(adapter.dmAccess.ackNotification("n1.slack.default.0000019c00000000.0011aabb"), PermissionDeniedError);
+        // The owner socket is not restricted.
+        expect((await t.client.dmAccess.checkInbound({ channel: "slack", senderId: "U1" })).decision).to.equal(
+          Decision.DECISION_PAIRING_REQUIRED,
+        );
+      } finally {
+        adapter.close();
+      }
+    });
+
+    it("refuses an unknown adapters.socketGroup and a group the daemon is not in, with a clear message", async () => {
+      const dir = tempDir();
+      try {
+        const config = parseConfig({ nodes: { listen: "127.0.0.1:0" }, adapters: { socketGroup: "no-such-group-pg" } });
+        const err = await startDaemon({ home: dir.path, config, logger: silentLogger }).catch((e: unknown) => e);
+        expect(err).to.be.instanceOf(DaemonStartError);
+        expect((err as Error).message).to.match(/adapters.socketGroup "no-such-group-pg" .* is not a group/);
+        if (process.getuid!() !== 0) {
+          const foreign = parseConfig({ nodes: { listen: "127.0.0.1:0" }, adapters: { socketGroup: 4_000_000 } });
+          const err2 = await startDaemon({ home: dir.path, config: foreign, logger: silentLogger }).catch((e: unknown) => e);
+          expect(err2).to.be.instanceOf(DaemonStartError);
+          expect((err2 as Error).message).to.match(/not a member of that group/);
+        }
+      } finally {
+        dir.cleanup();
+      }
+    });
+  });
+
+  describe("approve-miss limiter", () => {
+    it("slows 50 misses after the fifth, emits approve_failed and counts them, while the owner's correct code approves at once", async () => {
+      const consulted: number[] = [];
+      t = await startTestDaemon({
+        approveMissDelays: (excess) => {
+          consulted.push(excess);
+          return 1;
+        },
+      });
+      const watch = collect<WatchPairingEventsResponse>(t.client.dmPairing.watchPairingEvents({ channel: "telegram" }));
+      const v = await t.client.dmAccess.checkInbound({ channel: "telegram", senderId: "4242" });
+      await until(() => watch.items.length === 1);
+      for (let i = 0; i < 50; i++) {
+        const wrong = i % 10 === 9 ? "AB3D\u00A07X9K" : "ZZZZZZZZ"; // a malformed code counts too
+        await t.client.dmPairing.approvePairingCode({ channel: "telegram", code: wrong }).catch((e: unknown) => {
+          expect(e).to.satisfy((x: unknown) => x instanceof NotFoundError || x instanceof InvalidArgumentError);
+        });
+      }
+      expect(consulted).to.deep.equal(Array.from({ length: 45 }, (_, i) => i + 1));
+      await until(() => watch.items.length === 46);
+      const failed = watch.items.filter((e) => e.type === PairingEventType.PAIRING_EVENT_TYPE_APPROVE_FAILED);
+      expect(failed.map((e) => e.failedAttempts)).to.deep.equal(Array.from({ length: 45 }, (_, i) => i + 6));
+      expect(failed.every((e) => e.callerRole === CallerRole.CALLER_ROLE_OWNER && e.code === "" && e.senderId === "")).to.equal(true);
+      const status1 = (await t.client.dmPairing.listChannels()).channels.find((c) => c.channel === "telegram" && c.accountId === "default")!;
+      expect(status1.approveMissesRecent).to.equal(50);
+      expect(Number(status1.approveMissesTotal)).to.equal(50);
+
+      const approved = await t.client.dmPairing.approvePairingCode({ channel: "telegram", code: v.pairingCode });
+      expect(approved.sender?.senderId).to.equal("4242");
+      expect(consulted).to.have.length(45); // the correct code never reached the delay
+    });
+
+    it("applies the real delay (1 s) to the sixth miss through the daemon, keeps the NOT_FOUND hint, and never delays a correct code", async () => {
+      t = await startTestDaemon();
+      const v = await t.client.dmAccess.checkInbound({ channel: "telegram", senderId: "77" });
+      for (let i = 0; i < 5; i++) {
+        const err = await expectRejection(t.client.dmPairing.approvePairingCode({ channel: "telegram", code: "ZZZZZZZZ" }), NotFoundError);
+        expect(err.message).to.equal(
+          "No pending pairing request found for code: ZZZZZZZZ (expired, already approved, or mistyped; see pairgate pairing list)",
+        );
+      }
+      const startedAt = Date.now();
+      await expectRejection(t.client.dmPairing.approvePairingCode({ channel: "telegram", code: "ZZZZZZZZ" }), NotFoundError);
+      expect(Date.now() - startedAt).to.be.at.least(950);
+      const okAt = Date.now();
+      await t.client.dmPairing.approvePairingCode({ channel: "telegram", code: v.pairingCode });
+      expect(Date.now() - okAt, "the correct code waits for no delay (the next miss would wait 2 s)").to.be.lessThan(1500);
+    });
+  });
+
+  describe("strict decoding", () => {
+    it("answers invalid UTF-8 and garbage on every DM RPC with INVALID_ARGUMENT and changes nothing", async () => {
+      t = await startTestDaemon();
+      await t.client.dmAccess.checkInbound({ channel: "telegram", senderId: "5" });
+      const before = JSON.stringify(await t.client.dmPairing.listPairingRequests({ channel: "telegram" }));
+      const peer = await RawPeer.connectUnix(t.daemon.socketPath);
+      try {
+        const methods = [...Object.values(DmAccessServiceService), ...Object.values(DmPairingServiceService)];
+        for (const m of methods) {
+          for (const [what, body] of [
+            ["truncated", Uint8Array.of(0x0a, 0x10, 0x61, 0x62)],
+            ["bad wire type", Uint8Array.of(0x0f, 0x01)],
+          ] as const) {
+            const r = await peer.start(m.path, body).done;
+            expect(r.code, `${m.path} ${what}`).to.equal(status.INVALID_ARGUMENT);
+          }
+          if (m.path.endsWith("/ListChannels")) continue; // no string fields
+          const r = await peer.start(m.path, withRawString(1, INVALID_UTF8)).done;
+          expect(r.code, `${m.path} invalid UTF-8`).to.equal(status.INVALID_ARGUMENT);
+          expect(r.details).to.match(/not valid UTF-8/);
+        }
+        // sender_id and a sender_meta value of CheckInbound.
+        const sender = await peer.start(DmAccessServiceService.checkInbound.path, withRawString(3, INVALID_UTF8)).done;
+        expect(sender).to.include({ code: status.INVALID_ARGUMENT });
+        expect(sender.trailers["pairgate-field"]).to.equal("sender_id");
+        const entry = new BinaryWriter();
+        entry.tag(1, WireType.LengthDelimited).string("username");
+        entry.tag(2, WireType.LengthDelimited).bytes(INVALID_UTF8);
+        const w = new BinaryWriter();
+        w.tag(1, WireType.LengthDelimited).string("telegram");
+        w.tag(3, WireType.LengthDelimited).string("6");
+        w.tag(4, WireType.LengthDelimited).bytes(entry.finish());
+        const meta = await peer.start(DmAccessServiceService.checkInbound.path, w.finish()).done;
+        expect(meta.code).to.equal(status.INVALID_ARGUMENT);
+        expect(meta.trailers["pairgate-field"]).to.equal("sender_meta");
+        // A real U+FFFD typed by someone is valid UTF-8 and is not refused by the decoder.
+        const real = await peer.start(DmAccessServiceService.checkInbound.path, withRawString(3, new TextEncoder().encode("\uFFFD"))).done;
+        expect(real.details).to.not.match(/UTF-8/);
+      } finally {
+        peer.close();
+      }
+      expect(JSON.stringify(await t.client.dmPairing.listPairingRequests({ channel: "telegram" }))).to.equal(before);
+      const db = readdirSync(join(t.home, "db")).filter((f) => f.endsWith(".log"));
+      for (const f of db) expect(readFileSync(join(t.home, "db", f)).includes(Buffer.from("\uFFFD"))).to.equal(false);
+    });
+  });
+
+  describe("files and sockets", () => {
+    it("runs with db/ 0700 and its files 0600, and repairs wrong modes at start", async () => {
+      t = await startTestDaemon();
+      const home = t.home;
+      const check = (): void => {
+        expect(statSync(home).mode & 0o777).to.equal(0o700);
+        expect(statSync(join(home, "db")).mode & 0o777).to.equal(0o700);
+        for (const f of readdirSync(join(home, "db"))) {
+          const st = lstatSync(join(home, "db", f));
+          if (st.isFile()) expect(st.mode & 0o777, f).to.equal(0o600);
+        }
+      };
+      check();
+      await t.daemon.stop();
+      chmodSync(home, 0o755);
+      chmodSync(join(home, "db"), 0o755);
+      for (const f of readdirSync(join(home, "db"))) chmodSync(join(home, "db", f), 0o644);
+      const again = await startTestDaemon({ home });
+      try {
+        check();
+      } finally {
+        await again.stop();
+      }
+    });
+
+    it("refuses a socketPath that is a regular file and leaves the file alone", async () => {
+      const dir = tempDir();
+      try {
+        const target = join(dir.path, "precious.txt");
+        writeFileSync(target, "keep me");
+        const config = parseConfig({ nodes: { listen: "127.0.0.1:0" }, socketPath: target });
+        const err = await startDaemon({ home: join(dir.path, "h"), config, logger: silentLogger }).catch((e: unknown) => e);
+        expect(err).to.be.instanceOf(DaemonStartError);
+        expect((err as Error).message).to.include(`${target} (socketPath) exists and is a regular file, not a stale socket`);
+        expect(readFileSync(target, "utf8")).to.equal("keep me");
+        mkdirSync(join(dir.path, "h2"));
+        const adapterFile = join(dir.path, "h2", "adapter.sock");
+        writeFileSync(adapterFile, "x");
+        const err2 = await startDaemon({ home: join(dir.path, "h2"), config: parseConfig({ nodes: { listen: "127.0.0.1:0" } }), logger: silentLogger }).catch(
+          (e: unknown) => e,
+        );
+        expect((err2 as Error).message).to.include("(adapters.socketPath) exists and is a regular file");
+        expect(readFileSync(adapterFile, "utf8")).to.equal("x");
+      } finally {
+        dir.cleanup();
+      }
+    });
+  });
+
+  describe("global bounds", () => {
+    it("caps pending requests across accounts with dm.maxPendingTotal and the same queue-full reason", async () => {
+      t = await startTestDaemon({ config: { dm: { maxPending: 3, maxPendingTotal: 2 } } });
+      const a = await t.client.dmAccess.checkInbound({ channel: "telegram", accountId: "a", senderId: "1" });
+      const b = await t.client.dmAccess.checkInbound({ channel: "slack", accountId: "b", senderId: "U1" });
+      const c = await t.client.dmAccess.checkInbound({ channel: "discord", accountId: "c", senderId: "1" });
+      expect([a.pairingCode, b.pairingCode].every((x) => x.length === 8)).to.equal(true);
+      expect(c.pairingCode).to.equal("");
+      expect(c.reason).to.match(/^pairing queue full \(2 pending in all channel accounts, dm.maxPendingTotal\)/);
+      await t.client.dmPairing.rejectPairingRequest({ channel: "telegram", accountId: "a", code: a.pairingCode });
+      expect((await t.client.dmAccess.checkInbound({ channel: "discord", accountId: "c", senderId: "1" })).pairingCode).to.have.length(8);
+    });
+
+    it("caps SubscribeNotifications and WatchPairingEvents streams per connection", async () => {
+      t = await startTestDaemon({ config: { dm: { streamsPerConnection: 2 } } });
+      const watch = DmPairingServiceService.watchPairingEvents.path;
+      const subscribe = DmAccessServiceService.subscribeNotifications.path;
+      const sub = { finish: () => withRawString(1, new TextEncoder().encode("telegram")) };
+      const a = await RawPeer.connectUnix(t.daemon.socketPath);
+      const b = await RawPeer.connectUnix(t.daemon.adapterSocketPath);
+      const c = await RawPeer.connectUnix(t.daemon.socketPath);
+      try {
+        const one = a.start(watch, new Uint8Array());
+        const two = a.start(subscribe, sub.finish());
+        await new Promise((r) => setTimeout(r, 100));
+        const three = await a.start(watch, new Uint8Array()).done;
+        expect(three.code).to.equal(status.RESOURCE_EXHAUSTED);
+        expect(three.details).to.match(/too many open event streams on this connection \(limit 2/);
+        // Unary calls on the same connection are not affected; other connections have their own cap.
+        const others = [c.start(watch, new Uint8Array()), c.start(watch, new Uint8Array())];
+        const adapterStreams = [b.start(subscribe, sub.finish()), b.start(subscribe, sub.finish())];
+        await t.client.dmAccess.checkInbound({ channel: "telegram", senderId: "9" });
+        await until(() => one.live.messages.length === 1 && others.every((o) => o.live.messages.length === 1));
+        expect(adapterStreams.map((s) => `${s.live.code} ${s.live.details}`)).to.deep.equal(["-1 ", "-1 "]); // still open
+        // Closing a stream frees its slot.
+        one.stream.close();
+        await one.done;
+        await new Promise((r) => setTimeout(r, 100));
+        const again = a.start(watch, new Uint8Array());
+        await new Promise((r) => setTimeout(r, 100));
+        expect(again.live.code).to.equal(-1);
+        void two;
+      } finally {
+        a.close();
+        b.close();
+        c.close();
+      }
+    });
+  });
+
+  describe("lookalikes", () => {
+    it("flags a Greek Alpha in the display name of a pending request for every client", async () => {
+      t = await startTestDaemon();
+      await t.client.dmAccess.checkInbound({ channel: "telegram", senderId: "1", senderMeta: { username: "alice" } });
+      await t.client.dmAccess.checkInbound({ channel: "telegram", senderId: "2", senderMeta: { username: "\u0391lice" } });
+      const list = await t.client.dmPairing.listPairingRequests({ channel: "telegram" });
+      const bySender = new Map(list.requests.map((r) => [r.senderId, r.lookalikeWarning]));
+      expect(bySender.get("1")).to.equal("");
+      expect(bySender.get("2")).to.equal("sender_meta.username mixes Greek and Latin");
+    });
+  });
+});
