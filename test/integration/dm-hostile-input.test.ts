@@ -11,7 +11,6 @@ import {
   PairgateClient,
   PairingEventType,
   PermissionDeniedError,
-  ResourceExhaustedError,
   type ServerStream,
   type WatchPairingEventsResponse,
 } from "../../clients/ts";
