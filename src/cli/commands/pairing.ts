@@ -127,7 +127,7 @@ function lookalikeHint(ctx: CliContext, requests: PairingRequest[]): void {
   const n = requests.filter((r) => r.lookalikeWarning !== "").length;
   if (n === 0) return;
   ctx.out.error(
-    `⚠ ${n} pending request${n === 1 ? "" : "s"} mix scripts or use lookalike characters (see the Lookalike column): ` +
+    `⚠ ${n} pending request${n === 1 ? "" : "s"} ${n === 1 ? "mixes" : "mix"} scripts or use lookalike characters (see the Lookalike column): ` +
       "make sure the sender is who you think before approving.",
   );
 }
