@@ -21,32 +21,35 @@ export interface ModeRule {
 
 const octal = (mode: number): string => "0" + (mode & 0o777).toString(8).padStart(3, "0");
 
+/** What pairgate keeps in its state directory: checked recursively (everything else there is left alone). */
+const STATE_ENTRIES = ["db", "node-tls", "config.json"];
+
 /**
- * Checks the state directory and everything under it (directories must be 0700, files 0600;
- * sockets and symbolic links are left alone: sockets carry their own modes, links are not followed)
- * plus `extra` (e.g. configured TLS key and certificate files). A path with forbidden bits is
- * chmod-ed when the daemon's user owns it (logged), and refused with UnsafeFileModeError otherwise,
- * naming the path, its owner and mode and the command that fixes it. Missing paths are skipped.
+ * Checks the state directory itself and what pairgate keeps in it (`db/`, `node-tls/`, `config.json`;
+ * directories must have no group/other bits (0700), files likewise (0600); sockets and symbolic links
+ * are left alone: sockets carry their own modes, links are not followed) plus `extra` (configured TLS
+ * key and certificate files). A path with forbidden bits is chmod-ed when the daemon's user owns it
+ * (logged), and refused with UnsafeFileModeError otherwise, naming the path, its owner and mode and
+ * the command that fixes it. Missing paths are skipped. Other files in the directory are not touched
+ * (PAIRGATE_HOME may be a directory the owner uses for more than pairgate).
  */
 export async function secureStateFiles(home: string, extra: readonly ModeRule[], log: Logger): Promise<void> {
-  const rules: ModeRule[] = [];
-  const walk = async (dir: string, depth: number): Promise<void> => {
-    rules.push({ path: dir, forbidden: 0o077, what: depth === 0 ? "state directory" : "state directory entry" });
-    if (depth > 4) return;
-    let entries;
+  const rules: ModeRule[] = [{ path: home, forbidden: 0o077, what: "state directory" }];
+  const walk = async (path: string, depth: number): Promise<void> => {
+    let st;
     try {
-      entries = await readdir(dir, { withFileTypes: true });
+      st = await lstat(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
       throw err;
     }
-    for (const e of entries) {
-      const path = join(dir, e.name);
-      if (e.isDirectory()) await walk(path, depth + 1);
-      else if (e.isFile()) rules.push({ path, forbidden: 0o077, what: "state file" });
-    }
+    if (st.isFile()) rules.push({ path, forbidden: 0o077, what: "state file" });
+    if (!st.isDirectory()) return;
+    rules.push({ path, forbidden: 0o077, what: "state directory" });
+    if (depth > 3) return;
+    for (const name of await readdir(path)) await walk(join(path, name), depth + 1);
   };
-  await walk(home, 0);
+  for (const name of STATE_ENTRIES) await walk(join(home, name), 0);
   rules.push(...extra);
   const uid = process.getuid?.();
   for (const rule of rules) {

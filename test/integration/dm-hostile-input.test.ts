@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { BinaryReader, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
@@ -157,6 +157,26 @@ describe("DM gate under hostile input (issue 9, real daemon)", () => {
       }
     });
 
+    it("applies adapters.channels and dm.maxPendingTotal on reload", async () => {
+      const dir = tempDir();
+      const configPath = join(dir.path, "config.json");
+      writeFileSync(configPath, JSON.stringify({ nodes: { listen: "127.0.0.1:0" }, adapters: { channels: ["telegram"] } }));
+      const daemon = await startDaemon({ home: join(dir.path, "h"), configPath, logger: silentLogger });
+      const adapter = new PairgateClient({ socketPath: daemon.adapterSocketPath });
+      try {
+        await expectRejection(adapter.dmAccess.checkInbound({ channel: "slack", senderId: "U1" }), PermissionDeniedError);
+        writeFileSync(configPath, JSON.stringify({ nodes: { listen: "127.0.0.1:0" }, dm: { maxPendingTotal: 1 } }));
+        expect(daemon.reload()).to.include({ ok: true });
+        expect((await adapter.dmAccess.checkInbound({ channel: "slack", senderId: "U1" })).pairingCode).to.have.length(8);
+        const full = await adapter.dmAccess.checkInbound({ channel: "discord", senderId: "1" });
+        expect(full.reason).to.match(/dm.maxPendingTotal/);
+      } finally {
+        adapter.close();
+        await daemon.stop();
+        dir.cleanup();
+      }
+    });
+
     it("refuses an unknown adapters.socketGroup and a group the daemon is not in, with a clear message", async () => {
       const dir = tempDir();
       try {
@@ -295,6 +315,35 @@ describe("DM gate under hostile input (issue 9, real daemon)", () => {
         check();
       } finally {
         await again.stop();
+      }
+    });
+
+    it("refuses to start when a file with wrong modes belongs to another user, naming it and the fix", async () => {
+      const dir = tempDir();
+      try {
+        const home = join(dir.path, "h");
+        const config = parseConfig({ nodes: { listen: "127.0.0.1:0" } });
+        let foreign: string;
+        if (process.getuid!() === 0) {
+          // As root: a db file handed to another uid with mode 0644.
+          await (await startDaemon({ home, config, logger: silentLogger })).stop();
+          foreign = join(home, "db", readdirSync(join(home, "db")).find((f) => f.startsWith("MANIFEST"))!);
+          chmodSync(foreign, 0o644);
+          chownSync(foreign, 4242, 4242);
+          const err = await startDaemon({ home, config, logger: silentLogger }).catch((e: unknown) => e);
+          expect(err).to.be.instanceOf(DaemonStartError);
+          expect((err as Error).message).to.include(`${foreign} has mode 0644 and is owned by uid 4242, not by pairgate's user (uid 0)`);
+          expect((err as Error).message).to.include(`chmod 0600 ${foreign}`);
+          expect(statSync(foreign).mode & 0o777).to.equal(0o644); // not touched
+        } else {
+          // As another user: a root-owned, world-readable "key" (never chmod-ed: not ours).
+          const tls = parseConfig({ nodes: { listen: "127.0.0.1:0", tls: { key: "/etc/passwd", cert: "/etc/passwd" } } });
+          const err = await startDaemon({ home, config: tls, logger: silentLogger }).catch((e: unknown) => e);
+          expect(err).to.be.instanceOf(DaemonStartError);
+          expect((err as Error).message).to.match(/nodes.tls key \/etc\/passwd has mode 0644 and is owned by uid 0/);
+        }
+      } finally {
+        dir.cleanup();
       }
     });
 
