@@ -19,7 +19,6 @@ export const MAX_SENDER_ID_LENGTH = 256;
 // Every pattern below is ASCII-only and has no `i`+`u` flags (with `u`, /i folds ſ to s and the Kelvin
 // sign to k): an id is either exactly what the channel uses or refused, and no non-ASCII character
 // is ever folded onto an ASCII one.
-const EDGE_SPACE = /^[ \t\r\n]+|[ \t\r\n]+$/g;
 const DIGITS = /^\d{1,20}$/;
 const SLACK_ID = /^[A-Z0-9]{1,32}$/;
 const PRINTABLE_ASCII = /^[\x21-\x7e]{1,256}$/;
@@ -29,9 +28,18 @@ const PHONE_SEPARATORS = /[ \t().-]/g;
 const E164 = /^\+[1-9]\d{6,14}$/;
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
+/** Whether char code `c` is an ASCII space, tab, CR or LF. */
+function isEdgeSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
+
 /** Trims ASCII spaces, tabs and line breaks only (String.prototype.trim would also eat NBSP, U+3000, U+FEFF). */
 export function asciiTrim(s: string): string {
-  return s.replace(EDGE_SPACE, "");
+  let start = 0;
+  let end = s.length;
+  while (start < end && isEdgeSpace(s.charCodeAt(start))) start++;
+  while (end > start && isEdgeSpace(s.charCodeAt(end - 1))) end--;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
 }
 
 function stripPrefix(raw: string, prefix: RegExp): string {

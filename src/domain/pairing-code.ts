@@ -26,18 +26,23 @@ const CODE_SHAPE = /^[ABCDEFGHJKLMNPQRSTUVWXYZ23456789]{8}$/;
 /** The only separators a person may type: ASCII space, tab and hyphen-minus (nothing from Unicode). */
 const CODE_SEPARATORS = /[ \t-]/g;
 
+const HAS_ASCII_LOWER = /[a-z]/;
+const ASCII_LOWER_RUNS = /[a-z]+/g;
+const HAS_ASCII_UPPER = /[A-Z]/;
+const ASCII_UPPER_RUNS = /[A-Z]+/g;
+
 /**
  * Upper-cases ASCII letters only: every other character is kept exactly as it is, so no non-ASCII
  * character (ſ U+017F, the Kelvin sign U+212A, ligatures like ﬃ, fullwidth letters) can turn into an
  * ASCII one the way `String.prototype.toUpperCase` lets it.
  */
 export function asciiUpper(s: string): string {
-  return s.replace(/[a-z]+/g, (m) => m.toUpperCase());
+  return HAS_ASCII_LOWER.test(s) ? s.replace(ASCII_LOWER_RUNS, (m) => m.toUpperCase()) : s;
 }
 
 /** Lower-cases ASCII letters only (see {@link asciiUpper}). */
 export function asciiLower(s: string): string {
-  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+  return HAS_ASCII_UPPER.test(s) ? s.replace(ASCII_UPPER_RUNS, (m) => m.toLowerCase()) : s;
 }
 
 /**
