@@ -303,7 +303,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // connection cap, deadline to complete a first RPC) in front of grpc-js.
     const nodeServer = createServer(guard.serverOptions());
     servers.push(nodeServer);
-    nodeServer.addService(NodePairingServiceService, nodePairingHandlers(nodes, env, new PeerLimits(limits, clock)));
+    nodeServer.addService(strictService(NodePairingServiceService), nodePairingHandlers(nodes, env, new PeerLimits(limits, clock)));
     addHealth(nodeServer, ["pairgate.v1.NodePairingService"]);
     addReflection(nodeServer, ["pairgate.v1.NodePairingService"]);
     const nodeCredentials = nodeTls?.credentials ?? ServerCredentials.createInsecure();

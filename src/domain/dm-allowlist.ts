@@ -1,4 +1,4 @@
-import { normalizeSenderId } from "./channels";
+import { asciiTrim, normalizeSenderId } from "./channels";
 import { approvedView, configView, type DmContext, isLive, scopeRange } from "./dm-context";
 import type { DmAllowRecord } from "./dm-records";
 import type { AllowedSender, ChannelStatus } from "./dm-types";
@@ -51,7 +51,7 @@ export async function addAllowed(
   rawSender: string,
 ): Promise<{ sender: AllowedSender; created: boolean }> {
   const scope = ctx.scope(channel, accountId);
-  if (rawSender.trim() === "*") {
+  if (asciiTrim(rawSender) === "*") {
     throw new InvalidArgumentError('"*" cannot be stored; a wildcard can only come from config (dmPolicy "open")', "sender_id");
   }
   const senderId = normalizeSenderId(scope.spec, rawSender);

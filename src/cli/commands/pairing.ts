@@ -3,7 +3,7 @@ import type { AllowedSender, PairgateClient, PairingRequest } from "../../../cli
 import { type CliContext, UsageError } from "../context";
 import { enumName, type JsonValue, messageJson } from "../json";
 import { loadClients } from "../lazy";
-import { isoTime, safeText } from "../output";
+import { foldName, isoTime, safeText } from "../output";
 import { checkLimit, fetchPages, followStream } from "../paging";
 
 interface ScopeOpts {
@@ -83,7 +83,7 @@ async function pendingOf(ctx: CliContext, channel: string, accountId: string): P
 
 /** `pairing list` without a channel: the pending requests of every channel account (or of --account). */
 async function listEveryChannel(ctx: CliContext, opts: ScopeOpts): Promise<void> {
-  const account = opts.account?.trim().toLowerCase();
+  const account = opts.account === undefined ? undefined : foldName(opts.account);
   const scopes = (await ctx.client().dmPairing.listChannels()).channels.filter(
     (c) => c.pendingCount > 0 && (account === undefined || c.accountId === account),
   );
@@ -154,7 +154,7 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
         const channel = positional ?? opts.channel ?? opts.provider;
         if (channel === undefined) return listEveryChannel(ctx, opts);
         const requests = await pendingOf(ctx, channel, opts.account ?? "");
-        const name = channel.trim().toLowerCase();
+        const name = foldName(channel);
         if (opts.json) {
           ctx.out.json({ channel: name, accountId: opts.account ?? "default", requests: requests.map(requestJson) });
           return;
@@ -205,7 +205,7 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
           });
           return;
         }
-        const name = channel.trim().toLowerCase();
+        const name = foldName(channel);
         ctx.out.line(`✅ Approved ${name} sender ${safeText(res.sender?.senderId ?? "")}`);
         if (res.notifyStatus === NotifyStatus.NOTIFY_STATUS_NO_ADAPTER) {
           ctx.out.error(
@@ -225,9 +225,9 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
     .action(
       ctx.action(async (first: string | undefined, second: string | undefined, opts: ScopeOpts) => {
         const { channel, value: code } = await channelAndValue(ctx, "reject", "code", first, second, opts);
-        await ctx.confirm(`Reject the ${channel.trim().toLowerCase()} pairing request with code ${safeText(code)}?`, opts.yes);
+        await ctx.confirm(`Reject the ${foldName(channel)} pairing request with code ${safeText(code)}?`, opts.yes);
         const res = await ctx.client().dmPairing.rejectPairingRequest({ channel, code, accountId: opts.account ?? "" });
-        ctx.out.line(`Rejected ${channel.trim().toLowerCase()} pairing request from ${safeText(res.request?.senderId ?? "")}`);
+        ctx.out.line(`Rejected ${foldName(channel)} pairing request from ${safeText(res.request?.senderId ?? "")}`);
       }),
     );
 
@@ -248,7 +248,7 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
           },
           { all: opts.all === true, ...(opts.pageToken === undefined ? {} : { pageToken: opts.pageToken }) },
         );
-        const name = channel.trim().toLowerCase();
+        const name = foldName(channel);
         if (opts.json) {
           ctx.out.json({ channel: name, accountId: opts.account ?? "default", senders: senders.map(senderJson), nextPageToken: pageToken });
           return;
@@ -282,7 +282,7 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
       ctx.action(async (first: string | undefined, second: string | undefined, opts: ScopeOpts) => {
         const { channel, value } = await channelAndValue(ctx, "add", "senderId", first, second, opts);
         const res = await ctx.client().dmPairing.addAllowedSender({ channel, senderId: value, accountId: opts.account ?? "" });
-        const name = channel.trim().toLowerCase();
+        const name = foldName(channel);
         const id = safeText(res.sender?.senderId ?? "");
         ctx.out.line(res.created ? `✅ Allowed ${name} sender ${id}` : `${name} sender ${id} was already allowed`);
       }),
@@ -295,9 +295,9 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
     .action(
       ctx.action(async (first: string | undefined, second: string | undefined, opts: ScopeOpts) => {
         const { channel, value } = await channelAndValue(ctx, "revoke", "senderId", first, second, opts);
-        await ctx.confirm(`Revoke ${channel.trim().toLowerCase()} sender ${safeText(value)}${opts.account === undefined ? "" : ` on account ${safeText(opts.account)}`}?`, opts.yes);
+        await ctx.confirm(`Revoke ${foldName(channel)} sender ${safeText(value)}${opts.account === undefined ? "" : ` on account ${safeText(opts.account)}`}?`, opts.yes);
         const res = await ctx.client().dmPairing.revokeAllowedSender({ channel, senderId: value, accountId: opts.account ?? "" });
-        ctx.out.line(`Revoked ${channel.trim().toLowerCase()} sender ${safeText(res.sender?.senderId ?? "")}`);
+        ctx.out.line(`Revoked ${foldName(channel)} sender ${safeText(res.sender?.senderId ?? "")}`);
       }),
     );
 
