@@ -246,6 +246,52 @@ describe("DM gate under hostile input (issue 9, real daemon)", () => {
     });
   });
 
+  describe("Unicode tricks through the daemon", () => {
+    it("never lets a folded Slack id, Kelvin-sign e-mail or padded Telegram id match an approved sender", async () => {
+      t = await startTestDaemon();
+      await t.client.dmPairing.addAllowedSender({ channel: "slack", senderId: "U0ABCS" });
+      await t.client.dmPairing.addAllowedSender({ channel: "slack", senderId: "U0FFI" });
+      await t.client.dmPairing.addAllowedSender({ channel: "imessage", senderId: "kate@example.com" });
+      await t.client.dmPairing.addAllowedSender({ channel: "telegram", senderId: "123" });
+      expect((await t.client.dmAccess.checkInbound({ channel: "slack", senderId: "u0abcs" })).decision).to.equal(Decision.DECISION_ALLOW);
+      for (const [channel, senderId] of [
+        ["slack", "U0ABC\u017F"],
+        ["slack", "U0\uFB03"],
+        ["imessage", "\u212Aate@example.com"],
+        ["telegram", "\u00A0123"],
+        ["telegram", "123\uFEFF"],
+        ["telegram", "\uFF11\uFF12\uFF13"],
+      ] as const) {
+        const err = await expectRejection(t.client.dmAccess.checkInbound({ channel, senderId }), InvalidArgumentError);
+        expect(err.field, senderId).to.equal("sender_id");
+      }
+      expect((await t.client.dmPairing.listPairingRequests({ channel: "slack" })).requests).to.have.length(0);
+    });
+
+    it("refuses a live code wrapped in U+FEFF, NBSP, U+3000 or with \u017F / the Kelvin sign as malformed, and the code stays pending", async () => {
+      t = await startTestDaemon({ approveMissDelays: () => 1 });
+      let v = await t.client.dmAccess.checkInbound({ channel: "telegram", senderId: "1" });
+      for (let i = 0; i < 20 && !/[SK]/.test(v.pairingCode); i++) {
+        // Get a code holding an S or a K so the fold tricks have a target.
+        await t.client.dmPairing.rejectPairingRequest({ channel: "telegram", code: v.pairingCode });
+        v = await t.client.dmAccess.checkInbound({ channel: "telegram", senderId: "1" });
+      }
+      const code = v.pairingCode;
+      const tricks = [`\uFEFF${code}`, `${code.slice(0, 4)}\u00A0${code.slice(4)}`, `${code.slice(0, 4)}\u3000${code.slice(4)}`, `${code}\u200D`];
+      if (code.includes("S")) tricks.push(code.replace("S", "\u017F"));
+      if (code.includes("K")) tricks.push(code.replace("K", "\u212A"));
+      for (const typed of tricks) {
+        const err = await expectRejection(t.client.dmPairing.approvePairingCode({ channel: "telegram", code: typed }), InvalidArgumentError);
+        expect(err.message).to.match(/^malformed code/);
+        expect(err.field).to.equal("code");
+      }
+      expect((await t.client.dmPairing.listPairingRequests({ channel: "telegram" })).requests.map((r) => r.code)).to.deep.equal([code]);
+      const status1 = (await t.client.dmPairing.listChannels()).channels.find((c) => c.channel === "telegram")!;
+      expect(status1.approveMissesRecent).to.equal(tricks.length);
+      expect((await t.client.dmPairing.approvePairingCode({ channel: "telegram", code: ` ${code.slice(0, 4).toLowerCase()}-${code.slice(4)}\t` })).sender?.senderId).to.equal("1");
+    });
+  });
+
   describe("strict decoding", () => {
     it("answers invalid UTF-8 and garbage on every DM RPC with INVALID_ARGUMENT and changes nothing", async () => {
       t = await startTestDaemon();
@@ -288,6 +334,14 @@ describe("DM gate under hostile input (issue 9, real daemon)", () => {
         peer.close();
       }
       expect(JSON.stringify(await t.client.dmPairing.listPairingRequests({ channel: "telegram" }))).to.equal(before);
+      // The node listener decodes the same way.
+      const node = await RawPeer.connect(t.daemon.nodeAddress, "127.0.0.1");
+      try {
+        const r = await node.start("/pairgate.v1.NodePairingService/CreateChallenge", Uint8Array.of(0x0a, 0x10, 0x61)).done;
+        expect(r.code).to.equal(status.INVALID_ARGUMENT);
+      } finally {
+        node.close();
+      }
       const db = readdirSync(join(t.home, "db")).filter((f) => f.endsWith(".log"));
       for (const f of db) expect(readFileSync(join(t.home, "db", f)).includes(Buffer.from("\uFFFD"))).to.equal(false);
     });
