@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { type Server, ServerCredentials } from "@grpc/grpc-js";
@@ -26,7 +25,11 @@ import { nodeAdminHandlers, nodePairingHandlers } from "./transport/grpc/node-ha
 import { AutoNodeTls, certificateHosts, fileNodeTls, type NodeTls } from "./transport/grpc/node-tls";
 import { ConnectionGuard } from "./transport/grpc/connection-guard";
 import { PeerLimits } from "./transport/grpc/peer-limits";
-import { addHealth, addReflection, bindUnixSocket, createServer, NotASocketError, removeStaleSocket, SERVER_OPTIONS, stopServer } from "./transport/grpc/server";
+import { addHealth, addReflection, createServer, SERVER_OPTIONS, stopServer } from "./transport/grpc/server";
+import { DaemonStartError } from "./daemon-errors";
+import { channelSet, listenUnix, resolveGroup } from "./daemon-sockets";
+
+export { DaemonStartError } from "./daemon-errors";
 import { streamCapInterceptor } from "./transport/grpc/stream-caps";
 import { strictService } from "./transport/grpc/strict-decode";
 import { type ModeRule, secureStateFiles, UnsafeFileModeError } from "./state-files";
@@ -37,14 +40,6 @@ export const VERSION = "0.1.0";
 
 /** Longest unix socket path the OS accepts (sun_path is 108 bytes including NUL on Linux). */
 const MAX_SOCKET_PATH = 107;
-
-/** Thrown by {@link startDaemon} for a start-up problem the operator must fix; the message says how. */
-export class DaemonStartError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "DaemonStartError";
-  }
-}
 
 /** Options of {@link startDaemon}. */
 export interface DaemonOptions {
@@ -418,68 +413,6 @@ function restartRequiredChanges(a: LoadedConfig["config"], b: LoadedConfig["conf
     ["storage", a.storage, b.storage],
   ];
   return keys.filter(([, x, y]) => JSON.stringify(x) !== JSON.stringify(y)).map(([k]) => k);
-}
-
-/** `adapters.channels` as a set; undefined = every channel. */
-function channelSet(channels: readonly string[] | undefined): ReadonlySet<string> | undefined {
-  return channels === undefined ? undefined : new Set(channels);
-}
-
-/**
- * Replaces a stale socket at `path` and binds `server` there with `access`. Throws DaemonStartError
- * naming the config key when something other than a socket is at the path or bind/chown/chmod fail.
- */
-async function listenUnix(
-  server: Server,
-  path: string,
-  access: { mode: 0o600 | 0o660; gid?: number | undefined },
-  key: string,
-  what: string,
-  defaultText: string,
-): Promise<void> {
-  try {
-    await removeStaleSocket(path);
-  } catch (err) {
-    if (err instanceof NotASocketError) {
-      throw new DaemonStartError(
-        `${what} path ${path} (${key}) exists and is ${err.kind}, not a stale socket; pairgate only ever replaces a socket. ` +
-          `Move that file away, or set "${key}" to another path`,
-        { cause: err },
-      );
-    }
-    throw err;
-  }
-  await bindUnixSocket(server, path, access).catch((err: unknown) => {
-    const eperm = (err as NodeJS.ErrnoException).code === "EPERM" && access.gid !== undefined;
-    throw new DaemonStartError(
-      eperm
-        ? `cannot give ${what} ${path} the group ${access.gid} (adapters.socketGroup): pairgate's user is not a member of that group; add it to the group or change adapters.socketGroup`
-        : `cannot listen on ${what} ${path} (${key}): ${err instanceof Error ? err.message : String(err)}; ` +
-            `check that its directory exists and is writable, or remove "${key}" from the config to use ${defaultText}`,
-      { cause: err },
-    );
-  });
-}
-
-/**
- * The gid of `adapters.socketGroup` (a name looked up in /etc/group, or a number); undefined (the
- * daemon's own group) when unset. Throws DaemonStartError for an unknown group name.
- */
-function resolveGroup(group: string | number | undefined, source: string): number | undefined {
-  if (group === undefined || typeof group === "number") return group;
-  let lines: string[] = [];
-  try {
-    lines = readFileSync("/etc/group", "utf8").split("\n");
-  } catch {
-    // no /etc/group: fall through to "unknown group"
-  }
-  for (const line of lines) {
-    const [name, , gid] = line.split(":");
-    if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
-  }
-  throw new DaemonStartError(
-    `adapters.socketGroup "${group}" (config ${source}) is not a group in /etc/group; create it or give its numeric gid`,
-  );
 }
 
 /** Splits "host:port" / "[v6]:port" into its parts (the config schema has checked the shape). */
