@@ -28,12 +28,12 @@ import { PeerLimits } from "./transport/grpc/peer-limits";
 import { addHealth, addReflection, createServer, SERVER_OPTIONS, stopServer } from "./transport/grpc/server";
 import { DaemonStartError } from "./daemon-errors";
 import { channelSet, listenUnix, resolveGroup } from "./daemon-sockets";
-
-export { DaemonStartError } from "./daemon-errors";
 import { streamCapInterceptor } from "./transport/grpc/stream-caps";
 import { strictService } from "./transport/grpc/strict-decode";
 import { type ModeRule, secureStateFiles, UnsafeFileModeError } from "./state-files";
 import type { MissDelaySchedule } from "./domain/approve-misses";
+
+export { DaemonStartError } from "./daemon-errors";
 
 /** pairgate's version, reported by GetGatewayInfo and `pairgate --version`. */
 export const VERSION = "0.1.0";
