@@ -193,6 +193,33 @@ describe("DmPairing (domain, fake clock, in-memory store)", () => {
   });
 
   describe("approve", () => {
+    it("answers unknown, expired and already used codes alike: same NOT_FOUND text, same reads, no write before the answer", async () => {
+      const dm = await engine();
+      const used = (await inbound(dm, "20")).pairingCode;
+      await dm.approve("telegram", "", used, false);
+      const expired = (await inbound(dm, "21")).pairingCode;
+      clock.advance(HOUR);
+      const unknown = "ZZZZZZZZ";
+      const trace: string[] = [];
+      const collection = store.collection.bind(store);
+      const write = store.write.bind(store);
+      (store as { collection: unknown }).collection = (name: string) => {
+        const c = collection(name as never);
+        return { ...c, get: (k: string) => (trace.push(`get ${name}`), c.get(k)), getSync: c.getSync.bind(c), entries: c.entries.bind(c) };
+      };
+      (store as { write: unknown }).write = (ops: WriteOp[], o: WriteOptions) => (trace.push("write"), write(ops, o));
+      const answers: Array<{ message: string; trace: string[] }> = [];
+      for (const code of [unknown, expired, used]) {
+        trace.length = 0;
+        const err = await expectRejection(dm.approve("telegram", "", code, false), NotFoundError);
+        answers.push({ message: err.message.replace(code, "X"), trace: [...trace] });
+      }
+      expect(answers[0]!.message).to.equal("No pending pairing request found for code: X (expired, already approved, or mistyped; see pairgate pairing list)");
+      expect(answers[1]).to.deep.equal(answers[0]);
+      expect(answers[2]).to.deep.equal(answers[0]);
+      expect(answers[0]!.trace).to.deep.equal(["get dmCodes", "get dmRequests"]);
+    });
+
     it("accepts the code in any case, with spaces and hyphens", async () => {
       const dm = await engine();
       const { pairingCode: code } = await inbound(dm, "10");
