@@ -124,7 +124,8 @@ export class DmContext {
     this.replyTemplate = options.replyTemplate;
     this.maxPendingTotal = options.maxPendingTotal ?? DEFAULT_MAX_PENDING_TOTAL;
     this.misses = new ApproveMissCounter(options.clock, options.approveMissDelays);
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    // Unref: a delayed miss never keeps a stopping daemon alive.
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()));
   }
 
   /**
