@@ -1,5 +1,5 @@
 /** pairgate's TypeScript client: explicit named exports only. */
-export { PairgateClient, type PairgateClientOptions, type DmAccessApi, type DmPairingApi } from "./pairgate-client";
+export { defaultAdapterSocket, PairgateClient, type PairgateClientOptions, type DmAccessApi, type DmPairingApi } from "./pairgate-client";
 export { type ServerStream, type CallSettings, callUnary, openStream } from "./rpc";
 export {
   PairgateError,
@@ -23,6 +23,7 @@ export {
 export { Decision, CheckInboundResponse, Notification, NotificationKind } from "../../src/gen/pairgate/v1/dm_access_service";
 export {
   AllowedSender,
+  CallerRole,
   ChannelStatus,
   DmPolicy,
   NotifyStatus,

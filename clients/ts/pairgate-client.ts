@@ -1,3 +1,5 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { type Client, credentials, type ServiceError } from "@grpc/grpc-js";
 import {
   AckNotificationRequest,
@@ -56,9 +58,22 @@ import {
 import { fromServiceError } from "./errors";
 import { type CallSettings, callUnary, openStream, type ServerStream } from "./rpc";
 
+/**
+ * The socket a chat adapter should use: `$PAIRGATE_ADAPTER_SOCKET`, else `<home>/adapter.sock` with
+ * home = `$PAIRGATE_HOME`, else `~/.pairgate`. The adapter socket serves only DmAccessService
+ * (`client.dmAccess`); every owner call there fails with UNIMPLEMENTED.
+ */
+export function defaultAdapterSocket(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.PAIRGATE_ADAPTER_SOCKET !== undefined && env.PAIRGATE_ADAPTER_SOCKET !== "") return env.PAIRGATE_ADAPTER_SOCKET;
+  return join(env.PAIRGATE_HOME ?? join(homedir(), ".pairgate"), "adapter.sock");
+}
+
 /** Options of {@link PairgateClient}. */
 export interface PairgateClientOptions {
-  /** The daemon's operator socket (`<home>/pairgate.sock`). */
+  /**
+   * The daemon's socket: for a chat adapter the adapter socket (`<home>/adapter.sock`, see
+   * {@link defaultAdapterSocket}); for the owner's tools the operator socket (`<home>/pairgate.sock`).
+   */
   socketPath: string;
   /** Deadline of each unary call in ms. @default 10000 */
   deadlineMs?: number;

@@ -54,6 +54,23 @@ const dmSchema = z.strictObject({
         `use ${REPLY_PLACEHOLDERS.map((n) => `{${n}}`).join(" ")}`,
     })
     .optional(),
+  /** Pending requests across every channel account together (the same "queue full" answer). @default 100 */
+  maxPendingTotal: z.number().int().min(1).max(100_000).default(100),
+  /** Open SubscribeNotifications plus WatchPairingEvents streams per connection on a unix socket. @default 16 */
+  streamsPerConnection: z.number().int().min(1).max(1000).default(16),
+});
+
+/**
+ * `adapters`: the adapter socket, which serves only DmAccessService (and health) to chat adapters,
+ * so an adapter can check senders and deliver notices but never approve anyone.
+ */
+const adaptersSchema = z.strictObject({
+  /** Path of the adapter socket (at most 100 bytes). @default "<directory of socketPath>/adapter.sock" */
+  socketPath: z.string().min(1).max(100).optional(),
+  /** Group (name or numeric gid) owning the adapter socket (mode 0660). @default the daemon's group */
+  socketGroup: z.union([z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/, "must be a group name or a numeric gid"), z.number().int().min(0)]).optional(),
+  /** Channels the adapter socket may query; unset = every channel. Others get PERMISSION_DENIED. */
+  channels: z.array(z.enum(SUPPORTED_CHANNELS as [string, ...string[]])).min(1).max(64).optional(),
 });
 
 const count = (max: number) => z.number().int().min(1).max(max);
@@ -195,6 +212,8 @@ export const configSchema = z.strictObject({
   socketPath: z.string().min(1).max(100).optional(),
   /** DM pairing limits. */
   dm: dmSchema.default(() => dmSchema.parse({})),
+  /** The adapter socket (DmAccessService only). */
+  adapters: adaptersSchema.default(() => adaptersSchema.parse({})),
   /** Node pairing: the node listener and its limits. */
   nodes: nodesSchema.default(() => nodesSchema.parse({})),
   /** Per-channel DM policies. */

@@ -23,8 +23,19 @@ export function configTemplate(home: string): string {
     "historyGraceMs": 30000,        // no reply to messages sent this long before the daemon started
     "sweepIntervalMs": 10000,       // how often expired requests are removed ("expired" events)
     "unpairedResponse": "branded",  // branded | code-only | silent: what an unknown sender is sent
+    "maxPendingTotal": 100,         // pending requests across every channel account (same "queue full" answer)
+    "streamsPerConnection": 16,     // open SubscribeNotifications + WatchPairingEvents streams per socket connection (restart)
     // The branded reply; placeholders {code} {channel} {idLine} {approveCommand} {product}.
     // "replyTemplate": "{product}: access not configured.\\n\\n{idLine}\\n\\nPairing code: {code}\\n\\nAsk the bot owner to approve with:\\n{approveCommand}",
+  },
+
+  // The adapter socket: DmAccessService only (check senders, deliver notices; never approve).
+  // Point chat adapters at it, never at the operator socket. Mode 0660; socketPath and socketGroup take
+  // effect on restart, channels on reload.
+  "adapters": {
+    // "socketPath": ${JSON.stringify(join(home, "adapter.sock"))}, // default: adapter.sock beside the operator socket
+    // "socketGroup": "pairgate-adapters",  // group name or gid owning the socket; default: the daemon's group
+    // "channels": ["telegram"],            // channels the adapter socket may query; default: every channel
   },
 
   "nodes": {

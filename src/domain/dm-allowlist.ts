@@ -1,4 +1,4 @@
-import { normalizeSenderId } from "./channels";
+import { asciiTrim, normalizeSenderId } from "./channels";
 import { approvedView, configView, type DmContext, isLive, scopeRange } from "./dm-context";
 import type { DmAllowRecord } from "./dm-records";
 import type { AllowedSender, ChannelStatus } from "./dm-types";
@@ -51,7 +51,7 @@ export async function addAllowed(
   rawSender: string,
 ): Promise<{ sender: AllowedSender; created: boolean }> {
   const scope = ctx.scope(channel, accountId);
-  if (rawSender.trim() === "*") {
+  if (asciiTrim(rawSender) === "*") {
     throw new InvalidArgumentError('"*" cannot be stored; a wildcard can only come from config (dmPolicy "open")', "sender_id");
   }
   const senderId = normalizeSenderId(scope.spec, rawSender);
@@ -128,6 +128,7 @@ export async function listChannels(ctx: DmContext): Promise<ChannelStatus[]> {
   for (const [sk, { channel, accountId }] of scopes) {
     const policy = ctx.policies.resolve(channel, accountId);
     const stats = await ctx.store.collection("dmScopeStats").get(sk);
+    const misses = ctx.misses.counts(sk);
     out.push({
       channel,
       accountId,
@@ -139,6 +140,8 @@ export async function listChannels(ctx: DmContext): Promise<ChannelStatus[]> {
       pendingLimit: ctx.maxPending,
       queueFullDrops: ctx.queueFullDrops.get(sk) ?? 0,
       undeliveredNotifications: outboxByScope.get(sk) ?? 0,
+      approveMissesRecent: misses.recent,
+      approveMissesTotal: misses.total,
     });
   }
   const order = new Map(ctx.policies.configuredScopes().map((s, i) => [s.channel, i]));

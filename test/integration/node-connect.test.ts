@@ -18,6 +18,7 @@ import {
   WatchNodeEventType,
 } from "../../src/gen/pairgate/v1/node_pairing_service";
 import { expectRejection } from "../helpers/expect-error";
+import { RawPeer } from "../helpers/raw-peer";
 import { startTestDaemon, type TestDaemon } from "../helpers/test-daemon";
 import { pairedTestNode, TestNode } from "../helpers/test-node";
 
@@ -229,6 +230,20 @@ describe("NodePairingService.Connect: the one-stream node session (docs/protocol
     await sleep(50);
     (await node.connect()).close();
     c.close();
+  });
+
+  it("answers garbage and invalid UTF-8 on a Connect stream with INVALID_ARGUMENT before any challenge", async () => {
+    const d = await start();
+    const peer = await RawPeer.connect(d.daemon.nodeAddress, "127.0.9.1");
+    closers.push({ close: () => peer.session.destroy() });
+    const garbage = await peer.start("/pairgate.v1.NodePairingService/Connect", Buffer.from([0xff, 0xff, 0xff, 0x07])).done;
+    expect(garbage.code).to.equal(status.INVALID_ARGUMENT);
+    expect(garbage.messages).to.have.length(0);
+    // hello { node_id = "\xff(A…" }: a string field that is not UTF-8.
+    const badId = Buffer.concat([Buffer.from([0x0a, 0x44, 0x0a, 0x40, 0xff, 0x28]), Buffer.alloc(62, 0x61), Buffer.from([0x12, 0x00])]);
+    const utf8 = await peer.start("/pairgate.v1.NodePairingService/Connect", badId).done;
+    expect(utf8.code).to.equal(status.INVALID_ARGUMENT);
+    expect(utf8.messages).to.have.length(0);
   });
 
   it("refuses a hello for an unknown node with UNAUTHENTICATED after the proof, like Authenticate", async () => {

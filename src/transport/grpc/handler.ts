@@ -8,14 +8,19 @@ import {
   type ServerUnaryCall,
   type ServerWritableStream,
 } from "@grpc/grpc-js";
+import type { CallerRole } from "../../domain/dm-types";
+import { InvalidArgumentError } from "../../domain/errors";
 import type { Logger } from "../../domain/logger";
 import { toGrpcStatus } from "./status";
+import { MalformedRequest } from "./strict-decode";
 
 /** What every handler wrapper needs from the daemon. */
 export interface HandlerEnv {
   readonly log: Logger;
   /** Aborted when the daemon starts stopping; open streams then end with UNAVAILABLE. */
   readonly stopping: AbortSignal;
+  /** Which socket the handlers serve: the owner's (default) or the adapters'. */
+  readonly role?: CallerRole;
 }
 
 /** What a handler knows about its call besides the request. */
@@ -26,6 +31,8 @@ export interface CallContext {
   readonly metadata: Metadata;
   /** Aborted when the client cancels or the call ends. */
   readonly signal: AbortSignal;
+  /** The socket the call came in on: "owner" (pairgate.sock, every service) or "adapter" (adapter.sock). */
+  readonly role: CallerRole;
 }
 
 /** A server stream as a handler sees it. */
@@ -49,6 +56,7 @@ function contextOf(
 ): CallContext {
   let signal: AbortSignal | undefined;
   return {
+    role: env.role ?? "owner",
     get peer() {
       return call.getPeer();
     },
@@ -90,6 +98,10 @@ export function unary<Req, Res>(
 ): handleUnaryCall<Req, Res> {
   const log = env.log;
   return (call, callback) => {
+    if (call.request instanceof MalformedRequest) {
+      callback(toGrpcStatus(malformed(call.request), log, method));
+      return;
+    }
     let ctx: CallContext;
     try {
       ctx = contextOf(call as ServerUnaryCall<unknown, unknown>, env);
@@ -116,6 +128,10 @@ export function serverStream<Req, Res>(
   fn: (request: Req, sink: StreamSink<Res>, ctx: CallContext) => Promise<void>,
 ): handleServerStreamingCall<Req, Res> {
   return (call) => {
+    if (call.request instanceof MalformedRequest) {
+      call.emit("error", toGrpcStatus(malformed(call.request), env.log, method));
+      return;
+    }
     const { ctx, sink } = streamOf<Res>(call as ServerWritableStream<unknown, Res>, env);
     finish(call as ServerWritableStream<unknown, Res>, env, method, () => fn(call.request, sink, ctx));
   };
@@ -139,10 +155,12 @@ export function bidiStream<Req, Res>(
 /**
  * The client's messages as an iterator fed by "data" events. Not the stream's own async iterator: that
  * one destroys the call when the handler's error status is emitted, so the status would never be sent.
+ * A message the strict deserializer refused rejects `next()` with its InvalidArgumentError.
  */
 function incomingOf<Req>(call: ServerDuplexStream<Req, unknown>): AsyncIterator<Req> {
   const buffered: Req[] = [];
   let waiter: ((r: IteratorResult<Req>) => void) | undefined;
+  let refused: InvalidArgumentError | undefined;
   let ended = false;
   const end = (): void => {
     ended = true;
@@ -150,6 +168,11 @@ function incomingOf<Req>(call: ServerDuplexStream<Req, unknown>): AsyncIterator<
     waiter = undefined;
   };
   call.on("data", (m: Req) => {
+    if (m instanceof MalformedRequest) {
+      refused ??= malformed(m);
+      end();
+      return;
+    }
     if (waiter === undefined) buffered.push(m);
     else {
       const w = waiter;
@@ -163,6 +186,7 @@ function incomingOf<Req>(call: ServerDuplexStream<Req, unknown>): AsyncIterator<
     next: () => {
       const m = buffered.shift();
       if (m !== undefined) return Promise.resolve({ done: false, value: m });
+      if (refused !== undefined) return Promise.reject(refused);
       if (ended) return Promise.resolve({ done: true, value: undefined });
       return new Promise((resolve) => (waiter = resolve));
     },
@@ -221,6 +245,11 @@ function finish(
         call.emit("error", toGrpcStatus(err, env.log, method));
       },
     );
+}
+
+/** The INVALID_ARGUMENT error of a request the strict deserializer refused (see strict-decode.ts). */
+function malformed(m: MalformedRequest): InvalidArgumentError {
+  return new InvalidArgumentError(m.message, m.field);
 }
 
 /** Resolves when `signal` aborts (the client went away or the server is stopping). */
