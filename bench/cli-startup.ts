@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
-import { percentile } from "./report";
+import { percentile, type Spread } from "./report";
+import { spreadOf } from "./rounds";
 
 /** One command whose wall time is compared with bare `node -e 0`. */
 export interface StartupCommand {
@@ -14,7 +15,8 @@ export interface StartupCommand {
 export interface StartupResult {
   rounds: number;
   nodeMedianMs: number;
-  commands: Array<StartupCommand & { medianMs: number; ratio: number; ok: boolean; note: string }>;
+  /** `ratio` is the median of the per-round ratios (command / bare node in the same round). */
+  commands: Array<StartupCommand & { medianMs: number; ratio: number; ratioSpread: Spread; ok: boolean; note: string }>;
 }
 
 /** `pairgate --version` (1.5x) and `pairgate pairing list telegram` against a running daemon (2.5x): the issue's goals. */
@@ -54,7 +56,8 @@ export function measureCliStartup(cli: string, home: string, rounds: number, com
     nodeMedianMs,
     commands: commands.map((c, i) => {
       const medianMs = median(times[i]!);
-      return { ...c, medianMs, ratio: medianMs / nodeMedianMs, ...notes[i]! };
+      const ratioSpread = spreadOf(times[i]!.map((t, round) => t / bare[round]!));
+      return { ...c, medianMs, ratio: ratioSpread.median, ratioSpread, ...notes[i]! };
     }),
   };
 }

@@ -1,4 +1,4 @@
-import { createHash, sign } from "node:crypto";
+import { createHash, randomBytes, sign } from "node:crypto";
 import { Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { nodeSignedPayload, NodeSignPurpose } from "../clients/ts/signed-payload";
 import {
@@ -10,6 +10,8 @@ import {
 import {
   type AuthenticateRequest,
   type AuthenticateResponse,
+  ConnectRequest,
+  ConnectResponse,
   type CreateChallengeRequest,
   type CreateChallengeResponse,
   type HeartbeatRequest,
@@ -20,7 +22,7 @@ import { benchNode, benchSender, type BenchNode } from "./bench-data";
 import { decodeEcho, ECHO_PATH, ECHO_PAYLOAD, type EchoMessage, encodeEcho } from "./echo-service";
 
 /** Which calls a worker makes. */
-export type WorkloadKind = "echo" | "allowed" | "unknown" | "handshake" | "heartbeat";
+export type WorkloadKind = "echo" | "allowed" | "unknown" | "handshake" | "heartbeat" | "connect";
 
 /** What the orchestrator tells a worker at start. */
 export interface WorkerSpec {
@@ -118,6 +120,42 @@ async function authenticate(client: Client, node: BenchNode & { tokenDigest: Buf
   return res.sessionToken;
 }
 
+/**
+ * One Connect session (docs/protocol.md §9): open the stream with hello (a fresh client nonce, so the
+ * gateway signs its challenge), sign the challenge, wait for the session, then end the stream. The
+ * load generator does not verify the gateway's signature (that is client CPU, not measured here).
+ */
+function connectSession(client: Client, node: BenchNode & { tokenDigest: Buffer }, gatewayId: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const call = client.makeBidiStreamRequest(
+      NodePairingServiceService.connect.path,
+      (r: ConnectRequest) => Buffer.from(ConnectRequest.encode(r).finish()),
+      (b: Buffer) => ConnectResponse.decode(b),
+      new Metadata(),
+      { deadline: Date.now() + 10_000 },
+    );
+    let settled = false;
+    const done = (err?: Error): void => {
+      if (settled) return;
+      settled = true;
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    call.on("data", (r: ConnectResponse) => {
+      if (r.message?.$case === "challenge") {
+        const payload = nodeSignedPayload(NodeSignPurpose.connect, gatewayId, node.nodeId, r.message.value.nonce, node.tokenDigest);
+        call.write({ message: { $case: "proof", value: { signature: sign(null, payload, node.privateKey), token: node.token } } });
+      } else if (r.message?.$case === "session") {
+        call.end();
+        call.cancel();
+        done();
+      }
+    });
+    call.on("error", (err: ServiceError) => done(err.code === 1 /* CANCELLED, after the session */ ? undefined : err));
+    call.write({ message: { $case: "hello", value: { nodeId: node.nodeId, clientNonce: randomBytes(32) } } });
+  });
+}
+
 /** Builds the operation of `spec` (one call, or one handshake) after any setup it needs. */
 async function makeOp(spec: WorkerSpec, client: Client): Promise<Op> {
   switch (spec.kind) {
@@ -169,6 +207,15 @@ async function makeOp(spec: WorkerSpec, client: Client): Promise<Op> {
       const gatewayId = spec.gatewayId ?? "";
       return async () => {
         await authenticate(client, node(pick(total)), gatewayId);
+        return "session";
+      };
+    }
+    case "connect": {
+      const node = nodeCache();
+      const total = spec.nodes ?? 1;
+      const gatewayId = spec.gatewayId ?? "";
+      return async () => {
+        await connectSession(client, node(pick(total)), gatewayId);
         return "session";
       };
     }

@@ -37,6 +37,32 @@ export interface Row {
   /** The server's peak RSS (VmHWM) when this row ended, kB. */
   serverPeakRssKb: number;
   outcomes: Record<string, number>;
+  /** How many rounds this row aggregates (medians over them). */
+  rounds?: number;
+  /** The per-round server CPU ratios to the baseline run next to it. */
+  cpuRatioSpread?: Spread;
+  /** The per-round req/s ratios to the baseline run next to it. */
+  rateRatioSpread?: Spread;
+}
+
+/** A ratio measured once per round, summarised. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  /** Every per-round value, in round order. */
+  samples: number[];
+  /** Largest distance of min or max from the median, as a fraction of the median (0.08 = ±8%). */
+  spread: number;
+}
+
+/** The widest spread (± fraction of the median) for which a median is judged against its goal. */
+export const MAX_SPREAD = 0.1;
+
+/** "1.21× (1.18–1.25)" */
+export function formatSpread(s: Spread | undefined, digits = 2, unit = "×"): string {
+  if (s === undefined || !Number.isFinite(s.median)) return "-";
+  return `${s.median.toFixed(digits)}${unit} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
 }
 
 /** One goal of issue 4, checked against measured numbers. */
@@ -45,6 +71,8 @@ export interface GoalCheck {
   measured: string;
   limit: string;
   pass: boolean;
+  /** The per-round values spread wider than ±MAX_SPREAD around the median: not judged. */
+  noisy?: boolean;
 }
 
 /** The p-th percentile (0..100) of `sorted` (ascending), nearest rank. NaN when empty. */
@@ -54,22 +82,11 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[rank]!;
 }
 
-/** Fills the ratio fields of every row from its baseline row. */
-export function applyRatios(rows: Row[]): void {
-  const byId = new Map(rows.map((r) => [r.id, r]));
-  for (const r of rows) {
-    const base = byId.get(r.baseline);
-    if (base === undefined) continue;
-    r.cpuRatio = r.serverCpuUsPerOp / base.serverCpuUsPerOp;
-    r.rateRatio = r.opsPerS / base.opsPerS;
-  }
-}
-
 const fmt = (n: number, digits: number): string => (Number.isFinite(n) ? n.toFixed(digits) : "-");
 
 /** The results table as fixed-width text (also valid Markdown). */
 export function formatTable(rows: readonly Row[]): string {
-  const header = ["workload", "store", "conc", "req/s", "p50 ms", "p99 ms", "server CPU µs/call", "ratio to echo", "client CPU"];
+  const header = ["workload", "store", "conc", "req/s", "p50 ms", "p99 ms", "server CPU µs/call", "ratio to echo", "ratio min–max", "client CPU"];
   const lines = rows.map((r) => [
     r.workload,
     r.store,
@@ -79,6 +96,7 @@ export function formatTable(rows: readonly Row[]): string {
     fmt(r.p99Ms, 2),
     fmt(r.serverCpuUsPerOp, 1),
     r.id === r.baseline ? "1.00" : fmt(r.cpuRatio, 2),
+    r.cpuRatioSpread === undefined ? "-" : `${fmt(r.cpuRatioSpread.min, 2)}–${fmt(r.cpuRatioSpread.max, 2)}`,
     `${fmt(r.clientCores, 2)} cores`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
@@ -90,7 +108,7 @@ export function formatTable(rows: readonly Row[]): string {
 
 /** The goals check as "pass"/"MISS" lines. */
 export function formatGoals(goals: readonly GoalCheck[]): string {
-  const status = (g: GoalCheck): string => (g.measured.startsWith("not measured") ? "n/a " : g.pass ? "pass" : "MISS");
+  const status = (g: GoalCheck): string => (g.measured.startsWith("not measured") ? "n/a " : g.noisy === true ? "NOISY" : g.pass ? "pass" : "MISS");
   return goals.map((g) => `${status(g)}  ${g.goal}: ${g.measured} (goal ${g.limit})`).join("\n");
 }
 
@@ -101,4 +119,17 @@ export function ratioGoal(goal: string, value: number | undefined, bound: { max?
   const pass = bound.max !== undefined ? value <= bound.max : value >= (bound.min ?? 0);
   const digits = unit === "×" ? 2 : 0;
   return { goal, measured: `${value.toFixed(digits)}${unit}`, limit, pass };
+}
+
+/**
+ * A goal judged on the median of per-round values. When the rounds spread wider than ±MAX_SPREAD
+ * around the median the check is marked noisy and does not pass, whatever the median says.
+ */
+export function spreadGoal(goal: string, s: Spread | undefined, bound: { max?: number; min?: number }, unit = "×"): GoalCheck {
+  const check = ratioGoal(goal, s?.median, bound, unit);
+  if (s === undefined || !Number.isFinite(s.median)) return check;
+  const digits = unit === "×" ? 2 : 0;
+  const measured = `${s.median.toFixed(digits)}${unit} median, ${s.min.toFixed(digits)}–${s.max.toFixed(digits)} over ${s.samples.length} rounds (±${(s.spread * 100).toFixed(0)}%)`;
+  if (s.spread > MAX_SPREAD) return { ...check, measured: `${measured}: spread wider than ±${MAX_SPREAD * 100}%, not judged`, pass: false, noisy: true };
+  return { ...check, measured };
 }

@@ -4,6 +4,7 @@
  * both builders, so regenerate and paste if the format ever changes (it must not, within version 1).
  */
 import nacl from "tweetnacl";
+import { formatInviteUri } from "../clients/ts/invite-uri";
 import {
   challengeProofBody,
   GatewayProofPurpose,
@@ -12,6 +13,9 @@ import {
   nodeIdFromPublicKey,
   NodeSignPurpose,
   nodeSignedPayload,
+  inviteKeySeed,
+  inviteProofPayload,
+  pairInviteDigest,
   pairRequestDigest,
   tokenDigest,
 } from "../clients/ts/signed-payload";
@@ -38,7 +42,46 @@ export const VECTOR_INPUTS = {
   gatewayName: "pairgate",
   gatewayVersion: "0.1.0",
   protocolVersion: 1,
+  /** Invites (§3b): the invite id, the setup secret, the URI's address and TLS pin. */
+  inviteId: "0011223344556677",
+  inviteSecret: Buffer.from(Array.from({ length: 32 }, (_, i) => 0x40 + i)),
+  inviteAddress: "192.168.1.10:7421",
+  inviteTlsPin: Buffer.alloc(32, 0xee),
 };
+
+/** Computes the invite vectors (docs/protocol.md §3b) with the client builders and tweetnacl. */
+export function computeInviteVectors(): Record<string, string> {
+  const v = VECTOR_INPUTS;
+  const keys = nacl.sign.keyPair.fromSeed(v.seed);
+  const nodeId = nodeIdFromPublicKey(keys.publicKey);
+  const seed = inviteKeySeed(v.inviteSecret);
+  const inviteKey = nacl.sign.keyPair.fromSeed(seed);
+  const fields = { ...v.fields, publicKey: keys.publicKey };
+  const proofMessage = inviteProofPayload(v.gatewayId, nodeId, v.nonce, v.inviteId, pairRequestDigest(fields));
+  const proof = nacl.sign.detached(proofMessage, inviteKey.secretKey);
+  const body = pairInviteDigest(fields, v.inviteId, proof);
+  const message = nodeSignedPayload(NodeSignPurpose.pairInvite, v.gatewayId, nodeId, v.nonce, body);
+  const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+  return {
+    "invite-vector": "invite",
+    uri: formatInviteUri({
+      gatewayId: v.gatewayId,
+      addresses: [v.inviteAddress],
+      tlsPin: `sha256/${v.inviteTlsPin.toString("base64")}`,
+      inviteId: v.inviteId,
+      secret: v.inviteSecret,
+      name: v.fields.displayName,
+    }),
+    "invite key seed": hex(seed),
+    "invite public key": hex(inviteKey.publicKey),
+    "proof message": hex(proofMessage),
+    "invite_proof": hex(proof),
+    purpose: String(NodeSignPurpose.pairInvite),
+    body: hex(body),
+    message: hex(message),
+    signature: hex(nacl.sign.detached(message, keys.secretKey)),
+  };
+}
 
 /** Computes the gateway proof vectors (docs/protocol.md §7) with the client builder and tweetnacl. */
 export function computeGatewayVectors(): {
@@ -97,6 +140,7 @@ if (require.main === module) {
   for (const v of computeVectors()) {
     console.log(`\n#### ${v.name}\n\n\`\`\`text\nvector: ${v.name}\npurpose: ${v.purpose}\nbody: ${v.body}\nmessage: ${v.message}\nsignature: ${v.signature}\n\`\`\``);
   }
+  console.log("\n```text\n" + Object.entries(computeInviteVectors()).map(([k, x]) => `${k}: ${x}`).join("\n") + "\n```");
   const g = computeGatewayVectors();
   console.log(`\ngateway public_key: ${g.publicKey}\ngateway_id: ${g.gatewayId}`);
   for (const v of g.vectors) {

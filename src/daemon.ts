@@ -1,5 +1,6 @@
-import { chmod, mkdir, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { setMaxListeners } from "node:events";
+import { mkdir, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { type Server, ServerCredentials } from "@grpc/grpc-js";
 import { type LoadedConfig, loadConfig } from "./config/load";
 import { resolveStorage, STORAGE_URL_ENV } from "./config/storage";
@@ -27,21 +28,21 @@ import { type AuditSweeper, daemonStatusView, startAuditSweeper } from "./daemon
 import { AutoNodeTls, certificateHosts, fileNodeTls, type NodeTls } from "./transport/grpc/node-tls";
 import { ConnectionGuard } from "./transport/grpc/connection-guard";
 import { PeerLimits } from "./transport/grpc/peer-limits";
-import { addHealth, addReflection, bindUnix, createServer, stopServer } from "./transport/grpc/server";
+import { addHealth, addReflection, createServer, SERVER_OPTIONS, stopServer } from "./transport/grpc/server";
+import { DaemonStartError } from "./daemon-errors";
+import { channelSet, listenUnix, resolveGroup } from "./daemon-sockets";
+import { streamCapInterceptor } from "./transport/grpc/stream-caps";
+import { strictService } from "./transport/grpc/strict-decode";
+import { type ModeRule, secureStateFiles, UnsafeFileModeError } from "./state-files";
+import type { MissDelaySchedule } from "./domain/approve-misses";
+
+export { DaemonStartError } from "./daemon-errors";
 
 /** pairgate's version, reported by GetGatewayInfo and `pairgate --version`. */
 export const VERSION = "0.1.0";
 
 /** Longest unix socket path the OS accepts (sun_path is 108 bytes including NUL on Linux). */
 const MAX_SOCKET_PATH = 107;
-
-/** Thrown by {@link startDaemon} for a start-up problem the operator must fix; the message says how. */
-export class DaemonStartError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "DaemonStartError";
-  }
-}
 
 /** Options of {@link startDaemon}. */
 export interface DaemonOptions {
@@ -61,6 +62,8 @@ export interface DaemonOptions {
   logFormat?: LogFormat;
   /** Test seam: makes chosen store writes fail like a full or failing disk. */
   storeFaults?: WriteFaults;
+  /** Test seam: the approve-miss delay schedule. @default 1 s doubling to 30 s (see approve-misses.ts) */
+  approveMissDelays?: MissDelaySchedule;
 }
 
 /** The outcome of {@link Daemon.reload}. */
@@ -68,8 +71,10 @@ export type ReloadResult = { ok: true; source: string } | { ok: false; error: st
 
 /** A running daemon. */
 export interface Daemon {
-  /** The operator unix socket. */
+  /** The operator unix socket (owner only, every service). */
   readonly socketPath: string;
+  /** The adapter unix socket (mode 0660, DmAccessService and health only). */
+  readonly adapterSocketPath: string;
   /** The DM engine (tests use it to sweep expiry deterministically). */
   readonly dm: DmPairing;
   /** The node listener's bound address as "host:port" (the real port when `nodes.listen` used port 0). */
@@ -106,11 +111,18 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const log: Logger = options.logger ?? (ownLog as LevelledLogger);
   const home = options.home;
   const socketPath = config.socketPath ?? join(home, "pairgate.sock");
-  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
-    throw new DaemonStartError(
-      `socket path ${socketPath} is longer than ${MAX_SOCKET_PATH} bytes; set a shorter PAIRGATE_HOME or "socketPath"`,
-    );
+  const adapterSocketPath = config.adapters.socketPath ?? join(dirname(socketPath), "adapter.sock");
+  for (const [path, key] of [[socketPath, "socketPath"], [adapterSocketPath, "adapters.socketPath"]] as const) {
+    if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
+      throw new DaemonStartError(
+        `socket path ${path} is longer than ${MAX_SOCKET_PATH} bytes; set a shorter PAIRGATE_HOME or "${key}"`,
+      );
+    }
   }
+  if (adapterSocketPath === socketPath) {
+    throw new DaemonStartError(`adapters.socketPath must differ from socketPath (both are ${socketPath})`);
+  }
+  const adapterGid = resolveGroup(config.adapters.socketGroup, loaded.source);
 
   const nodeListen = splitHostPort(config.nodes.listen);
   if (!isLoopbackHost(nodeListen.host) && config.nodes.tls === undefined && !config.nodes.insecure) {
@@ -134,8 +146,22 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     );
   }
 
+  // Everything the daemon creates (LevelDB files, backups, TLS files) is for its user only.
+  process.umask(0o077);
   await mkdir(home, { recursive: true, mode: 0o700 });
-  if (((await stat(home)).mode & 0o077) !== 0) await chmod(home, 0o700);
+  const tlsFiles: ModeRule[] =
+    typeof config.nodes.tls === "object"
+      ? [
+          { path: config.nodes.tls.key, forbidden: 0o077, what: "nodes.tls key" },
+          { path: config.nodes.tls.cert, forbidden: 0o022, what: "nodes.tls certificate" },
+        ]
+      : [];
+  try {
+    await secureStateFiles(home, tlsFiles, log.child({ component: "files" }));
+  } catch (err) {
+    if (err instanceof UnsafeFileModeError) throw new DaemonStartError(err.message, { cause: err });
+    throw err;
+  }
 
   let opened;
   try {
@@ -156,10 +182,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const limits = config.nodes.limits;
   const guard = new ConnectionGuard(limits, log.child({ component: "nodes-listener" }));
   const stopping = new AbortController();
+  // Every open stream (WatchNode, Connect, …) listens for the stop: thousands may, legitimately.
+  setMaxListeners(0, stopping.signal);
   let sweeper: NodeJS.Timeout | undefined;
   let nodeSweeper: NodeJS.Timeout | undefined;
   let auditSweeper: AuditSweeper | undefined;
   let nodeTls: NodeTls | undefined;
+  // Only sockets this daemon bound are removed at stop (never a file someone put at socketPath).
+  const boundSockets: string[] = [];
   const cleanup = async (): Promise<void> => {
     stopping.abort();
     nodeTls?.close();
@@ -169,7 +199,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     await Promise.all(servers.map((s) => stopServer(s, 5_000)));
     await guard.close();
     await store.close();
-    await rm(socketPath, { force: true });
+    for (const path of boundSockets) await rm(path, { force: true });
   };
 
   let nodeAddress = config.nodes.listen;
@@ -190,6 +220,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       historyGraceMs: config.dm.historyGraceMs,
       unpairedResponse: config.dm.unpairedResponse,
       replyTemplate: config.dm.replyTemplate,
+      maxPendingTotal: config.dm.maxPendingTotal,
+      ...(options.approveMissDelays === undefined ? {} : { approveMissDelays: options.approveMissDelays }),
     });
     const env: HandlerEnv = { log: log.child({ component: "grpc" }), stopping: stopping.signal };
     const identity = await gatewayIdentity(store, clock);
@@ -211,6 +243,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       maxPending: config.nodes.maxPending,
       maxPendingPerPeer: limits.pendingPerPeer,
       autoApproveLoopback: config.nodes.autoApproveLoopback,
+      maxActiveInvites: config.nodes.invites.maxActive,
       challenges: {
         perNodePerPeer: limits.challengesPerNodePerPeer,
         perPeer: limits.challengesPerPeer,
@@ -219,19 +252,22 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       },
     });
 
-    const operator = createServer();
+    // Both unix sockets cap the long-lived event streams per connection; every service on every
+    // listener decodes strictly (malformed protobuf or invalid UTF-8 -> INVALID_ARGUMENT).
+    const unixOptions = { ...SERVER_OPTIONS, interceptors: [streamCapInterceptor(config.dm.streamsPerConnection)] };
+    const operator = createServer(unixOptions);
     servers.push(operator);
-    operator.addService(DmAccessServiceService, dmAccessHandlers(dm, env));
-    operator.addService(DmPairingServiceService, dmPairingHandlers(dm, env));
+    operator.addService(strictService(DmAccessServiceService), dmAccessHandlers(dm, env));
+    operator.addService(strictService(DmPairingServiceService), dmPairingHandlers(dm, env));
     nodeTls = await startNodeTls(config.nodes, home, nodeListen.host, log.child({ component: "tls" }));
     const tlsView = nodeTls;
     operator.addService(
-      NodeAdminServiceService,
-      nodeAdminHandlers(nodes, env, () => tlsView && { ...tlsView.current(), auto: tlsView.auto, listenAddress: nodeAddress }),
+      strictService(NodeAdminServiceService),
+      nodeAdminHandlers(nodes, env, () => tlsView && { ...tlsView.current(), auto: tlsView.auto, listenAddress: nodeAddress }, () => nodeAddress),
     );
     const storeAdmin = levelStoreAdmin(home, store, marker, () => clock.now());
     operator.addService(
-      AdminServiceService,
+      strictService(AdminServiceService),
       adminHandlers(storeAdmin, env, {
         audit,
         dm,
@@ -271,22 +307,37 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         operatorHealth.setStatus(service, "NOT_SERVING");
       }
     });
-    // We hold the database lock, so any socket file left here is stale.
-    await rm(socketPath, { force: true });
-    await bindUnix(operator, socketPath).catch((err: unknown) => {
-      throw new DaemonStartError(
-        `cannot listen on the operator socket ${socketPath} (socketPath): ${err instanceof Error ? err.message : String(err)}; ` +
-          `check that its directory exists and is writable, or remove "socketPath" from the config to use <home>/pairgate.sock`,
-        { cause: err },
-      );
-    });
+    // The adapter socket: DmAccessService (and health, reflection of that one file) only, so an
+    // adapter can check senders and deliver notices but never approve, add or revoke anyone.
+    let adapterChannels = channelSet(config.adapters.channels);
+    const adapterServer = createServer(unixOptions);
+    servers.push(adapterServer);
+    adapterServer.addService(
+      strictService(DmAccessServiceService),
+      dmAccessHandlers(dm, { ...env, role: "adapter" }, { allowedChannels: () => adapterChannels }),
+    );
+    addHealth(adapterServer, ["pairgate.v1.DmAccessService"]);
+    addReflection(adapterServer, ["pairgate.v1.DmAccessService"]);
+
+    // We hold the database lock, so a socket left at either path is stale; anything else is refused.
+    await listenUnix(operator, socketPath, { mode: 0o600 }, "socketPath", "the operator socket", "<home>/pairgate.sock");
+    boundSockets.push(socketPath);
+    await listenUnix(adapterServer, adapterSocketPath, { mode: 0o660, gid: adapterGid }, "adapters.socketPath", "the adapter socket", "adapter.sock beside the operator socket");
+    boundSockets.push(adapterSocketPath);
 
     // The node listener: the one port anyone on the network may reach. Its own server options
     // (keepalive, idle, age, stream cap, request deadline) and an in-process TCP guard (per-address
     // connection cap, deadline to complete a first RPC) in front of grpc-js.
     const nodeServer = createServer(guard.serverOptions());
     servers.push(nodeServer);
-    nodeServer.addService(NodePairingServiceService, nodePairingHandlers(nodes, env, new PeerLimits(limits, clock)));
+    nodeServer.addService(
+      strictService(NodePairingServiceService),
+      nodePairingHandlers(nodes, env, new PeerLimits(limits, clock), {
+        proofTimeoutMs: limits.requestTimeoutMs,
+        streamsPerNode: limits.connectStreamsPerNode,
+        proveConnection: (peer) => guard.proveConnectionOf(peer),
+      }),
+    );
     addHealth(nodeServer, ["pairgate.v1.NodePairingService"]);
     addReflection(nodeServer, ["pairgate.v1.NodePairingService"]);
     const nodeCredentials = nodeTls?.credentials ?? ServerCredentials.createInsecure();
@@ -340,7 +391,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         historyGraceMs: next.config.dm.historyGraceMs,
         unpairedResponse: next.config.dm.unpairedResponse,
         replyTemplate: next.config.dm.replyTemplate,
+        maxPendingTotal: next.config.dm.maxPendingTotal,
       });
+      adapterChannels = channelSet(next.config.adapters.channels);
       nodes.reconfigure({ maxPending: next.config.nodes.maxPending, autoApproveLoopback: next.config.nodes.autoApproveLoopback });
       ownLog?.setLevel(options.logLevel ?? next.config.logLevel);
       if (next.config.dm.sweepIntervalMs !== current.config.dm.sweepIntervalMs || next.config.nodes.sweepIntervalMs !== current.config.nodes.sweepIntervalMs) {
@@ -361,6 +414,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       version: VERSION,
       home,
       socket: socketPath,
+      adapterSocket: adapterSocketPath,
       nodes: nodeAddress,
       nodesTls: config.nodes.tls !== undefined,
       config: loaded.source,
@@ -368,6 +422,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     let stopped: Promise<void> | undefined;
     return {
       socketPath,
+      adapterSocketPath,
       dm,
       nodeAddress,
       nodeTls: config.nodes.tls !== undefined,
@@ -389,11 +444,15 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
 function restartRequiredChanges(a: LoadedConfig["config"], b: LoadedConfig["config"]): string[] {
   const keys: Array<[string, unknown, unknown]> = [
     ["socketPath", a.socketPath, b.socketPath],
+    ["adapters.socketPath", a.adapters.socketPath, b.adapters.socketPath],
+    ["adapters.socketGroup", a.adapters.socketGroup, b.adapters.socketGroup],
+    ["dm.streamsPerConnection", a.dm.streamsPerConnection, b.dm.streamsPerConnection],
     ["nodes.listen", a.nodes.listen, b.nodes.listen],
     ["nodes.tls", a.nodes.tls, b.nodes.tls],
     ["nodes.insecure", a.nodes.insecure, b.nodes.insecure],
     ["nodes.name", a.nodes.name, b.nodes.name],
     ["nodes.limits", a.nodes.limits, b.nodes.limits],
+    ["nodes.invites", a.nodes.invites, b.nodes.invites],
     ["storage", a.storage, b.storage],
   ];
   return keys.filter(([, x, y]) => JSON.stringify(x) !== JSON.stringify(y)).map(([k]) => k);

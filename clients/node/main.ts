@@ -5,9 +5,14 @@
  *
  *   pair     create an Ed25519 key (tweetnacl), pin the gateway id, ask to pair (signed), wait for the
  *            owner's approval, claim the node token once and store it.
- *   connect  challenge -> authenticate (signature + token) -> heartbeat loop, while watching the node's
- *            event stream; exits 1 with a clear message when the owner revokes the node.
+ *   connect  one Connect stream: hello -> the gateway's signed challenge -> signature + token -> session,
+ *            then heartbeats and the node's events; exits 1 with a clear message when the owner revokes
+ *            the node.
  *   rotate   replace the node token (and survive a lost reply, docs/protocol.md §3a).
+ *   pair --invite URI
+ *            the same, approved at once: the owner's invite URI (`pairgate nodes invite`, a QR code
+ *            on a phone) gives the addresses, the gateway id and TLS pin to pin before first contact,
+ *            and a setup secret the node proves it knows (docs/protocol.md §3b) without sending it.
  *   status   show the local state (never the token or the private key).
  *
  * The bytes it signs are specified in docs/protocol.md; the builder is clients/ts/signed-payload.ts.
@@ -20,7 +25,14 @@ import { Command } from "commander";
 import nacl from "tweetnacl";
 import {
   GatewayIdentityError,
+  type InviteUri,
+  inviteKeySeed,
+  inviteProofPayload,
+  type NodeConnection,
   NodeGatewayClient,
+  pairInviteDigest,
+  parseInviteUri,
+  UnavailableError,
   normalizePin,
   spkiPinOf,
   TlsPinMismatchError,
@@ -157,8 +169,9 @@ async function pinGateway(client: NodeGatewayClient, state: NodeState, statePath
 }
 
 async function pair(opts: {
-  gateway: string;
-  name: string;
+  gateway?: string;
+  name?: string;
+  invite?: string;
   platform: string;
   state: string;
   tlsCa?: string;
@@ -167,8 +180,15 @@ async function pair(opts: {
   model: string;
   appVersion: string;
 }): Promise<void> {
+  const invite = opts.invite === undefined ? undefined : parseInvite(opts.invite);
+  if (invite === undefined && opts.gateway === undefined) throw new NodeCliError("pair needs --gateway <host:port> (or --invite <uri>)");
+  const name = opts.name ?? (invite !== undefined && invite.name !== "" ? invite.name : undefined);
+  if (name === undefined) throw new NodeCliError("pair needs --name <name> (the invite carries no name)");
   const statePath = resolve(opts.state);
   let state = loadState(statePath);
+  if (state !== undefined && invite !== undefined && state.gatewayId !== "" && state.gatewayId !== invite.gatewayId) {
+    throw new NodeCliError(`this node is paired with gateway ${state.gatewayId.slice(0, 12)}, the invite is for ${invite.gatewayId.slice(0, 12)}; use another --state file`);
+  }
   if (state === undefined) {
     // 1. A fresh Ed25519 key. Its SHA-256 is our node id.
     const keys = nacl.sign.keyPair();
@@ -176,20 +196,29 @@ async function pair(opts: {
       version: 1,
       seed: Buffer.from(keys.secretKey.subarray(0, 32)).toString("base64"),
       nodeId: nodeIdFromPublicKey(keys.publicKey),
-      gateway: opts.gateway,
+      gateway: opts.gateway ?? invite?.addresses[0] ?? "",
       gatewayId: "",
       gatewayPublicKey: "",
       tlsCa: opts.tlsCa === undefined ? "" : resolve(opts.tlsCa),
       tlsPin: opts.tlsPin !== undefined ? normalizePin(opts.tlsPin) : opts.tlsCa !== undefined ? spkiPinOf(readFileSync(opts.tlsCa)) : "",
-      displayName: opts.name,
+      displayName: name,
       platform: opts.platform,
       requestId: "",
       token: "",
     };
     saveState(statePath, state);
   }
-  state.displayName = opts.name;
+  state.displayName = name;
   state.platform = opts.platform;
+  if (invite !== undefined) {
+    // The invite names the gateway: pin its id and TLS key before the first contact (no trust on
+    // first use), and take the first address that answers.
+    state.gatewayId = invite.gatewayId;
+    state.tlsPin = invite.tlsPin;
+    state.tlsCa = "";
+    saveState(statePath, state);
+    await pickAddress(state, statePath, invite);
+  }
   const client = await clientFor(state);
   try {
     // 2. Pin the gateway id and key (the gateway proves it holds the key).
@@ -204,12 +233,16 @@ async function pair(opts: {
         if (!(err instanceof UnauthenticatedError)) throw err;
       }
     }
+    if (invite !== undefined) {
+      await pairByInvite(client, state, statePath, gateway, invite, { ...opts, name });
+      return;
+    }
     // 3. A nonce for our node id (signed by the gateway: checked), then the signed request. The
     //    signature covers every field we send.
     const { nonce } = await client.createChallenge(state.nodeId, gateway);
     const fields = {
       publicKey: keysOf(state).publicKey,
-      displayName: opts.name,
+      displayName: name,
       platform: opts.platform,
       version: opts.appVersion,
       deviceFamily: opts.deviceFamily,
@@ -243,6 +276,80 @@ async function pair(opts: {
   }
 }
 
+function parseInvite(uri: string): InviteUri {
+  try {
+    return parseInviteUri(uri);
+  } catch (err) {
+    throw new NodeCliError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Tries the invite's addresses in order; keeps the first whose gateway answers. */
+async function pickAddress(state: NodeState, statePath: string, invite: InviteUri): Promise<void> {
+  const failures: string[] = [];
+  for (const address of invite.addresses) {
+    state.gateway = address;
+    const client = await clientFor(state).catch((err: unknown) => {
+      failures.push(`${address}: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
+    });
+    if (client === undefined) continue;
+    try {
+      await client.getGatewayInfo();
+      saveState(statePath, state);
+      return;
+    } catch (err) {
+      if (!(err instanceof UnavailableError)) throw err;
+      failures.push(`${address}: ${err.message}`);
+    } finally {
+      client.close();
+    }
+  }
+  throw new NodeCliError(`no address of the invite answers (${failures.join("; ")}); is this phone on the gateway's network?`);
+}
+
+/**
+ * Pairing by invite (docs/protocol.md §3b): the invite key (derived from the setup secret) signs the
+ * INVITE_PROOF over this request, the node key signs PAIR_INVITE over the request, the invite id and
+ * that proof. The secret itself is never sent. Approved at once: claim the token.
+ */
+async function pairByInvite(
+  client: NodeGatewayClient,
+  state: NodeState,
+  statePath: string,
+  gateway: VerifiedGateway,
+  invite: InviteUri,
+  opts: { name: string; platform: string; appVersion: string; deviceFamily: string; model: string },
+): Promise<void> {
+  const { nonce } = await client.createChallenge(state.nodeId, gateway);
+  const fields = {
+    publicKey: keysOf(state).publicKey,
+    displayName: opts.name,
+    platform: opts.platform,
+    version: opts.appVersion,
+    deviceFamily: opts.deviceFamily,
+    modelIdentifier: opts.model,
+    caps: [] as string[],
+  };
+  const inviteKey = nacl.sign.keyPair.fromSeed(inviteKeySeed(invite.secret));
+  const proof = nacl.sign.detached(inviteProofPayload(state.gatewayId, state.nodeId, nonce, invite.inviteId, pairRequestDigest(fields)), inviteKey.secretKey);
+  const signature = sign(state, NodeSignPurpose.pairInvite, nonce, pairInviteDigest(fields, invite.inviteId, proof));
+  const ticket = await client.requestPairing({
+    ...fields,
+    publicKey: Buffer.from(fields.publicKey),
+    nonce,
+    signature: Buffer.from(signature),
+    inviteId: invite.inviteId,
+    inviteProof: Buffer.from(proof),
+  });
+  if (ticket.status !== NodePairingStatus.NODE_PAIRING_STATUS_APPROVED) throw new NodeCliError("the gateway did not approve the invite request");
+  state.requestId = ticket.requestId;
+  saveState(statePath, state);
+  console.log(`Node ${state.nodeId}`);
+  console.log(`Approved by invite ${invite.inviteId}${ticket.isRepair ? " (repair)" : ""} at gateway ${state.gatewayId.slice(0, 12)} (${state.gateway}).`);
+  await claimAndStore(client, state, statePath, gateway);
+}
+
 async function connect(opts: { state: string; interval: string }): Promise<void> {
   const statePath = resolve(opts.state);
   const state = loadState(statePath);
@@ -250,45 +357,44 @@ async function connect(opts: { state: string; interval: string }): Promise<void>
   const intervalMs = Math.max(1, Number(opts.interval)) * 1000;
   const client = await clientFor(state);
   let timer: NodeJS.Timeout | undefined;
+  let connection: NodeConnection | undefined;
+  let stopped = false;
+  const stop = (): void => {
+    stopped = true;
+    connection?.close();
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  const gone = new NodeCliError("this node is no longer paired (revoked by the owner, or re-paired); run pairgate-node pair to pair again");
   try {
     const gateway = await pinGateway(client, state, statePath);
-
-    // Challenge (the gateway's signature over it is checked first) -> Authenticate: the CONNECT signature covers SHA-256(token), and the token is sent too.
-    const login = async (): Promise<{ sessionToken: string; expiresAtMs: number }> => {
-      const { nonce } = await client.createChallenge(state.nodeId, gateway);
-      const sig = sign(state, NodeSignPurpose.connect, nonce, tokenDigest(state.token));
-      const res = await client.authenticate(state.nodeId, nonce, sig, state.token);
-      return { sessionToken: res.sessionToken, expiresAtMs: res.expiresAtMs };
-    };
-    let session = await login();
-    console.log(`Authenticated as node ${state.nodeId.slice(0, 12)}; heartbeat every ${intervalMs / 1000}s.`);
-
-    // Heartbeats; a new session before the old one (15 min) runs out.
-    const beat = async (): Promise<void> => {
-      if (session.expiresAtMs - Date.now() < 2 * intervalMs) session = await login();
-      await client.heartbeat(session.sessionToken);
-    };
-    timer = setInterval(() => {
-      beat().catch((err: unknown) => console.error(`pairgate-node: heartbeat failed: ${err instanceof Error ? err.message : String(err)}`));
-    }, intervalMs);
-    await beat();
-    console.log("Heartbeat ok.");
-
-    // The node's own event stream: renames, rotations, and revocation (which ends it UNAUTHENTICATED).
-    // It also ends UNAUTHENTICATED when its session expires (15 min) or the node was re-paired: a
-    // fresh login tells the two apart (it fails only when the node is no longer paired).
-    let stream = client.watchNode(session.sessionToken);
-    let stopped = false;
-    const stop = (): void => {
-      stopped = true;
-      stream.cancel();
-    };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-    for (;;) {
+    // One Connect stream (docs/protocol.md §9): hello -> the gateway's signed challenge (checked before
+    // anything is signed) -> the CONNECT signature over SHA-256(token), and the token -> the session;
+    // then heartbeats and the node's events (renames, rotations, revocation) on the same stream.
+    const open = (): Promise<NodeConnection> =>
+      client.connect(state.nodeId, gateway, (challenge) => ({
+        signature: sign(state, NodeSignPurpose.connect, challenge.nonce, tokenDigest(state.token)),
+        token: state.token,
+      }));
+    for (let first = true; !stopped; first = false) {
+      try {
+        connection = await open();
+      } catch (err) {
+        // A reconnect refused with UNAUTHENTICATED: the node is no longer paired.
+        throw !first && err instanceof UnauthenticatedError ? gone : err;
+      }
+      const c = connection;
+      if (first) console.log(`Authenticated as node ${state.nodeId.slice(0, 12)}; heartbeat every ${intervalMs / 1000}s.`);
+      timer = setInterval(() => {
+        c.heartbeat().catch((err: unknown) => {
+          if (!stopped) console.error(`pairgate-node: heartbeat failed: ${err instanceof Error ? err.message : String(err)}`);
+        });
+      }, intervalMs);
+      await c.heartbeat();
+      if (first) console.log("Heartbeat ok.");
       let revoked = false;
       try {
-        for await (const e of stream) {
+        for await (const e of c.events) {
           // SUBSCRIBED comes first: from here on no rename, rotation or revocation can be missed.
           if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_SUBSCRIBED) console.log(`Watching for changes as "${e.displayName}".`);
           if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED) console.log(`The owner renamed this node to "${e.displayName}".`);
@@ -298,23 +404,21 @@ async function connect(opts: { state: string; interval: string }): Promise<void>
             console.log("The owner revoked this node.");
           }
         }
-        break;
       } catch (err) {
         if (stopped) break;
         if (!(err instanceof UnauthenticatedError)) throw err;
-        const gone = new NodeCliError("this node is no longer paired (revoked by the owner, or re-paired); run pairgate-node pair to pair again");
         if (revoked) throw gone;
-        try {
-          session = await login();
-        } catch (loginErr) {
-          throw loginErr instanceof UnauthenticatedError ? gone : loginErr;
-        }
-        stream = client.watchNode(session.sessionToken);
+        // Without REVOKED: the session expired (15 min) or the node was re-paired; connecting again
+        // tells the two apart (it fails only when the node is no longer paired).
+      } finally {
+        clearInterval(timer);
       }
     }
     console.log("Disconnected.");
   } finally {
     if (timer !== undefined) clearInterval(timer);
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
     client.close();
   }
 }
@@ -415,9 +519,10 @@ export function buildNodeProgram(): Command {
   const stateOpt = ["--state <file>", "state file (mode 0600; default $PAIRGATE_NODE_STATE or ~/.pairgate-node/state.json)", defaultStatePath()] as const;
   program
     .command("pair")
-    .description("create this node's key, ask the gateway owner to approve it, then claim and store the node token")
-    .requiredOption("--gateway <host:port>", "the gateway's node listener (nodes.listen)")
-    .requiredOption("--name <name>", "name shown to the owner")
+    .description("create this node's key, ask the gateway owner to approve it (or present an invite), then claim and store the node token")
+    .option("--gateway <host:port>", "the gateway's node listener (nodes.listen); not needed with --invite")
+    .option("--invite <uri>", "pair by invite: the pairgate://pair?... URI from `pairgate nodes invite` (approved at once)")
+    .option("--name <name>", "name shown to the owner (with --invite, default: the invite's name)")
     .option("--platform <platform>", "operating system", "android")
     .option("--device-family <family>", "device family", "phone")
     .option("--model <model>", "model identifier", "")
@@ -428,7 +533,7 @@ export function buildNodeProgram(): Command {
     .action(pair);
   program
     .command("connect")
-    .description("authenticate (challenge + signature + token) and heartbeat until revoked or Ctrl-C")
+    .description("connect (one Connect stream: challenge, signature + token, session), heartbeat until revoked or Ctrl-C")
     .option("--interval <seconds>", "heartbeat interval", "30")
     .option(...stateOpt)
     .action(connect);

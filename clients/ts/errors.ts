@@ -126,6 +126,14 @@ export function fromServiceError(err: ServiceError, socketPath?: string): Pairga
       return new DeadlineExceededError("deadline_exceeded", message, err.code, opts);
     case status.CANCELLED:
       return new CancelledError("cancelled", message, err.code, opts);
+    case status.UNIMPLEMENTED:
+      // The adapter socket serves DmAccessService only: say so instead of a bare "unimplemented".
+      return new InternalError(
+        "internal",
+        `${message} (not served on ${socketPath ?? "this socket"}; owner calls such as approve, revoke and nodes are served only on the operator socket pairgate.sock)`,
+        err.code,
+        opts,
+      );
     default:
       return new InternalError("internal", message, err.code, opts);
   }

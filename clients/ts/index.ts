@@ -1,5 +1,5 @@
 /** pairgate's TypeScript client: explicit named exports only. */
-export { PairgateClient, type PairgateClientOptions, type DmAccessApi, type DmPairingApi } from "./pairgate-client";
+export { defaultAdapterSocket, PairgateClient, type PairgateClientOptions, type DmAccessApi, type DmPairingApi } from "./pairgate-client";
 export { type ServerStream, type CallSettings, callUnary, openStream } from "./rpc";
 export {
   PairgateError,
@@ -23,6 +23,7 @@ export {
 export { Decision, CheckInboundResponse, Notification, NotificationKind } from "../../src/gen/pairgate/v1/dm_access_service";
 export {
   AllowedSender,
+  CallerRole,
   ChannelStatus,
   DmPolicy,
   NotifyStatus,
@@ -46,6 +47,7 @@ export {
   ImportedPairingRequest,
 } from "../../src/gen/pairgate/v1/admin_service";
 export { NodeGatewayClient, type NodeGatewayClientOptions } from "./node-gateway-client";
+export { type NodeConnection, type ConnectProofInput } from "./node-connection";
 export { fetchPinnedCertificate, normalizePin, pinnedServerIdentity, spkiPinOf, TlsPinMismatchError } from "./tls-pin";
 export { isLostReply, retryLostReply, type RetryOptions } from "./retry";
 export {
@@ -64,11 +66,18 @@ export {
   type NodeSignPurposeValue,
   nodeSignedPayload,
   pairRequestDigest,
+  pairInviteDigest,
+  inviteKeySeed,
+  inviteProofPayload,
+  INVITE_PROOF_PURPOSE,
   tokenDigest,
   nodeIdFromPublicKey,
   type PairRequestBodyFields,
 } from "./signed-payload";
+export { formatInviteUri, type InviteUri, InviteUriError, parseInviteUri } from "./invite-uri";
 export {
+  CreateNodeInviteResponse,
+  NodeInvite,
   GetNodeTlsResponse,
   NodeEventType,
   NodeTokenState,

@@ -15,6 +15,7 @@ import {
 } from "../../src/gen/pairgate/v1/node_pairing_service";
 import { newClientNonce, type VerifiedGateway, verifyChallenge, verifyGatewayInfo } from "./gateway-proof";
 import { fetchPinnedCertificate, pinnedServerIdentity } from "./tls-pin";
+import { type ConnectProofInput, type NodeConnection, runConnect } from "./node-connection";
 import { type CallSettings, callUnary, defaultMapError, openStream, type ServerStream } from "./rpc";
 
 /** Options of {@link NodeGatewayClient}. */
@@ -152,6 +153,20 @@ export class NodeGatewayClient {
       { nonce: Buffer.from(nonce), signature: Buffer.from(signature) },
       this.#withSession(sessionToken),
     );
+  }
+
+  /**
+   * Opens a Connect session (docs/protocol.md §9): one stream, one round trip after it opens. The
+   * gateway's challenge is verified against `gateway` (pinned and proven) before `prove` is asked for
+   * the CONNECT signature over its nonce and the token. Rejects with GatewayIdentityError for a forged
+   * challenge, UnauthenticatedError when the proof fails, or the typed error the stream ended with.
+   */
+  connect(
+    nodeId: string,
+    gateway: Pick<VerifiedGateway, "gatewayId" | "publicKey">,
+    prove: (challenge: CreateChallengeResponse) => ConnectProofInput | Promise<ConnectProofInput>,
+  ): Promise<NodeConnection> {
+    return runConnect(this.#c.connect(), nodeId, gateway, prove);
   }
 
   /** Closes the connection. */

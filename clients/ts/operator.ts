@@ -5,5 +5,5 @@
 export { PairgateClient } from "./pairgate-client";
 export { PairgateError, InvalidArgumentError } from "./errors";
 export { Decision } from "../../src/gen/pairgate/v1/dm_access_service";
-export { DmPolicy, NotifyStatus, PairingEventType, SenderSource } from "../../src/gen/pairgate/v1/dm_pairing_service";
+export { CallerRole, DmPolicy, NotifyStatus, PairingEventType, SenderSource } from "../../src/gen/pairgate/v1/dm_pairing_service";
 export { NodeEventType, NodeTokenState } from "../../src/gen/pairgate/v1/node_admin_service";

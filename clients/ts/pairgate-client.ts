@@ -1,3 +1,5 @@
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { type Client, credentials, type ServiceError } from "@grpc/grpc-js";
 import {
   AckNotificationRequest,
@@ -41,6 +43,11 @@ import {
   type RevokeNodeResponse,
   type WatchNodeEventsResponse,
   type GetNodeTlsResponse,
+  CreateNodeInviteRequest,
+  type CreateNodeInviteResponse,
+  type ListNodeInvitesResponse,
+  RevokeNodeInviteRequest,
+  type RevokeNodeInviteResponse,
 } from "../../src/gen/pairgate/v1/node_admin_service";
 import {
   AdminServiceClient,
@@ -56,9 +63,22 @@ import {
 import { fromServiceError } from "./errors";
 import { type CallSettings, callUnary, openStream, type ServerStream } from "./rpc";
 
+/**
+ * The socket a chat adapter should use: `$PAIRGATE_ADAPTER_SOCKET`, else `<home>/adapter.sock` with
+ * home = `$PAIRGATE_HOME`, else `~/.pairgate`. The adapter socket serves only DmAccessService
+ * (`client.dmAccess`); every owner call there fails with UNIMPLEMENTED.
+ */
+export function defaultAdapterSocket(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.PAIRGATE_ADAPTER_SOCKET !== undefined && env.PAIRGATE_ADAPTER_SOCKET !== "") return env.PAIRGATE_ADAPTER_SOCKET;
+  return join(env.PAIRGATE_HOME ?? join(homedir(), ".pairgate"), "adapter.sock");
+}
+
 /** Options of {@link PairgateClient}. */
 export interface PairgateClientOptions {
-  /** The daemon's operator socket (`<home>/pairgate.sock`). */
+  /**
+   * The daemon's socket: for a chat adapter the adapter socket (`<home>/adapter.sock`, see
+   * {@link defaultAdapterSocket}); for the owner's tools the operator socket (`<home>/pairgate.sock`).
+   */
   socketPath: string;
   /** Deadline of each unary call in ms. @default 10000 */
   deadlineMs?: number;
@@ -94,6 +114,12 @@ export interface NodeAdminApi {
   watchNodeEvents(): ServerStream<WatchNodeEventsResponse>;
   /** The node listener's TLS certificate: SPKI pin, names, validity. FailedPreconditionError without TLS. */
   getNodeTls(): Promise<GetNodeTlsResponse>;
+  /** Creates an invite; the response carries its secret and URI, once. */
+  createNodeInvite(request: Partial<CreateNodeInviteRequest>): Promise<CreateNodeInviteResponse>;
+  /** The live invites (never a secret). */
+  listNodeInvites(): Promise<ListNodeInvitesResponse>;
+  /** Revokes an invite. NotFoundError when no live invite has this id. */
+  revokeNodeInvite(inviteId: string): Promise<RevokeNodeInviteResponse>;
 }
 
 /** The owner's calls about the daemon itself (pairgate.v1.AdminService). */
@@ -174,6 +200,10 @@ export class PairgateClient {
       revokeNode: (nodeId) => callUnary(admin.revokeNode.bind(admin), RevokeNodeRequest.fromPartial({ nodeId }), s),
       watchNodeEvents: () => openStream(admin.watchNodeEvents.bind(admin), {}, s),
       getNodeTls: () => callUnary(admin.getNodeTls.bind(admin), {}, s),
+      createNodeInvite: (r) => callUnary(admin.createNodeInvite.bind(admin), CreateNodeInviteRequest.fromPartial(r), s),
+      listNodeInvites: () => callUnary(admin.listNodeInvites.bind(admin), {}, s),
+      revokeNodeInvite: (inviteId) =>
+        callUnary(admin.revokeNodeInvite.bind(admin), RevokeNodeInviteRequest.fromPartial({ inviteId }), s),
     };
     const daemonAdmin = this.service(AdminServiceClient);
     this.admin = {

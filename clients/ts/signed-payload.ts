@@ -10,7 +10,7 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 
 /** Signature purposes (one byte of the payload). */
-export const NodeSignPurpose = { pairRequest: 1, claim: 2, connect: 3, rotate: 4 } as const;
+export const NodeSignPurpose = { pairRequest: 1, claim: 2, connect: 3, rotate: 4, pairInvite: 5 } as const;
 
 /** One of the {@link NodeSignPurpose} values. */
 export type NodeSignPurposeValue = (typeof NodeSignPurpose)[keyof typeof NodeSignPurpose];
@@ -72,8 +72,16 @@ export interface PairRequestBodyFields {
 
 /** PAIR_REQUEST body: SHA-256 of lp(key) ‖ lp(name) ‖ lp(platform) ‖ lp(version) ‖ lp(family) ‖ lp(model) ‖ u32be(#caps) ‖ lp(cap)… */
 export function pairRequestDigest(f: PairRequestBodyFields): Uint8Array {
-  return sha256(
-    concat([
+  return sha256(pairRequestPreimage(f));
+}
+
+/** PAIR_INVITE body (docs/protocol.md §3b): SHA-256 of the PAIR_REQUEST preimage ‖ lp(utf8(invite_id)) ‖ lp(invite_proof). */
+export function pairInviteDigest(f: PairRequestBodyFields, inviteId: string, inviteProof: Uint8Array): Uint8Array {
+  return sha256(concat([pairRequestPreimage(f), lp(enc.encode(inviteId)), lp(inviteProof)]));
+}
+
+function pairRequestPreimage(f: PairRequestBodyFields): Uint8Array {
+  return concat([
       lp(f.publicKey),
       lp(enc.encode(f.displayName)),
       lp(enc.encode(f.platform)),
@@ -81,9 +89,8 @@ export function pairRequestDigest(f: PairRequestBodyFields): Uint8Array {
       lp(enc.encode(f.deviceFamily)),
       lp(enc.encode(f.modelIdentifier)),
       u32(f.caps.length),
-      ...f.caps.map((c) => lp(enc.encode(c))),
-    ]),
-  );
+    ...f.caps.map((c) => lp(enc.encode(c))),
+  ]);
 }
 
 /** CONNECT / ROTATE body: SHA-256 of the UTF-8 token (node token for CONNECT, session token for ROTATE). */
@@ -128,4 +135,22 @@ export function gatewayInfoProofBody(name: string, version: string, protocolVers
 /** The node id of a public key: lowercase hex SHA-256 of the raw 32 bytes. */
 export function nodeIdFromPublicKey(publicKey: Uint8Array): string {
   return Array.from(sha256(publicKey), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const INVITE_TAG = new TextEncoder().encode("pairgate-invite-proof\u0000");
+const INVITE_KEY_TAG = new TextEncoder().encode("pairgate-invite-key\u0000");
+/** The one purpose byte of an invite proof (docs/protocol.md §3b). */
+export const INVITE_PROOF_PURPOSE = 0x41;
+
+/** The Ed25519 seed of an invite key: SHA-256("pairgate-invite-key\0" ‖ secret), secret = the raw 32 bytes. */
+export function inviteKeySeed(secret: Uint8Array): Uint8Array {
+  return sha256(concat([INVITE_KEY_TAG, secret]));
+}
+
+/**
+ * The bytes the invite key signs: "pairgate-invite-proof\0" ‖ u16be(1) ‖ u8(0x41) ‖ lp(gateway_id)
+ * ‖ lp(node_id) ‖ lp(nonce) ‖ lp(lp(utf8(invite_id)) ‖ pair_request_digest).
+ */
+export function inviteProofPayload(gatewayId: string, nodeId: string, nonce: Uint8Array, inviteId: string, pairRequestDigest: Uint8Array): Uint8Array {
+  return tagged(INVITE_TAG, INVITE_PROOF_PURPOSE, gatewayId, nodeId, nonce, concat([lp(enc.encode(inviteId)), pairRequestDigest]));
 }

@@ -88,3 +88,11 @@ export function age(ms: number, now = Date.now()): string {
 export function safeText(s: string): string {
   return s.replace(/[\p{Cc}\p{Cf}]/gu, "\uFFFD");
 }
+
+/**
+ * A channel or account name as the CLI compares it: ASCII spaces and tabs trimmed, ASCII letters
+ * lower-cased, nothing else folded (the daemon's rule; `toLowerCase` would turn the Kelvin sign into k).
+ */
+export function foldName(name: string): string {
+  return name.replace(/^[ \t]+|[ \t]+$/g, "").replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}

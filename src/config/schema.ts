@@ -54,10 +54,33 @@ const dmSchema = z.strictObject({
         `use ${REPLY_PLACEHOLDERS.map((n) => `{${n}}`).join(" ")}`,
     })
     .optional(),
+  /** Pending requests across every channel account together (the same "queue full" answer). @default 100 */
+  maxPendingTotal: z.number().int().min(1).max(100_000).default(100),
+  /** Open SubscribeNotifications plus WatchPairingEvents streams per connection on a unix socket. @default 16 */
+  streamsPerConnection: z.number().int().min(1).max(1000).default(16),
+});
+
+/**
+ * `adapters`: the adapter socket, which serves only DmAccessService (and health) to chat adapters,
+ * so an adapter can check senders and deliver notices but never approve anyone.
+ */
+const adaptersSchema = z.strictObject({
+  /** Path of the adapter socket (at most 100 bytes). @default "<directory of socketPath>/adapter.sock" */
+  socketPath: z.string().min(1).max(100).optional(),
+  /** Group (name or numeric gid) owning the adapter socket (mode 0660). @default the daemon's group */
+  socketGroup: z.union([z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/, "must be a group name or a numeric gid"), z.number().int().min(0)]).optional(),
+  /** Channels the adapter socket may query; unset = every channel. Others get PERMISSION_DENIED. */
+  channels: z.array(z.enum(SUPPORTED_CHANNELS as [string, ...string[]])).min(1).max(64).optional(),
 });
 
 const count = (max: number) => z.number().int().min(1).max(max);
 const ms = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/** `nodes.invites`: phone onboarding by invite (docs/protocol.md §3b). */
+const nodeInvitesSchema = z.strictObject({
+  /** Live (unexpired) invites at once; CreateNodeInvite beyond that is RESOURCE_EXHAUSTED. @default 16 */
+  maxActive: z.number().int().min(1).max(1000).default(16),
+});
 
 /**
  * Limits of the node listener, the one port anyone on the network may reach. Quotas count per peer
@@ -87,6 +110,10 @@ const nodeLimitsSchema = z.strictObject({
   watchStreamsPerSession: count(1000).default(2),
   /** Open WatchNode streams per peer. @default 32 */
   watchStreamsPerPeer: count(100_000).default(32),
+  /** Open Connect streams per peer, authenticated or not. @default 32 */
+  connectStreamsPerPeer: count(100_000).default(32),
+  /** Authenticated Connect streams per node; one more ends the node's oldest (FAILED_PRECONDITION). @default 4 */
+  connectStreamsPerNode: count(64).default(4),
   /** Open TCP connections per peer; more are closed at once. @default 64 */
   connectionsPerPeer: count(100_000).default(64),
   /** Concurrent streams per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). @default 16 */
@@ -143,6 +170,8 @@ const nodesSchema = z.strictObject({
   maxPending: z.number().int().min(1).max(1000).default(32),
   /** Per-peer quotas, reserved capacity and connection hygiene of the node listener. */
   limits: nodeLimitsSchema.default(() => nodeLimitsSchema.parse({})),
+  /** Node invites (`pairgate nodes invite`); take effect on restart. */
+  invites: nodeInvitesSchema.default(() => nodeInvitesSchema.parse({})),
   /** The gateway's display name, shown to nodes. @default "pairgate" */
   name: z.string().min(1).max(64).default("pairgate"),
   /** How often expired node requests are swept (and "expired" events emitted). @default 10000 */
@@ -191,6 +220,8 @@ export const configSchema = z.strictObject({
   socketPath: z.string().min(1).max(100).optional(),
   /** DM pairing limits. */
   dm: dmSchema.default(() => dmSchema.parse({})),
+  /** The adapter socket (DmAccessService only). */
+  adapters: adaptersSchema.default(() => adaptersSchema.parse({})),
   /** Node pairing: the node listener and its limits. */
   nodes: nodesSchema.default(() => nodesSchema.parse({})),
   /** Per-channel DM policies. */

@@ -23,8 +23,19 @@ export function configTemplate(home: string): string {
     "historyGraceMs": 30000,        // no reply to messages sent this long before the daemon started
     "sweepIntervalMs": 10000,       // how often expired requests are removed ("expired" events)
     "unpairedResponse": "branded",  // branded | code-only | silent: what an unknown sender is sent
+    "maxPendingTotal": 100,         // pending requests across every channel account (same "queue full" answer)
+    "streamsPerConnection": 16,     // open SubscribeNotifications + WatchPairingEvents streams per socket connection (restart)
     // The branded reply; placeholders {code} {channel} {idLine} {approveCommand} {product}.
     // "replyTemplate": "{product}: access not configured.\\n\\n{idLine}\\n\\nPairing code: {code}\\n\\nAsk the bot owner to approve with:\\n{approveCommand}",
+  },
+
+  // The adapter socket: DmAccessService only (check senders, deliver notices; never approve).
+  // Point chat adapters at it, never at the operator socket. Mode 0660; socketPath and socketGroup take
+  // effect on restart, channels on reload.
+  "adapters": {
+    // "socketPath": ${JSON.stringify(join(home, "adapter.sock"))}, // default: adapter.sock beside the operator socket
+    // "socketGroup": "pairgate-adapters",  // group name or gid owning the socket; default: the daemon's group
+    // "channels": ["telegram"],            // channels the adapter socket may query; default: every channel
   },
 
   "nodes": {
@@ -54,6 +65,8 @@ export function configTemplate(home: string): string {
       "awaitStreamsPerPeer": 16,
       "watchStreamsPerSession": 2,    // open WatchNode streams per session
       "watchStreamsPerPeer": 32,
+      "connectStreamsPerPeer": 32,    // Connect streams, authenticated or not
+      "connectStreamsPerNode": 4,     // authenticated Connect streams; one more ends the oldest
       "connectionsPerPeer": 64,       // TCP connections; more are closed at once
       "streamsPerConnection": 16,     // HTTP/2 max concurrent streams per connection
       "firstRpcDeadlineMs": 10000,    // a connection must complete an RPC by then or is closed
@@ -63,6 +76,10 @@ export function configTemplate(home: string): string {
       "connectionAgeGraceMs": 960000, // …then open calls get this long
       "keepaliveMs": 30000,           // HTTP/2 PING interval
       "keepaliveTimeoutMs": 10000,    // close if a PING is not answered
+    },
+    // Phone onboarding by invite (pairgate nodes invite). Takes effect on restart.
+    "invites": {
+      "maxActive": 16,                // live invites at once
     },
   },
 

@@ -25,6 +25,8 @@ export const AUDIT_ACTIONS = [
   "node.revoke",
   "node.rename",
   "node.expire",
+  "node.invite_create",
+  "node.invite_revoke",
   "config.reload",
   "config.reload_failed",
   "import",

@@ -1,5 +1,5 @@
 import type { AuditRole } from "./audit-log";
-import { normalizeSenderId } from "./channels";
+import { asciiTrim, normalizeSenderId } from "./channels";
 import { approvedView, configView, type DmContext, isLive, scopeRange } from "./dm-context";
 import type { DmAllowRecord } from "./dm-records";
 import type { AllowedSender, ChannelStatus } from "./dm-types";
@@ -53,7 +53,7 @@ export async function addAllowed(
   role: AuditRole = "owner",
 ): Promise<{ sender: AllowedSender; created: boolean }> {
   const scope = ctx.scope(channel, accountId);
-  if (rawSender.trim() === "*") {
+  if (asciiTrim(rawSender) === "*") {
     throw new InvalidArgumentError('"*" cannot be stored; a wildcard can only come from config (dmPolicy "open")', "sender_id");
   }
   const senderId = normalizeSenderId(scope.spec, rawSender);
@@ -138,6 +138,7 @@ export async function listChannels(ctx: DmContext): Promise<ChannelStatus[]> {
   for (const [sk, { channel, accountId }] of scopes) {
     const policy = ctx.policies.resolve(channel, accountId);
     const stats = await ctx.store.collection("dmScopeStats").get(sk);
+    const misses = ctx.misses.counts(sk);
     out.push({
       channel,
       accountId,
@@ -149,6 +150,8 @@ export async function listChannels(ctx: DmContext): Promise<ChannelStatus[]> {
       pendingLimit: ctx.maxPending,
       queueFullDrops: ctx.queueFullDrops.get(sk) ?? 0,
       undeliveredNotifications: outboxByScope.get(sk) ?? 0,
+      approveMissesRecent: misses.recent,
+      approveMissesTotal: misses.total,
     });
   }
   const order = new Map(ctx.policies.configuredScopes().map((s, i) => [s.channel, i]));

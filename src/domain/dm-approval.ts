@@ -7,9 +7,8 @@ import {
   toPending,
 } from "./dm-context";
 import type { DmAllowRecord, DmRequestRecord } from "./dm-records";
-import type { AuditRole } from "./audit-log";
-import type { ApprovalResult, Notification, NotifyStatus, PendingRequest } from "./dm-types";
-import { NotFoundError } from "./errors";
+import type { ApprovalResult, CallerRole, Notification, NotifyStatus, PendingRequest } from "./dm-types";
+import { InvalidArgumentError, NotFoundError } from "./errors";
 import { maskCode } from "./logger";
 import { outboxKey, newNotificationId } from "./dm-outbox";
 import { normalizePairingCode } from "./pairing-code";
@@ -37,8 +36,10 @@ export async function listRequests(ctx: DmContext, channel: string, accountId: s
 
 /**
  * Approves a code: removes the request and adds its sender to the approved store in one synced
- * write; with `notify`, the approval notice goes into the outbox in the same write.
- * Throws NotFoundError when no live request has the code, InvalidArgumentError for bad input.
+ * write; with `notify`, the approval notice goes into the outbox in the same write. A correct code
+ * is never delayed; a wrong or malformed one counts as a miss for (`role`, channel account) (see
+ * {@link approveMissed}). Throws NotFoundError when no live request has the code,
+ * InvalidArgumentError for bad input ("malformed code" for a code that cannot be one).
  */
 export async function approve(
   ctx: DmContext,
@@ -46,12 +47,14 @@ export async function approve(
   accountId: string,
   rawCode: string,
   notify: boolean,
-  role: AuditRole = "owner",
+  role: CallerRole = "owner",
 ): Promise<ApprovalResult> {
   const scope = ctx.scope(channel, accountId);
-  const code = normalizePairingCode(rawCode);
+  const code = await codeOrMiss(ctx, role, scope, rawCode);
   const result = await ctx.mutex.run(scope.key, async () => {
-    const { senderId, record } = await findLiveByCode(ctx, scope, code);
+    const found = await findLiveByCode(ctx, scope, code);
+    if (found === undefined) return undefined;
+    const { senderId, record } = found;
     const now = ctx.clock.now();
     const allow: DmAllowRecord = { approvedAtMs: now, via: "pairing-code", meta: record.meta };
     const alreadyApproved = (await ctx.store.collection("dmAllow").get(scope.key + senderId)) !== undefined;
@@ -77,7 +80,11 @@ export async function approve(
     await ctx.store.write(ops, { sync: true });
     ctx.noteStored(scope, -1);
     return { senderId, record, allow, notification, now };
-  }).catch((err: unknown) => auditApproveMiss(ctx, scope, role, err));
+  });
+  if (result === undefined) {
+    await approveMissed(ctx, role, scope, "not-found");
+    throw notFoundError(code);
+  }
   const { senderId, record, allow, notification, now } = result;
   ctx.log.info("pairing approved", { channel: scope.channel, account: scope.accountId, sender: senderId, code: maskCode(code) });
   ctx.events.emit({ type: "approved", channel: scope.channel, accountId: scope.accountId, senderId, code, atMs: now, meta: record.meta });
@@ -103,17 +110,23 @@ export async function reject(
   channel: string,
   accountId: string,
   rawCode: string,
-  role: AuditRole = "owner",
+  role: CallerRole = "owner",
 ): Promise<PendingRequest> {
   const scope = ctx.scope(channel, accountId);
-  const code = normalizePairingCode(rawCode);
-  const { senderId, record } = await ctx.mutex.run(scope.key, async () => {
+  const code = await codeOrMiss(ctx, role, scope, rawCode);
+  const hit = await ctx.mutex.run(scope.key, async () => {
     const found = await findLiveByCode(ctx, scope, code);
+    if (found === undefined) return undefined;
     const audit = ctx.audit.op({ action: "pairing.reject", role, channel: scope.channel, accountId: scope.accountId, subjectId: found.senderId });
     await ctx.store.write([...ctx.removeRequestOps(scope, found.senderId, found.record), audit], { sync: true });
     ctx.noteStored(scope, -1);
     return found;
   });
+  if (hit === undefined) {
+    await approveMissed(ctx, role, scope, "not-found");
+    throw notFoundError(code);
+  }
+  const { senderId, record } = hit;
   ctx.log.info("pairing rejected", { channel: scope.channel, account: scope.accountId, sender: senderId, code: maskCode(code) });
   ctx.events.emit({
     type: "rejected",
@@ -148,29 +161,82 @@ export async function sweepExpired(ctx: DmContext, limit = 1000): Promise<number
   return removed;
 }
 
-/**
- * A missed approve (no live request holds the code) leaves one `pairing.approve_failed` record, with
- * the channel account but never the code; then the error goes on to the caller unchanged.
- */
-async function auditApproveMiss(ctx: DmContext, scope: Scope, role: AuditRole, err: unknown): Promise<never> {
-  if (err instanceof NotFoundError) {
-    await ctx.audit.append({ action: "pairing.approve_failed", role, channel: scope.channel, accountId: scope.accountId }, ctx.log);
-  }
-  throw err;
-}
+/** The hint every NOT_FOUND for a code carries after the reference's text. */
+export const CODE_NOT_FOUND_HINT = "(expired, already approved, or mistyped; see pairgate pairing list)";
 
-/** The live request holding `code` in `scope`; the caller holds the scope lock. Throws NotFoundError. */
-async function findLiveByCode(ctx: DmContext, scope: Scope, code: string): Promise<{ senderId: string; record: DmRequestRecord }> {
-  const notFound = new NotFoundError(`No pending pairing request found for code: ${code}`, {
+/** The one NOT_FOUND of unknown, expired and consumed codes alike (same text, same work before it). */
+function notFoundError(code: string): NotFoundError {
+  return new NotFoundError(`No pending pairing request found for code: ${code} ${CODE_NOT_FOUND_HINT}`, {
     logDetail: `no pending pairing request for code ${maskCode(code)}`,
   });
-  const index = await ctx.store.collection("dmCodes").get(scope.key + code);
-  if (index === undefined) throw notFound;
-  const record = await ctx.store.collection("dmRequests").get(scope.key + index.senderId);
-  if (record === undefined || record.code !== code) throw notFound;
-  if (!isLive(record, ctx.clock.now())) {
-    await ctx.expireOne(scope, index.senderId, record);
-    throw notFound;
+}
+
+/** Normalizes `rawCode`; a malformed code counts as a miss (and may wait) before InvalidArgumentError is thrown. */
+async function codeOrMiss(ctx: DmContext, role: CallerRole, scope: Scope, rawCode: string): Promise<string> {
+  try {
+    return normalizePairingCode(rawCode);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) await approveMissed(ctx, role, scope, "malformed");
+    throw err;
   }
-  return { senderId: index.senderId, record };
+}
+
+/**
+ * THE approve-miss path (approve and reject with a wrong or malformed code): counts the miss per
+ * (socket role, channel account); past the free misses (5 in 15 minutes) it emits `approve-failed` to
+ * watchers, logs one warning per key per minute, and waits the schedule's delay (1 s doubling to
+ * 30 s) before the caller answers. Nothing is locked while it waits, and a correct code never comes
+ * here, so the owner is never locked out. Every miss leaves one `pairing.approve_failed` audit record
+ * (channel account, socket role and kind; never the code).
+ */
+export async function approveMissed(ctx: DmContext, role: CallerRole, scope: Scope, kind: "not-found" | "malformed"): Promise<void> {
+  await ctx.audit.append({ action: "pairing.approve_failed", role, channel: scope.channel, accountId: scope.accountId, detail: kind }, ctx.log);
+  const verdict = ctx.misses.record(role, scope.key);
+  if (verdict.delayMs <= 0) return;
+  if (verdict.log) {
+    ctx.log.warn("repeated wrong pairing codes: answers are slowed down (logged at most once a minute per account and socket)", {
+      channel: scope.channel,
+      account: scope.accountId,
+      socket: role,
+      kind,
+      missesInWindow: verdict.recent,
+      delayMs: verdict.delayMs,
+    });
+  }
+  ctx.events.emit({
+    type: "approve-failed",
+    channel: scope.channel,
+    accountId: scope.accountId,
+    senderId: "",
+    code: "",
+    atMs: ctx.clock.now(),
+    meta: {},
+    failedAttempts: verdict.recent,
+    callerRole: role,
+  });
+  await ctx.sleep(verdict.delayMs);
+}
+
+/**
+ * The live request holding `code` in `scope`, or undefined; the caller holds the scope lock. Unknown,
+ * expired and consumed codes do the same two reads and no write (an expired request found here is
+ * removed after the answer, under the lock), so their answers take the same time.
+ */
+async function findLiveByCode(ctx: DmContext, scope: Scope, code: string): Promise<{ senderId: string; record: DmRequestRecord } | undefined> {
+  const index = await ctx.store.collection("dmCodes").get(scope.key + code);
+  const senderId = index?.senderId ?? "\u0000";
+  const record = await ctx.store.collection("dmRequests").get(scope.key + senderId);
+  if (index === undefined || record === undefined || record.code !== code) return undefined;
+  if (!isLive(record, ctx.clock.now())) {
+    setImmediate(() => {
+      ctx.mutex
+        .run(scope.key, async () => {
+          const still = await ctx.store.collection("dmRequests").get(scope.key + senderId);
+          if (still !== undefined && still.code === code && !isLive(still, ctx.clock.now())) await ctx.expireOne(scope, senderId, still);
+        })
+        .catch((err: unknown) => ctx.log.error("expiring a request after a miss failed", { cause: String(err) }));
+    });
+    return undefined;
+  }
+  return { senderId, record };
 }

@@ -1,4 +1,5 @@
 import { AuditLog } from "./audit-log";
+import { ApproveMissCounter, type MissDelaySchedule } from "./approve-misses";
 import { type ChannelSpec, normalizeAccountId, resolveChannel } from "./channels";
 import type { Clock } from "./clock";
 import type { DmAllowRecord, DmRequestRecord } from "./dm-records";
@@ -41,7 +42,16 @@ export interface DmPairingOptions {
   replyTemplate?: string | undefined;
   /** The audit trail (one per daemon). @default a new AuditLog on `store` */
   audit?: AuditLog;
+  /** Pending requests across every channel account. @default DEFAULT_MAX_PENDING_TOTAL */
+  maxPendingTotal?: number;
+  /** Delay schedule of repeated approve misses. @default defaultMissDelays (1 s doubling to 30 s) */
+  approveMissDelays?: MissDelaySchedule;
+  /** How a delayed miss waits. @default setTimeout */
+  sleep?: (ms: number) => Promise<void>;
 }
+
+/** Pending requests across all channel accounts (dm.maxPendingTotal). */
+export const DEFAULT_MAX_PENDING_TOTAL = 100;
 
 /** The settings a config reload may change while the daemon runs (see {@link DmContext.reconfigure}). */
 export interface DmLiveSettings {
@@ -51,6 +61,7 @@ export interface DmLiveSettings {
   historyGraceMs: number;
   unpairedResponse: UnpairedResponse;
   replyTemplate: string | undefined;
+  maxPendingTotal?: number;
 }
 
 /** One channel account, resolved and normalized; `key` is its store key prefix. */
@@ -80,7 +91,11 @@ export class DmContext {
   graceMs: number;
   unpairedResponse: UnpairedResponse;
   replyTemplate: string | undefined;
+  maxPendingTotal: number;
   readonly rand: RandomInt;
+  /** Wrong / malformed codes per (socket role, channel account); see dm-approval's `approveMissed`. */
+  readonly misses: ApproveMissCounter;
+  readonly sleep: (ms: number) => Promise<void>;
   readonly product: string;
   readonly mutex = new KeyedMutex();
   /** Pairing events (requested, approved, rejected, expired, revoked). */
@@ -113,6 +128,10 @@ export class DmContext {
     this.product = options.productName ?? "pairgate";
     this.unpairedResponse = options.unpairedResponse ?? "branded";
     this.replyTemplate = options.replyTemplate;
+    this.maxPendingTotal = options.maxPendingTotal ?? DEFAULT_MAX_PENDING_TOTAL;
+    this.misses = new ApproveMissCounter(options.clock, options.approveMissDelays);
+    // Unref: a delayed miss never keeps a stopping daemon alive.
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()));
   }
 
   /**
@@ -126,6 +145,7 @@ export class DmContext {
     this.graceMs = settings.historyGraceMs;
     this.unpairedResponse = settings.unpairedResponse;
     this.replyTemplate = settings.replyTemplate;
+    if (settings.maxPendingTotal !== undefined) this.maxPendingTotal = settings.maxPendingTotal;
   }
 
   /** Resolves a channel account. Throws InvalidArgumentError for an unknown channel or bad account id. */

@@ -7,7 +7,10 @@ import { InternalError, InvalidArgumentError } from "./errors";
 import { maskCode } from "./logger";
 import { generatePairingCode, PAIRING_CODE_MAX_ATTEMPTS } from "./pairing-code";
 import { pairingReplyText } from "./reply-text";
-import { put } from "./store";
+import { ms16, put } from "./store";
+
+/** The lock every request creation takes (after its scope's) so the global pending bound holds exactly. */
+const GLOBAL_PENDING_LOCK = "\u0000pending-total";
 
 /** The "queue full" warning is logged at most this often per channel account. */
 export const QUEUE_FULL_LOG_INTERVAL_MS = 60_000;
@@ -89,23 +92,63 @@ async function pairingPath(
       ? known.stored
       : (await ctx.expireScope(scope, now)).live;
   if (pending >= ctx.maxPending) {
-    const drops = (ctx.queueFullDrops.get(scope.key) ?? 0) + 1;
-    ctx.queueFullDrops.set(scope.key, drops);
-    const reason = `pairing queue full (${pending} pending for ${scope.channel}/${scope.accountId}); no code issued`;
-    const mono = ctx.clock.monotonic(); // an in-memory rate limit: immune to wall-clock steps
-    if (mono - (ctx.queueFullLoggedAt.get(scope.key) ?? -Infinity) >= QUEUE_FULL_LOG_INTERVAL_MS) {
-      ctx.queueFullLoggedAt.set(scope.key, mono);
-      ctx.log.warn("pairing queue full: unknown senders turned away (logged at most once a minute per account)", {
-        channel: scope.channel,
-        account: scope.accountId,
-        pending,
-        limit: ctx.maxPending,
-        turnedAwaySinceStart: drops,
-      });
-    }
-    return { ...base, decision: "pairing-required", pairingCode: "", replyText: "", codeExpiresAtMs: 0, reason };
+    return queueFull(ctx, scope, base, `pairing queue full (${pending} pending for ${scope.channel}/${scope.accountId}); no code issued`, pending, ctx.maxPending);
   }
+  // The global bound (dm.maxPendingTotal): count the live requests of every account from the expiry
+  // index (at most maxPendingTotal keys), under one lock so two accounts cannot both take the last slot.
+  return ctx.mutex.run(GLOBAL_PENDING_LOCK, async () => {
+    let total = 0;
+    for await (const _ of ctx.store.collection("dmExpiry").entries({ gte: ms16(now + 1), limit: ctx.maxPendingTotal })) total++;
+    if (total >= ctx.maxPendingTotal) {
+      return queueFull(
+        ctx,
+        scope,
+        base,
+        `pairing queue full (${total} pending in all channel accounts, dm.maxPendingTotal); no code issued`,
+        total,
+        ctx.maxPendingTotal,
+      );
+    }
+    return createRequest(ctx, scope, senderId, meta, now);
+  });
+}
 
+/** Counts, logs (rate-limited) and answers an unknown sender turned away by a full queue. */
+function queueFull(
+  ctx: DmContext,
+  scope: Scope,
+  base: { senderId: string; accountId: string },
+  reason: string,
+  pending: number,
+  limit: number,
+): InboundVerdict {
+  const drops = (ctx.queueFullDrops.get(scope.key) ?? 0) + 1;
+  ctx.queueFullDrops.set(scope.key, drops);
+  const mono = ctx.clock.monotonic(); // an in-memory rate limit: immune to wall-clock steps
+  if (mono - (ctx.queueFullLoggedAt.get(scope.key) ?? -Infinity) >= QUEUE_FULL_LOG_INTERVAL_MS) {
+    ctx.queueFullLoggedAt.set(scope.key, mono);
+    ctx.log.warn("pairing queue full: unknown senders turned away (logged at most once a minute per account)", {
+      channel: scope.channel,
+      account: scope.accountId,
+      pending,
+      limit,
+      reason,
+      turnedAwaySinceStart: drops,
+    });
+  }
+  return { ...base, decision: "pairing-required", pairingCode: "", replyText: "", codeExpiresAtMs: 0, reason };
+}
+
+/** Mints a code and stores the new request; the caller holds the scope lock and the global one. */
+async function createRequest(
+  ctx: DmContext,
+  scope: Scope,
+  senderId: string,
+  meta: Record<string, string>,
+  now: number,
+): Promise<InboundVerdict> {
+  const base = { senderId, accountId: scope.accountId };
+  const requestKey = scope.key + senderId;
   const code = await uniqueCode(ctx, scope);
   const record: DmRequestRecord = {
     code,

@@ -8,6 +8,7 @@ import { ackNotification, openNotificationFeed } from "./dm-outbox";
 import type {
   AllowedSender,
   ApprovalResult,
+  CallerRole,
   ChannelStatus,
   InboundMessage,
   InboundVerdict,
@@ -19,6 +20,7 @@ import type { EventHub } from "./event-hub";
 import type { Page, PageRequest } from "./paging";
 
 export {
+  DEFAULT_MAX_PENDING_TOTAL,
   DEFAULT_HISTORY_GRACE_MS,
   DEFAULT_MAX_PENDING,
   DEFAULT_PENDING_TTL_MS,
@@ -70,13 +72,13 @@ export class DmPairing {
     return listRequests(this.#ctx, channel, accountId, page);
   }
 
-  /** See {@link approve}. */
-  approve(channel: string, accountId: string, rawCode: string, notify: boolean, role: AuditRole = "owner"): Promise<ApprovalResult> {
+  /** See {@link approve}; `role` is the socket the call came in on (misses are counted per role). */
+  approve(channel: string, accountId: string, rawCode: string, notify: boolean, role: CallerRole = "owner"): Promise<ApprovalResult> {
     return approve(this.#ctx, channel, accountId, rawCode, notify, role);
   }
 
   /** See {@link reject}. */
-  reject(channel: string, accountId: string, rawCode: string, role: AuditRole = "owner"): Promise<PendingRequest> {
+  reject(channel: string, accountId: string, rawCode: string, role: CallerRole = "owner"): Promise<PendingRequest> {
     return reject(this.#ctx, channel, accountId, rawCode, role);
   }
 

@@ -1,4 +1,4 @@
-import { DEFAULT_ACCOUNT, normalizeSenderId, resolveChannel, SUPPORTED_CHANNELS } from "./channels";
+import { asciiTrim, DEFAULT_ACCOUNT, normalizeSenderId, resolveChannel, SUPPORTED_CHANNELS } from "./channels";
 import { InvalidArgumentError } from "./errors";
 
 /** What happens to direct messages from senders not on the allowlist. */
@@ -94,7 +94,7 @@ function build(
   } else {
     const spec = resolveChannel(channel);
     allowFrom = input.allowFrom.map((entry, i) => {
-      if (entry.trim() === "*") return "*";
+      if (asciiTrim(entry) === "*") return "*";
       try {
         return normalizeSenderId(spec, entry);
       } catch (err) {

@@ -77,18 +77,32 @@ export interface ChannelStatus {
   pendingLimit: number;
   queueFullDrops: number;
   undeliveredNotifications: number;
+  /** Wrong or malformed codes tried on this account in the last 15 minutes (every socket). */
+  approveMissesRecent: number;
+  /** Wrong or malformed codes tried on this account since the daemon started. */
+  approveMissesTotal: number;
 }
 
 /** A pairing event for watchers. */
 export interface PairingEvent {
-  type: "requested" | "approved" | "rejected" | "expired" | "revoked";
+  type: "requested" | "approved" | "rejected" | "expired" | "revoked" | "approve-failed";
   channel: string;
   accountId: string;
   senderId: string;
   code: string;
   atMs: number;
   meta: Record<string, string>;
+  /** approve-failed only: misses on this (socket, account) in the current 15-minute window. */
+  failedAttempts?: number;
+  /** approve-failed only: the socket the misses came from. */
+  callerRole?: CallerRole;
 }
+
+/**
+ * Which unix socket a call came in on: "owner" (pairgate.sock, mode 0600, every service) or
+ * "adapter" (adapter.sock, DmAccessService only).
+ */
+export type CallerRole = "owner" | "adapter";
 
 /** A notification to deliver to a sender. */
 export type Notification = DmOutboxRecord;

@@ -47,7 +47,12 @@ export interface NodePairingOptions {
   challenges?: NodeChallengesOptions;
   /** The audit trail (one per daemon). @default a new AuditLog on `store` */
   audit?: AuditLog;
+  /** Live invites at once (`nodes.invites.maxActive`). @default DEFAULT_MAX_ACTIVE_INVITES */
+  maxActiveInvites?: number;
 }
+
+/** Live node invites at once, unless configured. */
+export const DEFAULT_MAX_ACTIVE_INVITES = 16;
 
 /** The node settings a config reload may change while the daemon runs. */
 export interface NodeLiveSettings {
@@ -73,6 +78,7 @@ export class NodeContext {
   maxPending: number;
   readonly maxPendingPerPeer: number;
   readonly ttlMs: number;
+  readonly maxActiveInvites: number;
   /** Changed only through reconfigure() (config reload). */
   autoApproveLoopback: boolean;
   readonly mutex = new KeyedMutex();
@@ -104,6 +110,7 @@ export class NodeContext {
     this.maxPending = options.maxPending ?? DEFAULT_MAX_PENDING_NODES;
     this.maxPendingPerPeer = options.maxPendingPerPeer ?? DEFAULT_MAX_PENDING_NODES_PER_PEER;
     this.ttlMs = options.pendingTtlMs ?? NODE_PENDING_TTL_MS;
+    this.maxActiveInvites = options.maxActiveInvites ?? DEFAULT_MAX_ACTIVE_INVITES;
     this.autoApproveLoopback = options.autoApproveLoopback ?? false;
     this.challenges = new NodeChallenges(options.clock, options.challenges);
     this.sessions = new NodeSessions(options.clock);
@@ -160,6 +167,7 @@ export class NodeContext {
       pairedAtMs: n.pairedAtMs,
       approvedAtMs: n.approvedAtMs,
       approvedVia: n.approvedVia,
+      inviteId: n.inviteId ?? "",
       tokenState: n.tokenHash === "" ? "awaiting-claim" : tokenUsed(n) ? "active" : "issued",
       tokenIssuedAtMs: n.tokenIssuedAtMs,
       previousTokenExpiresAtMs: livePreviousTokenHash(n, this.clock.now()) === "" ? 0 : (n.previousTokenExpiresAtMs ?? 0),
@@ -180,8 +188,14 @@ export function sha256Hex(s: string): string {
 }
 
 /** An owner-facing node event from a request or node record. */
-export function nodeEvent(type: NodeEvent["type"], r: NodeRequestRecord | NodeRecord, atMs: number): NodeEvent {
+export function nodeEvent(
+  type: NodeEvent["type"],
+  r: NodeRequestRecord | NodeRecord,
+  atMs: number,
+  approval: Pick<NodeEvent, "approvedVia" | "inviteId"> = { approvedVia: "", inviteId: "" },
+): NodeEvent {
   return {
+    ...approval,
     type,
     requestId: r.requestId,
     nodeId: r.nodeId,

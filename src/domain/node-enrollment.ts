@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import type { AuditRole } from "./audit-log";
 import { nodeIdOf, validatePublicKey } from "./ed25519-key";
-import { FailedPreconditionError, NotFoundError, ResourceExhaustedError } from "./errors";
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError } from "./errors";
 import { NODE_LOCK, type NodeContext, nodeEvent } from "./node-context";
 import { checkHexPrefix, checkRequestId, cleanCaps, cleanText, normalizeDisplayName, prefixRange } from "./node-input";
-import { type ApprovedVia, deviceInfoOf, type NodeRecord, type NodeRequestRecord } from "./node-records";
+import { type ApprovedVia, deviceInfoOf, type NodeDeviceInfo, type NodeRecord, type NodeRequestRecord } from "./node-records";
 import type {
   NodePairingInput,
   NodePairingStatus,
@@ -31,16 +31,10 @@ const MAX_RESOLVED_MEMORY = 4096;
  * queue is full and no busier address can yield (see makeRoom).
  */
 export async function requestPairing(ctx: NodeContext, input: NodePairingInput, origin: RequestOrigin): Promise<NodePairingTicket> {
-  const publicKey = validatePublicKey(input.publicKey);
-  const fields = {
-    displayName: normalizeDisplayName(input.displayName),
-    platform: cleanText(input.platform, 32, "platform"),
-    version: cleanText(input.version, 64, "version"),
-    deviceFamily: cleanText(input.deviceFamily, 64, "device_family"),
-    modelIdentifier: cleanText(input.modelIdentifier, 64, "model_identifier"),
-    caps: cleanCaps(input.caps),
-  };
-  const nodeId = nodeIdOf(publicKey);
+  if ((input.inviteId ?? "") !== "" || (input.inviteProof?.length ?? 0) !== 0) {
+    throw new InvalidArgumentError("invite_id and invite_proof need a pairing by invite", "invite_id");
+  }
+  const { publicKey, fields, nodeId } = checkPairingInput(input);
   ctx.challenges.consume(input.nonce, nodeId);
   const body = pairRequestBody({ ...input, publicKey });
   ctx.verify(ctx.key(nodeId, publicKey), SignPurpose.pairRequest, nodeId, input.nonce, body, input.signature);
@@ -103,6 +97,23 @@ export async function requestPairing(ctx: NodeContext, input: NodePairingInput, 
     return { requestId: record.requestId, nodeId, status: "approved", expiresAtMs: 0, isRepair: record.isRepair };
   }
   return { requestId: record.requestId, nodeId, status: "pending", expiresAtMs: record.expiresAtMs, isRepair: record.isRepair };
+}
+
+/**
+ * Validates what every RequestPairing carries (key, text fields) and derives the node id; consumes
+ * nothing. Throws InvalidArgumentError naming the field.
+ */
+export function checkPairingInput(input: NodePairingInput): { publicKey: Buffer; fields: NodeDeviceInfo; nodeId: string } {
+  const publicKey = validatePublicKey(input.publicKey);
+  const fields = {
+    displayName: normalizeDisplayName(input.displayName),
+    platform: cleanText(input.platform, 32, "platform"),
+    version: cleanText(input.version, 64, "version"),
+    deviceFamily: cleanText(input.deviceFamily, 64, "device_family"),
+    modelIdentifier: cleanText(input.modelIdentifier, 64, "model_identifier"),
+    caps: cleanCaps(input.caps),
+  };
+  return { publicKey, fields, nodeId: nodeIdOf(publicKey) };
 }
 
 /**
@@ -185,8 +196,8 @@ export async function approve(
     ctx.nodeEvents.emit({ type: "repaired", nodeId: node.nodeId, displayName: node.displayName, atMs: now });
   }
   ctx.log.info("node pairing approved", { node: node.nodeId, request: requestId, via, repair: repaired });
-  resolve(ctx, record, "approved");
-  ctx.events.emit(nodeEvent("approved", record, now));
+  resolveRequest(ctx, record, "approved");
+  ctx.events.emit(nodeEvent("approved", record, now, { approvedVia: via, inviteId: "" }));
   return ctx.view(node);
 }
 
@@ -200,7 +211,7 @@ export async function reject(ctx: NodeContext, requestId: string, role: AuditRol
     return { record: r, now: ctx.clock.now() };
   });
   ctx.log.info("node pairing rejected", { node: record.nodeId, request: requestId });
-  resolve(ctx, record, "rejected");
+  resolveRequest(ctx, record, "rejected");
   ctx.events.emit(nodeEvent("rejected", record, now));
   return record;
 }
@@ -216,7 +227,7 @@ export async function expireDue(ctx: NodeContext, now: number): Promise<number> 
     const audit = ctx.audit.op({ action: "node.expire", role: "daemon", subjectId: r.nodeId, requestId });
     await ctx.store.write([...removeRequestOps(r), audit], { sync: false });
     ctx.log.info("node pairing request expired", { node: r.nodeId, request: requestId });
-    resolve(ctx, r, "expired");
+    resolveRequest(ctx, r, "expired");
     ctx.events.emit(nodeEvent("expired", r, now));
     n++;
   }
@@ -267,7 +278,7 @@ async function makeRoom(ctx: NodeContext, remoteIp: string, nodeId: string, now:
     peer: peerNetworkOf(victim.remoteIp),
     held: busiest.length,
   });
-  resolve(ctx, victim, "expired");
+  resolveRequest(ctx, victim, "expired");
   ctx.events.emit(nodeEvent("expired", victim, now));
 }
 
@@ -303,7 +314,7 @@ async function requestStatus(ctx: NodeContext, requestId: string, nodeId: string
 }
 
 /** Remembers a resolved request for a while and tells its AwaitPairing streams. */
-function resolve(ctx: NodeContext, r: NodeRequestRecord, status: NodePairingStatus): void {
+export function resolveRequest(ctx: NodeContext, r: NodeRequestRecord, status: NodePairingStatus): void {
   const now = ctx.clock.monotonic();
   for (const [id, e] of ctx.resolved) {
     if (ctx.resolved.size < MAX_RESOLVED_MEMORY && now - e.atMono < RESOLVED_MEMORY_MS) break;
@@ -318,7 +329,8 @@ function expiryKey(r: NodeRequestRecord): string {
   return ms16(r.expiresAtMs) + KEY_SEP + r.requestId;
 }
 
-function removeRequestOps(r: NodeRequestRecord): WriteOp[] {
+/** The deletes that remove a pending request and its two index entries. */
+export function removeRequestOps(r: NodeRequestRecord): WriteOp[] {
   return [del("nodeRequests", r.requestId), del("nodeRequestByNode", r.nodeId), del("nodeRequestExpiry", expiryKey(r))];
 }
 

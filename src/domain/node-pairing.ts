@@ -6,11 +6,14 @@ import { NODE_LOCK, NodeContext, type NodeLiveSettings, type NodePairingOptions 
 import { authenticate, type AuthenticateResult, heartbeat, watchNode } from "./node-authentication";
 import { approve, expireDue, followRequest, listPending, reject, requestPairing } from "./node-enrollment";
 import { checkNodeId } from "./node-input";
+import { createInvite, type InviteRequest, listInvites, requestPairingByInvite, revokeInvite, sweepInvites } from "./node-invites";
 import type { ApprovedVia } from "./node-records";
 import { listNodes, rename, revoke } from "./node-registry";
 import { claimToken, rotateToken } from "./node-tokens";
 import type {
+  CreatedInvite,
   GatewayInfo,
+  NodeInviteView,
   NodeEvent,
   NodePairingInput,
   NodePairingTicket,
@@ -26,6 +29,7 @@ import { peerNetworkOf } from "./peer-network";
 import { SIGNED_PAYLOAD_VERSION } from "./signed-payload";
 
 export {
+  DEFAULT_MAX_ACTIVE_INVITES,
   DEFAULT_MAX_PENDING_NODES,
   DEFAULT_MAX_PENDING_NODES_PER_PEER,
   NODE_PENDING_TTL_MS,
@@ -34,6 +38,13 @@ export {
   type NodePairingOptions,
 } from "./node-context";
 export { checkNodeId, MAX_DISPLAY_NAME_LENGTH, normalizeDisplayName } from "./node-input";
+export {
+  DEFAULT_INVITE_TTL_MS,
+  type InviteRequest,
+  MAX_INVITE_TTL_MS,
+  MAX_INVITE_USES,
+  MIN_INVITE_TTL_MS,
+} from "./node-invites";
 export type { AuthenticateResult } from "./node-authentication";
 export { PREVIOUS_TOKEN_GRACE_MS } from "./node-records";
 export type * from "./node-types";
@@ -102,9 +113,33 @@ export class NodePairing {
     return { ...challenge, gatewaySignature };
   }
 
-  /** See {@link requestPairing}. */
+  /**
+   * See {@link requestPairing}; a request with an `inviteId` is a pairing by invite, see
+   * {@link requestPairingByInvite}.
+   */
   requestPairing(input: NodePairingInput, origin: RequestOrigin): Promise<NodePairingTicket> {
+    if ((input.inviteId ?? "") !== "") return requestPairingByInvite(this.#ctx, input, origin);
     return requestPairing(this.#ctx, input, origin);
+  }
+
+  /** See {@link createInvite}. */
+  createInvite(request: InviteRequest): Promise<CreatedInvite> {
+    return createInvite(this.#ctx, request);
+  }
+
+  /** See {@link listInvites}. */
+  listInvites(): Promise<NodeInviteView[]> {
+    return listInvites(this.#ctx);
+  }
+
+  /** See {@link revokeInvite}. */
+  revokeInvite(inviteId: string): Promise<NodeInviteView> {
+    return revokeInvite(this.#ctx, inviteId);
+  }
+
+  /** The gateway id (what invite URIs carry). */
+  get gatewayId(): string {
+    return this.#ctx.identity.gatewayId;
   }
 
   /** See {@link followRequest}. */
@@ -180,6 +215,10 @@ export class NodePairing {
     const ctx = this.#ctx;
     ctx.challenges.prune();
     ctx.sessions.prune();
-    return ctx.mutex.run(NODE_LOCK, () => expireDue(ctx, ctx.clock.now()));
+    return ctx.mutex.run(NODE_LOCK, async () => {
+      const now = ctx.clock.now();
+      await sweepInvites(ctx, now);
+      return expireDue(ctx, now);
+    });
   }
 }

@@ -1,5 +1,5 @@
-/** How a node's current pairing was approved. */
-export type ApprovedVia = "owner" | "auto-loopback";
+/** How a node's current pairing was approved: by the owner, by loopback auto-approval, or by an invite. */
+export type ApprovedVia = "owner" | "auto-loopback" | "invite";
 
 /** What a node reports about itself (after the gateway trimmed and checked it). */
 export interface NodeDeviceInfo {
@@ -72,6 +72,8 @@ export interface NodeRecord extends NodeDeviceInfo {
   approvedVia: ApprovedVia;
   /** The request whose approval created the current pairing. */
   requestId: string;
+  /** The invite that approved the current pairing (`approvedVia` "invite"); missing otherwise. */
+  inviteId?: string;
   /** Lowercase hex SHA-256 of the current node token; "" while the token is unclaimed. */
   tokenHash: string;
   /** When the current token was issued (claimed or rotated); 0 while unclaimed. */
@@ -102,4 +104,28 @@ export function tokenUsed(r: NodeRecord): boolean {
 export function livePreviousTokenHash(r: NodeRecord, nowMs: number): string {
   const hash = r.previousTokenHash ?? "";
   return hash !== "" && !tokenUsed(r) && nowMs < (r.previousTokenExpiresAtMs ?? 0) ? hash : "";
+}
+
+/**
+ * One invite (collection `nodeInvites`, keyed by invite id): a setup secret with which nodes may pair
+ * without a separate owner approval (docs/protocol.md §3b). The secret is never stored: only the
+ * public half of the Ed25519 key derived from SHA-256 of it, which can verify an invite proof but not
+ * make one. Deleted on revocation and by the sweep after expiry.
+ */
+export interface NodeInviteRecord {
+  /** 16 lowercase hex characters; not secret. */
+  inviteId: string;
+  /** The owner's label, also the node's suggested display name ("" = none). */
+  name: string;
+  /** The raw 32-byte Ed25519 public key of the invite key, base64url. */
+  verifyKey: string;
+  createdAtMs: number;
+  /** Wall-clock Unix ms from which the invite is refused. */
+  expiresAtMs: number;
+  maxUses: number;
+  uses: number;
+  /** 0 if never used. */
+  lastUsedAtMs: number;
+  /** "" if never used. */
+  lastNodeId: string;
 }

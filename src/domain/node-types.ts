@@ -14,6 +14,10 @@ export interface NodePairingInput extends NodeDeviceInfo {
   publicKey: Uint8Array;
   nonce: Uint8Array;
   signature: Uint8Array;
+  /** "" (or missing) for an ordinary request; else the invite id of a pairing by invite. */
+  inviteId?: string;
+  /** With `inviteId`: the invite proof (64 bytes, docs/protocol.md §3b). */
+  inviteProof?: Uint8Array;
 }
 
 /** Where a request came from, as the transport saw it. */
@@ -52,6 +56,8 @@ export interface PairedNodeView extends NodeDeviceInfo {
   pairedAtMs: number;
   approvedAtMs: number;
   approvedVia: ApprovedVia;
+  /** The invite that approved the current pairing; "" unless `approvedVia` is "invite". */
+  inviteId: string;
   /** awaiting-claim: approved, no token yet; issued: claimed or rotated, not yet used; active: used. */
   tokenState: "awaiting-claim" | "issued" | "active";
   tokenIssuedAtMs: number;
@@ -71,6 +77,28 @@ export interface NodeEvent {
   remoteIp: string;
   isRepair: boolean;
   atMs: number;
+  /** "approved" only: how ("owner", "auto-loopback", "invite"); else "". */
+  approvedVia: ApprovedVia | "";
+  /** "approved" by invite only: the invite id; else "". */
+  inviteId: string;
+}
+
+/** An invite as the owner sees it: never the secret (nor the verification key). */
+export interface NodeInviteView {
+  inviteId: string;
+  name: string;
+  createdAtMs: number;
+  expiresAtMs: number;
+  maxUses: number;
+  uses: number;
+  lastUsedAtMs: number;
+  lastNodeId: string;
+}
+
+/** What creating an invite returns, once: the invite and its secret (raw 32 bytes). */
+export interface CreatedInvite {
+  invite: NodeInviteView;
+  secret: Buffer;
 }
 
 /**

@@ -21,16 +21,41 @@ export function generatePairingCode(rand: RandomInt = cryptoRandomInt): string {
   return code;
 }
 
+/** Exactly one code of the alphabet, after separators are removed and ASCII letters upper-cased. */
+const CODE_SHAPE = /^[ABCDEFGHJKLMNPQRSTUVWXYZ23456789]{8}$/;
+/** The only separators a person may type: ASCII space, tab and hyphen-minus (nothing from Unicode). */
+const CODE_SEPARATORS = /[ \t-]/g;
+
+const HAS_ASCII_LOWER = /[a-z]/;
+const ASCII_LOWER_RUNS = /[a-z]+/g;
+const HAS_ASCII_UPPER = /[A-Z]/;
+const ASCII_UPPER_RUNS = /[A-Z]+/g;
+
 /**
- * Canonicalizes a code as typed by a person: trims, upper-cases, removes spaces and hyphens.
- * Throws InvalidArgumentError when the result is not 8 symbols of the alphabet (no confusable folding).
+ * Upper-cases ASCII letters only: every other character is kept exactly as it is, so no non-ASCII
+ * character (ſ U+017F, the Kelvin sign U+212A, ligatures like ﬃ, fullwidth letters) can turn into an
+ * ASCII one the way `String.prototype.toUpperCase` lets it.
+ */
+export function asciiUpper(s: string): string {
+  return HAS_ASCII_LOWER.test(s) ? s.replace(ASCII_LOWER_RUNS, (m) => m.toUpperCase()) : s;
+}
+
+/** Lower-cases ASCII letters only (see {@link asciiUpper}). */
+export function asciiLower(s: string): string {
+  return HAS_ASCII_UPPER.test(s) ? s.replace(ASCII_UPPER_RUNS, (m) => m.toLowerCase()) : s;
+}
+
+/**
+ * Canonicalizes a code as typed by a person: removes ASCII spaces, tabs and hyphens (no other
+ * whitespace or invisible character), upper-cases ASCII letters only, then requires exactly 8
+ * characters of the alphabet (no confusable folding). Throws InvalidArgumentError "malformed code"
+ * (field `code`) otherwise.
  */
 export function normalizePairingCode(input: string): string {
-  const code = input.trim().toUpperCase().replace(/[\s-]/g, "");
-  if (code === "") throw new InvalidArgumentError("pairing code is required", "code");
-  if (code.length !== PAIRING_CODE_LENGTH || [...code].some((c) => !PAIRING_CODE_ALPHABET.includes(c))) {
+  const code = asciiUpper(input.replace(CODE_SEPARATORS, ""));
+  if (!CODE_SHAPE.test(code)) {
     throw new InvalidArgumentError(
-      `pairing code must be ${PAIRING_CODE_LENGTH} characters from ${PAIRING_CODE_ALPHABET}`,
+      `malformed code: a pairing code is ${PAIRING_CODE_LENGTH} characters from ${PAIRING_CODE_ALPHABET} (spaces and hyphens are ignored)`,
       "code",
     );
   }

@@ -26,6 +26,8 @@ export const SignPurpose = {
   connect: 3,
   /** RotateToken: body = SHA-256 of the UTF-8 session token ({@link digestBody}). */
   rotate: 4,
+  /** RequestPairing with an invite: body = {@link pairInviteBody} (the request fields, invite id and proof). */
+  pairInvite: 5,
 } as const;
 
 /** One of the {@link SignPurpose} values. */
@@ -88,6 +90,10 @@ function tagged(tag: Buffer, input: { purpose: number; gatewayId: string; nodeId
  *  ‖ lp(model_identifier) ‖ u32be(count(caps)) ‖ lp(cap)…` (strings as UTF-8).
  */
 export function pairRequestBody(fields: PairRequestFields): Buffer {
+  return createHash("sha256").update(pairRequestPreimage(fields)).digest();
+}
+
+function pairRequestPreimage(fields: PairRequestFields): Buffer {
   const parts: Buffer[] = [
     lp(fields.publicKey),
     lp(utf8(fields.displayName)),
@@ -98,7 +104,15 @@ export function pairRequestBody(fields: PairRequestFields): Buffer {
     u32(fields.caps.length),
     ...fields.caps.map((c) => lp(utf8(c))),
   ];
-  return createHash("sha256").update(Buffer.concat(parts)).digest();
+  return Buffer.concat(parts);
+}
+
+/**
+ * The PAIR_INVITE body (docs/protocol.md §3b): SHA-256 of the PAIR_REQUEST preimage followed by
+ * `lp(utf8(invite_id)) ‖ lp(invite_proof)`, so the node's signature covers the invite and its proof.
+ */
+export function pairInviteBody(fields: PairRequestFields, inviteId: string, inviteProof: Uint8Array): Buffer {
+  return createHash("sha256").update(Buffer.concat([pairRequestPreimage(fields), lp(utf8(inviteId)), lp(inviteProof)])).digest();
 }
 
 /** The CONNECT and ROTATE body: SHA-256 of the UTF-8 bytes of `secret` (the node or session token). */
@@ -149,4 +163,31 @@ export function challengeProofBody(expiresAtMs: number, clientNonce: Uint8Array)
 /** GATEWAY_INFO proof body: `lp(utf8(name)) ‖ lp(utf8(version)) ‖ u32be(protocol_version)`. */
 export function gatewayInfoProofBody(name: string, version: string, protocolVersion: number): Buffer {
   return Buffer.concat([lp(utf8(name)), lp(utf8(version)), u32(protocolVersion)]);
+}
+
+/**
+ * The invite proof format (docs/protocol.md §3b). The setup secret never leaves the node: it derives
+ * an Ed25519 key from it and signs
+ *
+ *     proof = INVITE_TAG ‖ u16be(VERSION) ‖ u8(0x41)
+ *             ‖ lp(utf8(gateway_id)) ‖ lp(utf8(node_id)) ‖ lp(nonce) ‖ lp(lp(utf8(invite_id)) ‖ pair_request_digest)
+ *
+ * with it. The gateway keeps only that key's public half, so not even a copy of its database can make
+ * a proof. Its own tag, so it never parses as a node payload or a gateway proof.
+ */
+export const INVITE_PROOF_TAG: Buffer = Buffer.from("pairgate-invite-proof\u0000", "latin1");
+/** The one purpose of an invite proof. */
+export const INVITE_PROOF_PURPOSE = 0x41;
+/** Prefix of the invite key derivation: `seed = SHA-256("pairgate-invite-key\0" ‖ secret)`. */
+export const INVITE_KEY_TAG: Buffer = Buffer.from("pairgate-invite-key\u0000", "latin1");
+
+/** The Ed25519 seed of an invite's key: SHA-256 of {@link INVITE_KEY_TAG} and the raw 32-byte secret. */
+export function inviteKeySeed(secret: Uint8Array): Buffer {
+  return createHash("sha256").update(INVITE_KEY_TAG).update(secret).digest();
+}
+
+/** The exact bytes the invite key signs (see {@link INVITE_PROOF_TAG}); `pairRequestDigest` = {@link pairRequestBody}. */
+export function buildInviteProof(input: { gatewayId: string; nodeId: string; nonce: Uint8Array; inviteId: string; pairRequestDigest: Uint8Array }): Buffer {
+  const body = Buffer.concat([lp(utf8(input.inviteId)), input.pairRequestDigest]);
+  return tagged(INVITE_PROOF_TAG, { purpose: INVITE_PROOF_PURPOSE, gatewayId: input.gatewayId, nodeId: input.nodeId, nonce: input.nonce, body });
 }

@@ -36,7 +36,7 @@ const HEX32 = /^[0-9a-f]{32}$/;
 /**
  * Reads every collection of `store` and checks the cross-index invariants: DM request <-> code <->
  * expiry, allowlist <-> per-account counters, node request <-> by-node <-> expiry, node id = SHA-256
- * of its key, token digests well formed, and the stored gateway identity (`identity`, raw). Streams
+ * of its key, token digests well formed, node invites well formed, and the stored gateway identity (`identity`, raw). Streams
  * the big collections; never throws for bad data (that is what it reports), only for read failures.
  */
 export async function checkStoreIntegrity(store: Store, identity: unknown): Promise<IntegrityReport> {
@@ -174,6 +174,21 @@ export async function checkStoreIntegrity(store: Store, identity: unknown): Prom
 
   // The audit trail: counted (its records reference nothing another collection must hold).
   for await (const entry of entries("audit")) void entry;
+  // Node invites: a malformed one could never verify a proof; removing it only denies.
+  for await (const [key, i] of entries("nodeInvites")) {
+    const ok =
+      i?.inviteId === key &&
+      /^[0-9a-f]{16}$/.test(key) &&
+      typeof i.verifyKey === "string" &&
+      Buffer.from(i.verifyKey, "base64url").length === 32 &&
+      Number.isInteger(i.uses) &&
+      Number.isInteger(i.maxUses) &&
+      typeof i.expiresAtMs === "number";
+    if (!ok) {
+      problem("nodeInvites", key, "malformed node invite");
+      report.fixes.push(del("nodeInvites", key));
+    }
+  }
   return report;
 }
 

@@ -6,7 +6,7 @@ import type {
   DmRequestRecord,
   DmScopeStatsRecord,
 } from "./dm-records";
-import type { NodeRecord, NodeRequestByNodeRecord, NodeRequestExpiryRecord, NodeRequestRecord } from "./node-records";
+import type { NodeInviteRecord, NodeRecord, NodeRequestByNodeRecord, NodeRequestExpiryRecord, NodeRequestRecord } from "./node-records";
 import type { AuditRecord } from "./audit-log";
 
 /**
@@ -36,6 +36,8 @@ export interface CollectionTypes {
   nodes: NodeRecord;
   /** The audit trail, by `atMs(16 digits) . sequence(8 hex) . random(8 hex)` (see audit-log.ts). Never holds a secret. */
   audit: AuditRecord;
+  /** Node invites, by invite id (16 lowercase hex). Holds the invite's public verification key only, never its secret. */
+  nodeInvites: NodeInviteRecord;
 }
 
 /** The name of a persisted collection. */

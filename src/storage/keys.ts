@@ -22,8 +22,10 @@ import type { CollectionName } from "../domain/store";
  * | `node_request_expiry`  | `expiresAtMs(16 digits) NUL requestId`           | { requestId }                  |
  * | `nodes`           | `nodeId` (64 lowercase hex)                           | NodeRecord (token SHA-256 only) |
  * | `audit`           | `atMs(16 digits) . sequence(8 hex) . random(8 hex)`   | AuditRecord (never a secret)   |
+ * | `node_invites`    | `inviteId` (16 lowercase hex)                         | NodeInviteRecord (public verification key only) |
  *
- * `audit` was added within version 1 (additive: an older build ignores the sublevel).
+ * `audit` and `node_invites` were added within version 1: additive (an older pairgate never reads
+ * them; a store without them simply has no audit records or invites).
  *
  * Changing any of this requires bumping {@link SCHEMA_VERSION} and writing a migration.
  */
@@ -42,6 +44,7 @@ export const SUBLEVELS: Readonly<Record<CollectionName, string>> = {
   nodeRequestExpiry: "node_request_expiry",
   nodes: "nodes",
   audit: "audit",
+  nodeInvites: "node_invites",
 };
 
 /** Sublevel of store metadata (schema version, gateway identity). */

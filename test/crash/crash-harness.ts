@@ -113,9 +113,9 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashCount
   const dir = tempDir("pgc-");
   const home = join(dir.path, "home");
   const config = join(dir.path, "config.json");
-  // Every worker and the verifier share one address (127.0.0.1): lift the per-peer RPC and challenge
-  // quotas, as make bench does for its load generator (the quotas have their own tests).
-  const limits = { rpcPerSecond: 1_000_000, rpcBurst: 1_000_000, challengesPerPeer: 100_000, pendingPerPeer: 64 };
+  // Every simulated node connects from 127.0.0.1, and each restart verifies all of them at once: lift the
+  // per-peer RPC and challenge quotas (test/integration/node-listener-limits.test.ts tests those).
+  const limits = { rpcPerSecond: 1_000_000, rpcBurst: 1_000_000, challengesPerPeer: 100_000, pendingPerPeer: 1000, connectionsPerPeer: 100_000 };
   writeFileSync(config, JSON.stringify({ logLevel: "info", nodes: { listen: "127.0.0.1:0", maxPending: 64, limits } }));
   const counts: CrashCounts = { kills: 0, acked: 0, lost: 0, partial: 0, inFlight: 0, lostReplies: 0, checks: 0, problems: [] };
   const problem = (kind: "lost" | "partial", what: string): void => {

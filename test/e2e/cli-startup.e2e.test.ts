@@ -8,6 +8,9 @@ import { CLI, serve, type ServeProcess, stopServe } from "./cli";
 /** Modules only `serve`/`init` may load: the daemon, its storage, reflection, zod and proto-loader. */
 const SERVE_ONLY = [/node_modules\/(level|classic-level|abstract-level)\//, /node_modules\/@grpc\/(reflection|proto-loader)\//, /node_modules\/zod\//, /node_modules\/grpc-health-check\//, /dist\/src\/(daemon|domain|storage|transport|config)\b/];
 
+/** The QR code library: only `nodes invite` may load it. */
+const QR = /node_modules\/(qrcode|pngjs)\//;
+
 /**
  * Runs the built CLI with a preload script that records every module in require.cache at exit, and
  * returns those paths relative to the repo.
@@ -43,7 +46,7 @@ describe("CLI start-up loads only what the command needs (built CLI, require.cac
     for (const args of [["--version"], ["--help"], ["completion", "bash"], ["service", "install", "--print", "--platform", "linux"]]) {
       const mods = await loadedModules(dir.path, args, { PAIRGATE_HOME: dir.path });
       expect(mods.some((m) => m.includes("dist/src/cli/main.js")), args.join(" ")).to.equal(true);
-      expect(mods.filter((m) => m.includes("@grpc/") || m.includes("cli-table3") || SERVE_ONLY.some((re) => re.test(m))), args.join(" ")).to.deep.equal([]);
+      expect(mods.filter((m) => m.includes("@grpc/") || m.includes("cli-table3") || QR.test(m) || SERVE_ONLY.some((re) => re.test(m))), args.join(" ")).to.deep.equal([]);
     }
   });
 
@@ -51,7 +54,11 @@ describe("CLI start-up loads only what the command needs (built CLI, require.cac
     daemon = await serve(dir.path);
     const mods = await loadedModules(dir.path, ["pairing", "list", "telegram"], { PAIRGATE_HOME: dir.path });
     expect(mods.some((m) => m.includes("node_modules/@grpc/grpc-js/"))).to.equal(true);
-    expect(mods.filter((m) => SERVE_ONLY.some((re) => re.test(m)))).to.deep.equal([]);
+    expect(mods.filter((m) => QR.test(m) || SERVE_ONLY.some((re) => re.test(m)))).to.deep.equal([]);
+    // Only the invite command loads the QR library (so the check above can fail).
+    const invite = await loadedModules(dir.path, ["nodes", "invite", "--qr"], { PAIRGATE_HOME: dir.path });
+    expect(invite.some((m) => QR.test(m))).to.equal(true);
+    expect(invite.filter((m) => SERVE_ONLY.some((re) => re.test(m)))).to.deep.equal([]);
   });
 
   it("serve does load the daemon (so the check above can fail)", async () => {

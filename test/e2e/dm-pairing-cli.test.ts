@@ -71,7 +71,7 @@ describe("pairgate CLI (built CLI as a subprocess against a real daemon)", funct
     expect((await pairgate(["pairing", "approve", "--channel", "slack", a], env)).stdout).to.equal("✅ Approved slack sender U1\n");
     expect((await pairgate(["pairing", "approve", "--provider", "slack", b], env)).stdout).to.equal("✅ Approved slack sender U2\n");
     const again = await pairgate(["pairing", "approve", "slack", a], env);
-    expect(again).to.include({ code: 1, stderr: `No pending pairing request found for code: ${a}\n` });
+    expect(again).to.include({ code: 1, stderr: `No pending pairing request found for code: ${a} (expired, already approved, or mistyped; see pairgate pairing list)\n` });
     const surplus = await pairgate(["pairing", "approve", "--channel", "slack", "slack", a], env);
     expect(surplus.code).to.equal(2);
     expect(surplus.stderr).to.contain("Too many arguments. Use: pairgate pairing approve --channel <channel> <code>");
@@ -130,9 +130,11 @@ describe("pairgate CLI (built CLI as a subprocess against a real daemon)", funct
       queueFullDrops: 0,
       undeliveredNotifications: 0,
       configAllowCount: 1,
+      approveMissesRecent: 0,
+      approveMissesTotal: 0,
     });
     const human = await pairgate(["channels", "status"], env);
-    expect(human.stdout.split("\n")).to.include("telegram\tdefault\tpairing\t0/3\t1\t0\t0\t0");
+    expect(human.stdout.split("\n")).to.include("telegram\tdefault\tpairing\t0/3\t1\t0\t0\t0\t0");
   });
 
   it("says how to start the daemon when it is not running, with exit 1", async () => {
@@ -185,6 +187,22 @@ describe("pairgate CLI (built CLI as a subprocess against a real daemon)", funct
     await pairgate(["pairing", "approve", "telegram", code], env);
     expect(daemon.stderr()).to.contain(`${code.slice(0, 2)}******`);
     expect(daemon.stderr()).to.not.contain(code);
+  });
+
+  it("flags a mixed-script sender in pairing list (--json and the table) so the owner does not approve \u0391lice as Alice", async () => {
+    daemon = await serve(dir.path);
+    await pairgate(["inbound", "telegram", "1", "--meta", "username=Alice"], env);
+    await pairgate(["inbound", "telegram", "2", "--meta", "username=\u0391lice"], env);
+    const json = JSON.parse((await pairgate(["pairing", "list", "telegram", "--json"], env)).stdout) as {
+      requests: Array<{ senderId: string; lookalikeWarning: string }>;
+    };
+    const warnings = Object.fromEntries(json.requests.map((r) => [r.senderId, r.lookalikeWarning]));
+    expect(warnings).to.deep.equal({ "1": "", "2": "sender_meta.username mixes Greek and Latin" });
+    const table = await pairgate(["pairing", "list", "telegram"], env);
+    const [header, ...rows] = table.stdout.trim().split("\n");
+    expect(header).to.equal("Code\tID\tMeta\tRequested\tLookalike");
+    expect(rows.find((r) => r.split("\t")[1] === "2")).to.match(/\t⚠ sender_meta.username mixes Greek and Latin$/);
+    expect(table.stderr).to.contain("1 pending request mixes scripts or use lookalike characters");
   });
 
   it("exits 2 on usage errors and 0 on --help", async () => {

@@ -177,7 +177,7 @@ describe("operator experience (built CLI and a real daemon)", function () {
       const json = JSON.parse((await pairgate(["pairing", "list", "--json"], env)).stdout) as { requests: Array<Record<string, unknown>> };
       expect(json.requests).to.have.length(2);
       expect(Object.keys(json.requests[0] ?? {}).sort()).to.deep.equal(
-        ["accountId", "channel", "code", "createdAtMs", "expiresAtMs", "lastSeenAtMs", "senderId", "senderMeta"].sort(),
+        ["accountId", "channel", "code", "createdAtMs", "expiresAtMs", "lastSeenAtMs", "lookalikeWarning", "senderId", "senderMeta"].sort(),
       );
       expect(json.requests[0]?.senderMeta).to.deep.equal({});
       expect(typeof json.requests[0]?.createdAtMs).to.equal("number");

@@ -59,7 +59,13 @@ describe("Python reference clients (clients/python) against a real daemon", func
     const { stdout } = await run(python, [join(PY_DIR, "node.py"), "vectors", join(ROOT, "docs", "protocol.md")], {
       env: { ...process.env, PAIRGATE_PY_STUBS: stubs },
     });
-    expect(stdout.trim().split("\n")).to.deep.equal(["vector pair-request: ok", "vector claim: ok", "vector connect: ok", "vector rotate: ok"]);
+    expect(stdout.trim().split("\n")).to.deep.equal([
+      "vector pair-request: ok",
+      "vector claim: ok",
+      "vector connect: ok",
+      "vector rotate: ok",
+      "vector invite: ok",
+    ]);
   });
 
   it("adapter: replies with a code, delivers and acks the approval notice, then lets the sender through", async () => {
@@ -172,5 +178,34 @@ describe("Python reference clients (clients/python) against a real daemon", func
     const again = py("node.py", ["rotate", "--state", state]);
     expect(await again.exited).to.equal(1);
     expect(again.stderr()).to.include("UNAUTHENTICATED: authentication failed");
+  });
+
+  it("node: pairs by invite over TLS pinned from the URI, approved at once; the same single-use URI is refused for a second node", async () => {
+    t = await startTestDaemon({ config: { nodes: { tls: "auto" } } });
+    const client = t.client;
+    const created = await client.nodeAdmin.createNodeInvite({ name: "Py invite phone" });
+    expect(created.uri).to.include("tls_pin=");
+    const state = join(dir.path, "invite-state.json");
+    const pair = py("node.py", ["pair", "--invite", created.uri, "--state", state]);
+    expect(await pair.exited, pair.stderr()).to.equal(0);
+    expect(pair.stdout()).to.match(/Approved by invite [0-9a-f]{16}/);
+    expect(pair.stdout()).to.match(/Paired as "Py invite phone"/);
+    const saved = JSON.parse(readFileSync(state, "utf8")) as Record<string, string>;
+    expect(JSON.stringify(saved), "the secret is never stored").to.not.include(created.secret);
+    const [node] = (await client.nodeAdmin.listNodes({})).nodes;
+    expect(node?.approvedVia).to.equal("invite");
+    expect(node?.inviteId).to.equal(created.invite!.inviteId);
+    expect((await client.nodeAdmin.listPendingNodes({})).requests).to.have.length(0);
+
+    const connect = py("node.py", ["connect", "--interval", "0.3", "--state", state]);
+    await connect.waitFor(/Heartbeat ok\./);
+    await client.nodeAdmin.revokeNode(node!.nodeId);
+    expect(await connect.exited).to.equal(1);
+
+    const second = py("node.py", ["pair", "--invite", created.uri, "--state", join(dir.path, "invite-state-2.json")]);
+    expect(await second.exited).to.equal(1);
+    expect(second.stderr()).to.include("PERMISSION_DENIED").and.include("was already used");
+    expect((await client.nodeAdmin.listPendingNodes({})).requests, "a refused invite creates no pending request").to.have.length(0);
+    expect((await client.nodeAdmin.listNodes({})).nodes).to.have.length(0);
   });
 });

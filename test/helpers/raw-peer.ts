@@ -55,6 +55,20 @@ export class RawPeer {
     return new RawPeer(socket, session);
   }
 
+  /** Connects to a unix socket (the operator or adapter socket) and waits for the server's SETTINGS. */
+  static async connectUnix(socketPath: string): Promise<RawPeer> {
+    const socket = netConnect({ path: socketPath });
+    const session = http2Connect("http://localhost", { createConnection: () => socket });
+    session.on("error", () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      session.once("remoteSettings", () => resolve());
+      const closed = (): void => reject(new Error(`connection to ${socketPath} closed before SETTINGS`));
+      session.once("close", closed);
+      socket.once("close", closed);
+    });
+    return new RawPeer(socket, session);
+  }
+
   /** Whether the connection is gone. */
   get closed(): boolean {
     return this.session.closed || this.session.destroyed || this.socket.destroyed;

@@ -22,6 +22,8 @@ export interface TestDaemonOptions {
   logger?: Logger;
   /** Reuse this state dir instead of a fresh one (it is then not removed). */
   home?: string;
+  /** The approve-miss delay schedule (default: the daemon's 1 s doubling to 30 s). */
+  approveMissDelays?: (excess: number) => number;
 }
 
 /** Starts a real daemon (real LevelDB, real unix socket) for integration tests. */
@@ -33,6 +35,7 @@ export async function startTestDaemon(options: TestDaemonOptions = {}): Promise<
     config: parseConfig(withFreeNodePort(options.config ?? {})),
     logger: options.logger ?? silentLogger,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.approveMissDelays === undefined ? {} : { approveMissDelays: options.approveMissDelays }),
   });
   const client = new PairgateClient({ socketPath: daemon.socketPath });
   return {

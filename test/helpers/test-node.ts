@@ -1,5 +1,6 @@
 import nacl from "tweetnacl";
 import {
+  type NodeConnection,
   NodeGatewayClient,
   NodeSignPurpose,
   type NodeSignPurposeValue,
@@ -88,6 +89,17 @@ export class TestNode {
     const sig = this.sign(NodeSignPurpose.rotate, n, tokenDigest(this.sessionToken));
     this.token = (await this.client.rotateToken(this.sessionToken, n, sig)).token;
     return this.token;
+  }
+
+  /** Opens a Connect session with `token` (the gateway proven over a fresh client nonce first). */
+  async connect(token = this.token): Promise<NodeConnection> {
+    const gateway = await this.client.proveGateway({ gatewayId: this.gatewayId });
+    const c = await this.client.connect(this.nodeId, gateway, (challenge) => ({
+      signature: this.sign(NodeSignPurpose.connect, challenge.nonce, tokenDigest(token)),
+      token,
+    }));
+    this.sessionToken = c.session.sessionToken;
+    return c;
   }
 
   close(): void {

@@ -65,7 +65,7 @@ describe("DM pairing through the daemon (real LevelDB, real socket, clients/ts)"
       const after = await t.client.dmAccess.checkInbound({ channel: "telegram", senderId: "123456789" });
       expect(after.decision).to.equal(Decision.DECISION_ALLOW);
       const err = await expectRejection(t.client.dmPairing.approvePairingCode({ channel: "telegram", code: first.pairingCode }), NotFoundError);
-      expect(err.message).to.equal(`No pending pairing request found for code: ${first.pairingCode}`);
+      expect(err.message).to.equal(`No pending pairing request found for code: ${first.pairingCode} (expired, already approved, or mistyped; see pairgate pairing list)`);
     });
 
     it("answers an unknown channel with INVALID_ARGUMENT naming the field and the supported channels", async () => {

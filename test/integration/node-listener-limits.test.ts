@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { status } from "@grpc/grpc-js";
 import { expect } from "chai";
-import { NodePairingStatus, NodeSignPurpose, ResourceExhaustedError, tokenDigest, UnauthenticatedError, WatchNodeEventType } from "../../clients/ts";
-import { CreateChallengeRequest, NodePairingServiceService as S } from "../../src/gen/pairgate/v1/node_pairing_service";
+import { NodePairingStatus, NodeSignPurpose, ResourceExhaustedError, tokenDigest, UnauthenticatedError } from "../../clients/ts";
+import { CreateChallengeRequest, NodePairingServiceService as S, WatchNodeEventType } from "../../src/gen/pairgate/v1/node_pairing_service";
 import { expectRejection } from "../helpers/expect-error";
 import { FakeClock } from "../helpers/fake-clock";
 import { PeerNode } from "../helpers/peer-node";
@@ -180,7 +180,7 @@ describe("Node listener against hostile peers", () => {
     await new Promise((r) => setTimeout(r, 100));
     const again = paired.client.watchNode(paired.sessionToken);
     const renamed = (async () => {
-      for await (const e of again) if (e.type !== WatchNodeEventType.WATCH_NODE_EVENT_TYPE_SUBSCRIBED) return e.displayName;
+      for await (const e of again) if (e.type === WatchNodeEventType.WATCH_NODE_EVENT_TYPE_RENAMED) return e.displayName;
       return undefined;
     })();
     await new Promise((r) => setTimeout(r, 100));

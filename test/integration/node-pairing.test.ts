@@ -249,6 +249,10 @@ describe("Node pairing through the daemon", () => {
       ["nonce", { nonce: good.nonce.subarray(0, 16) }],
       ["display_name", { displayName: "bad\u202ename" }],
       ["display_name", { displayName: "   " }],
+      ["invite_id", { inviteId: "XYZ" }],
+      ["invite_proof", { inviteId: "0123456789abcdef", inviteProof: Buffer.alloc(10) }],
+      ["invite_proof", { inviteId: "0123456789abcdef" }], // an invite request needs its proof
+      ["invite_id", { inviteProof: Buffer.alloc(64) }], // a proof needs an invite id
     ];
     for (const [field, patch] of cases) {
       const err = await expectRejection(node.client.requestPairing({ ...good, ...patch }), InvalidArgumentError);
@@ -257,6 +261,27 @@ describe("Node pairing through the daemon", () => {
     // Nothing was consumed: the original, correctly signed request still goes through.
     const ok = await node.client.requestPairing(good);
     expect(ok.status).to.equal(NodePairingStatus.NODE_PAIRING_STATUS_PENDING);
+  });
+
+  it("validates CreateNodeInvite at the boundary, naming the field", async () => {
+    const cases: Array<[string, Record<string, unknown>]> = [
+      ["ttl_ms", { ttlMs: 1000 }],
+      ["max_uses", { maxUses: 101 }],
+      ["name", { name: "x".repeat(65) }],
+      ["addresses", { addresses: ["no-port"] }],
+      ["addresses", { addresses: ["host:99999"] }],
+      ["addresses", { addresses: Array.from({ length: 9 }, (_, i) => `10.0.0.${i}:7421`) }],
+    ];
+    for (const [field, patch] of cases) {
+      const err = await expectRejection(t.client.nodeAdmin.createNodeInvite(patch), InvalidArgumentError);
+      expect(err.field, JSON.stringify(patch)).to.match(new RegExp(`^${field}`));
+    }
+    expect((await t.client.nodeAdmin.listNodeInvites()).invites, "nothing was created").to.have.length(0);
+    const ok = await t.client.nodeAdmin.createNodeInvite({ addresses: ["[fd00::1]:7421", "gateway.local:7421"] });
+    expect(ok.addresses).to.deep.equal(["[fd00::1]:7421", "gateway.local:7421"]);
+    expect(ok.uri).to.include("addr=%5Bfd00%3A%3A1%5D%3A7421&addr=gateway.local%3A7421");
+    expect(ok.tlsSpkiSha256, "no TLS: no pin").to.have.length(0);
+    expect(ok.uri).to.not.include("tls_pin");
   });
 
   it("never returns a node token, session token or token hash from list, approve or event responses", async () => {

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { type CliContext, UsageError } from "../context";
 import { enumName, messageJson } from "../json";
 import { loadClients } from "../lazy";
-import { safeText } from "../output";
+import { foldName, safeText } from "../output";
 
 /** Registers `pairgate channels status [channel] [--account <id>]`. */
 export function registerChannelsCommands(program: Command, ctx: CliContext): void {
@@ -16,8 +16,8 @@ export function registerChannelsCommands(program: Command, ctx: CliContext): voi
     .action(
       ctx.action(async (channel: string | undefined, opts: { account?: string; json?: boolean }) => {
         const { DmPolicy } = loadClients();
-        const name = channel?.trim().toLowerCase();
-        const account = opts.account?.trim().toLowerCase();
+        const name = channel === undefined ? undefined : foldName(channel);
+        const account = opts.account === undefined ? undefined : foldName(opts.account);
         const all = (await ctx.client().dmPairing.listChannels()).channels;
         if (name !== undefined && !all.some((c) => c.channel === name)) {
           throw new UsageError(`unknown channel "${safeText(channel ?? "")}" (expected one of: ${[...new Set(all.map((c) => c.channel))].join(", ")})`);
@@ -32,7 +32,7 @@ export function registerChannelsCommands(program: Command, ctx: CliContext): voi
           return;
         }
         ctx.out.table(
-          ["Channel", "Account", "Policy", "Pending", "Allowed", "Adapters", "Turned away (queue full)", "Undelivered"],
+          ["Channel", "Account", "Policy", "Pending", "Allowed", "Adapters", "Turned away (queue full)", "Undelivered", "Code misses (15 min)"],
           rows.map((c) => [
             c.channel,
             c.accountId,
@@ -42,6 +42,7 @@ export function registerChannelsCommands(program: Command, ctx: CliContext): voi
             String(c.adaptersConnected),
             String(c.queueFullDrops),
             String(c.undeliveredNotifications),
+            String(c.approveMissesRecent),
           ]),
         );
       }),

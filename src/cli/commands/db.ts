@@ -169,7 +169,7 @@ function printRepair(ctx: CliContext, r: RepairResult): void {
 const SUBLEVEL_OF: Record<string, string> = {
   dmRequests: "dm_requests", dmCodes: "dm_codes", dmExpiry: "dm_expiry", dmAllow: "dm_allow", dmOutbox: "dm_outbox",
   dmScopeStats: "dm_scope_stats", nodeRequests: "node_requests", nodeRequestByNode: "node_request_by_node",
-  nodeRequestExpiry: "node_request_expiry", nodes: "nodes", audit: "audit",
+  nodeRequestExpiry: "node_request_expiry", nodes: "nodes", audit: "audit", nodeInvites: "node_invites",
 };
 
 /** Offline commands must not run while a daemon serves the same store. */

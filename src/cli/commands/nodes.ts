@@ -5,6 +5,7 @@ import { type JsonValue, messageJson } from "../json";
 import { loadClients } from "../lazy";
 import { age, isoTime, safeText } from "../output";
 import { checkLimit, fetchPages, followStream } from "../paging";
+import { registerNodeInviteCommands } from "./node-invites";
 
 /** How many characters of an id the tables show; any unique prefix is accepted back. */
 const SHORT_REQUEST = 8;
@@ -72,7 +73,7 @@ function tokenStateText(n: PairedNode): string {
   return n.previousTokenExpiresAtMs > 0 ? `rotated, old valid until ${isoTime(n.previousTokenExpiresAtMs)}` : "issued, not yet used";
 }
 
-/** Registers `pairgate nodes ...`: pending, approve, reject, list, rename, revoke, watch, tls. */
+/** Registers `pairgate nodes ...`: pending, approve, reject, list, rename, revoke, watch, tls, invite, invites. */
 export function registerNodesCommands(program: Command, ctx: CliContext): void {
   const nodes = program.command("nodes").description("node pairing: mobile nodes asking to join, and paired nodes");
 
@@ -179,7 +180,7 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
             tokenStateText(n),
             String(n.activeSessions),
             n.lastSeenAtMs > 0 ? `${age(n.lastSeenAtMs)} ago` : "",
-            `${isoTime(n.approvedAtMs)}${n.approvedVia === "owner" ? "" : ` (${n.approvedVia})`}`,
+            `${isoTime(n.approvedAtMs)}${n.approvedVia === "owner" ? "" : n.approvedVia === "invite" ? ` (invite ${n.inviteId})` : ` (${n.approvedVia})`}`,
           ]),
         );
         if (pageToken !== "") ctx.out.error(`More nodes: pairgate nodes list --page-token ${pageToken} (or --all)`);
@@ -227,7 +228,7 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
           }
           const type = NodeEventType[e.type].replace("NODE_EVENT_TYPE_", "").toLowerCase();
           const request = e.requestId === "" ? "" : `  request ${short(e.requestId, SHORT_REQUEST)}`;
-          const repair = e.isRepair ? "  (repair)" : "";
+          const repair = (e.isRepair ? "  (repair)" : "") + (e.approvedVia === "invite" ? `  (by invite ${e.inviteId})` : e.approvedVia === "auto-loopback" ? "  (auto-loopback)" : "");
           ctx.out.line(
             `${isoTime(e.atMs)}  ${type.padEnd(9)}  node ${short(e.nodeId, SHORT_NODE)}  ${safeText(e.displayName)}${request}${repair}`,
           );
@@ -264,4 +265,5 @@ export function registerNodesCommands(program: Command, ctx: CliContext): void {
         ctx.out.line("(pin the key, not the certificate: the pin survives renewals; never install this certificate as a trusted root)");
       }),
     );
+  registerNodeInviteCommands(nodes, ctx);
 }

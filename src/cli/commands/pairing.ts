@@ -4,7 +4,7 @@ import { type CliContext, UsageError } from "../context";
 import { addFromFile } from "./import";
 import { enumName, type JsonValue, messageJson } from "../json";
 import { loadClients } from "../lazy";
-import { isoTime, safeText } from "../output";
+import { foldName, isoTime, safeText } from "../output";
 import { checkLimit, fetchPages, followStream } from "../paging";
 
 interface ScopeOpts {
@@ -84,7 +84,7 @@ async function pendingOf(ctx: CliContext, channel: string, accountId: string): P
 
 /** `pairing list` without a channel: the pending requests of every channel account (or of --account). */
 async function listEveryChannel(ctx: CliContext, opts: ScopeOpts): Promise<void> {
-  const account = opts.account?.trim().toLowerCase();
+  const account = opts.account === undefined ? undefined : foldName(opts.account);
   const scopes = (await ctx.client().dmPairing.listChannels()).channels.filter(
     (c) => c.pendingCount > 0 && (account === undefined || c.accountId === account),
   );
@@ -102,9 +102,34 @@ async function listEveryChannel(ctx: CliContext, opts: ScopeOpts): Promise<void>
     ctx.out.line(`Pairing requests (${requests.length})`);
     ctx.out.line();
   }
+  const warn = requests.some((r) => r.lookalikeWarning !== "");
   ctx.out.table(
-    ["Channel", "Account", "Code", "ID", "Meta", "Requested"],
-    requests.map((r) => [r.channel, r.accountId, r.code, safeText(r.senderId), metaText(r.senderMeta), isoTime(r.createdAtMs)]),
+    ["Channel", "Account", "Code", "ID", "Meta", "Requested", ...(warn ? ["Lookalike"] : [])],
+    requests.map((r) => [
+      r.channel,
+      r.accountId,
+      r.code,
+      safeText(r.senderId),
+      metaText(r.senderMeta),
+      isoTime(r.createdAtMs),
+      ...(warn ? [lookalikeCell(r)] : []),
+    ]),
+  );
+  lookalikeHint(ctx, requests);
+}
+
+/** The Lookalike column: the daemon's warning, or empty. */
+function lookalikeCell(r: PairingRequest): string {
+  return r.lookalikeWarning === "" ? "" : `⚠ ${safeText(r.lookalikeWarning)}`;
+}
+
+/** A stderr line when some pending request could pass for someone else (the column says which). */
+function lookalikeHint(ctx: CliContext, requests: PairingRequest[]): void {
+  const n = requests.filter((r) => r.lookalikeWarning !== "").length;
+  if (n === 0) return;
+  ctx.out.error(
+    `⚠ ${n} pending request${n === 1 ? "" : "s"} ${n === 1 ? "mixes" : "mix"} scripts or use lookalike characters (see the Lookalike column): ` +
+      "make sure the sender is who you think before approving.",
   );
 }
 
@@ -130,7 +155,7 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
         const channel = positional ?? opts.channel ?? opts.provider;
         if (channel === undefined) return listEveryChannel(ctx, opts);
         const requests = await pendingOf(ctx, channel, opts.account ?? "");
-        const name = channel.trim().toLowerCase();
+        const name = foldName(channel);
         if (opts.json) {
           ctx.out.json({ channel: name, accountId: opts.account ?? "default", requests: requests.map(requestJson) });
           return;
@@ -143,10 +168,18 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
           ctx.out.line(`Pairing requests (${requests.length})`);
           ctx.out.line();
         }
+        const warn = requests.some((r) => r.lookalikeWarning !== "");
         ctx.out.table(
-          ["Code", "ID", "Meta", "Requested"],
-          requests.map((r) => [r.code, safeText(r.senderId), metaText(r.senderMeta), isoTime(r.createdAtMs)]),
+          ["Code", "ID", "Meta", "Requested", ...(warn ? ["Lookalike"] : [])],
+          requests.map((r) => [
+            r.code,
+            safeText(r.senderId),
+            metaText(r.senderMeta),
+            isoTime(r.createdAtMs),
+            ...(warn ? [lookalikeCell(r)] : []),
+          ]),
         );
+        lookalikeHint(ctx, requests);
       }),
     );
 
@@ -173,7 +206,7 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
           });
           return;
         }
-        const name = channel.trim().toLowerCase();
+        const name = foldName(channel);
         ctx.out.line(`✅ Approved ${name} sender ${safeText(res.sender?.senderId ?? "")}`);
         if (res.notifyStatus === NotifyStatus.NOTIFY_STATUS_NO_ADAPTER) {
           ctx.out.error(
@@ -193,9 +226,9 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
     .action(
       ctx.action(async (first: string | undefined, second: string | undefined, opts: ScopeOpts) => {
         const { channel, value: code } = await channelAndValue(ctx, "reject", "code", first, second, opts);
-        await ctx.confirm(`Reject the ${channel.trim().toLowerCase()} pairing request with code ${safeText(code)}?`, opts.yes);
+        await ctx.confirm(`Reject the ${foldName(channel)} pairing request with code ${safeText(code)}?`, opts.yes);
         const res = await ctx.client().dmPairing.rejectPairingRequest({ channel, code, accountId: opts.account ?? "" });
-        ctx.out.line(`Rejected ${channel.trim().toLowerCase()} pairing request from ${safeText(res.request?.senderId ?? "")}`);
+        ctx.out.line(`Rejected ${foldName(channel)} pairing request from ${safeText(res.request?.senderId ?? "")}`);
       }),
     );
 
@@ -216,7 +249,7 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
           },
           { all: opts.all === true, ...(opts.pageToken === undefined ? {} : { pageToken: opts.pageToken }) },
         );
-        const name = channel.trim().toLowerCase();
+        const name = foldName(channel);
         if (opts.json) {
           ctx.out.json({ channel: name, accountId: opts.account ?? "default", senders: senders.map(senderJson), nextPageToken: pageToken });
           return;
@@ -260,7 +293,7 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
         }
         const { channel, value } = await channelAndValue(ctx, "add", "senderId", first, second, opts);
         const res = await ctx.client().dmPairing.addAllowedSender({ channel, senderId: value, accountId: opts.account ?? "" });
-        const name = channel.trim().toLowerCase();
+        const name = foldName(channel);
         const id = safeText(res.sender?.senderId ?? "");
         ctx.out.line(res.created ? `✅ Allowed ${name} sender ${id}` : `${name} sender ${id} was already allowed`);
       }),
@@ -273,9 +306,9 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
     .action(
       ctx.action(async (first: string | undefined, second: string | undefined, opts: ScopeOpts) => {
         const { channel, value } = await channelAndValue(ctx, "revoke", "senderId", first, second, opts);
-        await ctx.confirm(`Revoke ${channel.trim().toLowerCase()} sender ${safeText(value)}${opts.account === undefined ? "" : ` on account ${safeText(opts.account)}`}?`, opts.yes);
+        await ctx.confirm(`Revoke ${foldName(channel)} sender ${safeText(value)}${opts.account === undefined ? "" : ` on account ${safeText(opts.account)}`}?`, opts.yes);
         const res = await ctx.client().dmPairing.revokeAllowedSender({ channel, senderId: value, accountId: opts.account ?? "" });
-        ctx.out.line(`Revoked ${channel.trim().toLowerCase()} sender ${safeText(res.sender?.senderId ?? "")}`);
+        ctx.out.line(`Revoked ${foldName(channel)} sender ${safeText(res.sender?.senderId ?? "")}`);
       }),
     );
 
@@ -288,13 +321,20 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
     .action(
       ctx.action(async (channel: string | undefined, opts: { account?: string; json?: boolean }) => {
         const stream = ctx.client().dmPairing.watchPairingEvents({ channel: channel ?? "", accountId: opts.account ?? "" });
-        const { PairingEventType } = loadClients();
+        const { PairingEventType, CallerRole } = loadClients();
         await followStream(stream, (e) => {
           if (opts.json) {
-            ctx.out.line(JSON.stringify(messageJson(e, { type: [PairingEventType, "PAIRING_EVENT_TYPE_"] })));
+            ctx.out.line(
+              JSON.stringify(messageJson(e, { type: [PairingEventType, "PAIRING_EVENT_TYPE_"], callerRole: [CallerRole, "CALLER_ROLE_"] })),
+            );
             return;
           }
           const type = PairingEventType[e.type].replace("PAIRING_EVENT_TYPE_", "").toLowerCase();
+          if (e.type === PairingEventType.PAIRING_EVENT_TYPE_APPROVE_FAILED) {
+            const role = CallerRole[e.callerRole].replace("CALLER_ROLE_", "").toLowerCase();
+            ctx.out.line(`${isoTime(e.atMs)}  ${type}  ${e.channel}/${e.accountId}  ${e.failedAttempts} wrong codes in 15 min (${role} socket)`);
+            return;
+          }
           const code = e.code === "" ? "" : `  code ${e.code}`;
           ctx.out.line(`${isoTime(e.atMs)}  ${type.padEnd(9)}  ${e.channel}/${e.accountId}  ${safeText(e.senderId)}${code}`);
         });

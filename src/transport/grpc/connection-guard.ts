@@ -167,6 +167,20 @@ export class ConnectionGuard {
     return this.#connections.get(`${info.remoteAddress}|${info.remotePort}`);
   }
 
+  /**
+   * Marks the connection of a call as proven, by the call's peer string as grpc-js reports it
+   * ("127.0.0.1:5555", "::1:5555"): for a long-lived stream whose node has authenticated (Connect),
+   * which never completes with OK before the first-RPC deadline.
+   */
+  proveConnectionOf(peer: string): void {
+    const i = peer.lastIndexOf(":");
+    if (i <= 0) return;
+    const connection = this.#connections.get(`${peer.slice(0, i)}|${peer.slice(i + 1)}`);
+    if (connection === undefined || connection.proven) return;
+    connection.proven = true;
+    clearTimeout(connection.timer);
+  }
+
   #markProven(call: ServerInterceptingCallInterface): void {
     const connection = this.#connectionOf(call);
     if (connection === undefined || connection.proven) return;
@@ -174,7 +188,7 @@ export class ConnectionGuard {
     clearTimeout(connection.timer);
   }
 
-  readonly #interceptor: ServerInterceptor = (_method, call) => {
+  readonly #interceptor: ServerInterceptor = (method, call) => {
     let timer: NodeJS.Timeout | undefined;
     const stop = (): void => {
       if (timer !== undefined) clearTimeout(timer);
@@ -193,6 +207,11 @@ export class ConnectionGuard {
           if (socket !== undefined) setTimeout(() => socket.destroy(), STALLED_CLOSE_DELAY_MS).unref();
         }, this.#o.requestTimeoutMs);
         next({
+          // A client-streaming call (Connect) has "arrived" with its first message; it never half-closes.
+          onReceiveMessage: (message, nextMessage) => {
+            if (method.requestStream) stop();
+            nextMessage(message);
+          },
           onReceiveHalfClose: (nextHalfClose) => {
             stop();
             nextHalfClose();

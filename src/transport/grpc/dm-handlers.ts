@@ -8,6 +8,8 @@ import type {
   PendingRequest,
 } from "../../domain/dm-pairing";
 import { normalizeAccountId, resolveChannel } from "../../domain/channels";
+import { PermissionDeniedError } from "../../domain/errors";
+import { lookalikeWarning } from "../../domain/lookalike";
 import type { DmPolicyName } from "../../domain/dm-policies";
 import {
   Decision,
@@ -17,6 +19,7 @@ import {
 } from "../../gen/pairgate/v1/dm_access_service";
 import {
   type AllowedSender,
+  CallerRole,
   type ChannelStatus,
   DmPolicy,
   type DmPairingServiceServer,
@@ -58,7 +61,9 @@ const EVENT: Record<PairingEvent["type"], PairingEventType> = {
   rejected: PairingEventType.PAIRING_EVENT_TYPE_REJECTED,
   expired: PairingEventType.PAIRING_EVENT_TYPE_EXPIRED,
   revoked: PairingEventType.PAIRING_EVENT_TYPE_REVOKED,
+  "approve-failed": PairingEventType.PAIRING_EVENT_TYPE_APPROVE_FAILED,
 };
+const ROLE = { owner: CallerRole.CALLER_ROLE_OWNER, adapter: CallerRole.CALLER_ROLE_ADAPTER } as const;
 const NOTIFY = {
   "not-requested": NotifyStatus.NOTIFY_STATUS_NOT_REQUESTED,
   queued: NotifyStatus.NOTIFY_STATUS_QUEUED,
@@ -75,6 +80,7 @@ function pairingRequest(r: PendingRequest): PairingRequest {
     createdAtMs: r.createdAtMs,
     lastSeenAtMs: r.lastSeenAtMs,
     expiresAtMs: r.expiresAtMs,
+    lookalikeWarning: lookalikeWarning(r.senderId, r.meta),
   };
 }
 
@@ -103,6 +109,8 @@ export function channelStatus(c: DomainChannelStatus): ChannelStatus {
     queueFullDrops: c.queueFullDrops,
     undeliveredNotifications: c.undeliveredNotifications,
     configAllowCount: c.configAllowCount,
+    approveMissesRecent: c.approveMissesRecent,
+    approveMissesTotal: c.approveMissesTotal,
   };
 }
 
@@ -118,11 +126,31 @@ function notification(n: DomainNotification): Notification {
   };
 }
 
+/** Options of {@link dmAccessHandlers}. */
+export interface DmAccessOptions {
+  /** The channels this socket may query (`adapters.channels`, read per call so reloads apply); undefined = all. */
+  allowedChannels?: () => ReadonlySet<string> | undefined;
+}
+
+/**
+ * Refuses a channel outside `allowed` with PermissionDeniedError (an unknown channel name still gets
+ * the usual INVALID_ARGUMENT from resolveChannel).
+ */
+function checkChannelAllowed(allowed: ReadonlySet<string> | undefined, channel: string): void {
+  if (allowed === undefined) return;
+  const id = resolveChannel(channel).id;
+  if (!allowed.has(id)) {
+    throw new PermissionDeniedError(`channel ${id} is not served on this socket (adapters.channels: ${[...allowed].join(", ")})`);
+  }
+}
+
 /** Handlers of pairgate.v1.DmAccessService (called by channel adapters). */
-export function dmAccessHandlers(dm: DmPairing, env: HandlerEnv): DmAccessServiceServer {
+export function dmAccessHandlers(dm: DmPairing, env: HandlerEnv, options: DmAccessOptions = {}): DmAccessServiceServer {
+  const allowed = options.allowedChannels ?? (() => undefined);
   return {
     checkInbound: unary("CheckInbound", env, async (req) => {
       const r = validate(checkInboundSchema, req);
+      checkChannelAllowed(allowed(), r.channel);
       const v = await dm.checkInbound(r);
       return {
         decision: DECISION[v.decision],
@@ -136,6 +164,7 @@ export function dmAccessHandlers(dm: DmPairing, env: HandlerEnv): DmAccessServic
     }),
     subscribeNotifications: serverStream("SubscribeNotifications", env, async (req, sink, ctx) => {
       const r = validate(scopeSchema, req);
+      checkChannelAllowed(allowed(), r.channel);
       const close = await dm.openNotificationFeed(r.channel, r.accountId, (n) => {
         sink.send({ notification: notification(n) });
       });
@@ -146,7 +175,11 @@ export function dmAccessHandlers(dm: DmPairing, env: HandlerEnv): DmAccessServic
       }
     }),
     ackNotification: unary("AckNotification", env, async (req) => {
-      await dm.ackNotification(validate(ackSchema, req).notificationId);
+      const id = validate(ackSchema, req).notificationId;
+      // A notification id starts "n1.<channel>.": an adapter restricted to some channels may ack only theirs.
+      const restricted = allowed();
+      if (restricted !== undefined) checkChannelAllowed(restricted, id.split(".")[1] ?? "");
+      await dm.ackNotification(id);
       return {};
     }),
   };
@@ -161,18 +194,18 @@ export function dmPairingHandlers(dm: DmPairing, env: HandlerEnv): DmPairingServ
       const page = await dm.listRequests(r.channel, r.accountId, r);
       return { requests: page.items.map(pairingRequest), nextPageToken: page.nextPageToken };
     }),
-    approvePairingCode: unary("ApprovePairingCode", env, async (req) => {
+    approvePairingCode: unary("ApprovePairingCode", env, async (req, ctx) => {
       const r = validate(approveSchema, req);
-      const result = await dm.approve(r.channel, r.accountId, r.code, r.notify, role);
+      const result = await dm.approve(r.channel, r.accountId, r.code, r.notify, ctx.role);
       return {
         sender: allowedSender(result.sender),
         notifyStatus: NOTIFY[result.notifyStatus],
         notificationId: result.notificationId,
       };
     }),
-    rejectPairingRequest: unary("RejectPairingRequest", env, async (req) => {
+    rejectPairingRequest: unary("RejectPairingRequest", env, async (req, ctx) => {
       const r = validate(codeSchema, req);
-      return { request: pairingRequest(await dm.reject(r.channel, r.accountId, r.code, role)) };
+      return { request: pairingRequest(await dm.reject(r.channel, r.accountId, r.code, ctx.role)) };
     }),
     listAllowedSenders: unary("ListAllowedSenders", env, async (req) => {
       const r = validate(pagedScopeSchema, req);
@@ -205,6 +238,8 @@ export function dmPairingHandlers(dm: DmPairing, env: HandlerEnv): DmPairingServ
           code: e.code,
           atMs: e.atMs,
           senderMeta: e.meta,
+          failedAttempts: e.failedAttempts ?? 0,
+          callerRole: e.callerRole === undefined ? CallerRole.CALLER_ROLE_UNSPECIFIED : ROLE[e.callerRole],
         };
         sink.send(message);
       });

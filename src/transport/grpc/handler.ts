@@ -1,22 +1,26 @@
 import {
+  type handleBidiStreamingCall,
   status,
   type handleServerStreamingCall,
+  type ServerDuplexStream,
   type handleUnaryCall,
   type Metadata,
   type ServerUnaryCall,
   type ServerWritableStream,
 } from "@grpc/grpc-js";
-import type { AuditRole } from "../../domain/audit-log";
+import type { CallerRole } from "../../domain/dm-types";
+import { InvalidArgumentError } from "../../domain/errors";
 import type { Logger } from "../../domain/logger";
 import { toGrpcStatus } from "./status";
+import { MalformedRequest } from "./strict-decode";
 
 /** What every handler wrapper needs from the daemon. */
 export interface HandlerEnv {
   readonly log: Logger;
   /** Aborted when the daemon starts stopping; open streams then end with UNAVAILABLE. */
   readonly stopping: AbortSignal;
-  /** The role of this listener's callers, written into audit records. @default "owner" */
-  readonly role?: AuditRole;
+  /** Which socket the handlers serve: the owner's (default) or the adapters'. */
+  readonly role?: CallerRole;
 }
 
 /** What a handler knows about its call besides the request. */
@@ -27,6 +31,8 @@ export interface CallContext {
   readonly metadata: Metadata;
   /** Aborted when the client cancels or the call ends. */
   readonly signal: AbortSignal;
+  /** The socket the call came in on: "owner" (pairgate.sock, every service) or "adapter" (adapter.sock). */
+  readonly role: CallerRole;
 }
 
 /** A server stream as a handler sees it. */
@@ -42,12 +48,15 @@ export interface StreamSink<Res> {
  * them, and an AbortController per call (plus the DOMException its abort() creates when the call
  * closes) was the largest per-call cost of the wrapper (see bench/README.md).
  */
+type AnyCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
+
 function contextOf(
-  call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
+  call: AnyCall,
   env: HandlerEnv,
 ): CallContext {
   let signal: AbortSignal | undefined;
   return {
+    role: env.role ?? "owner",
     get peer() {
       return call.getPeer();
     },
@@ -61,9 +70,11 @@ function contextOf(
 
 /** An AbortSignal that aborts when `call` is cancelled or closes, or the daemon starts stopping. */
 function callSignal(
-  call: ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>,
+  anyCall: AnyCall,
   env: HandlerEnv,
 ): AbortSignal {
+  // Every kind of call is an EventEmitter with "cancelled" and "close" events.
+  const call = anyCall as ServerUnaryCall<unknown, unknown>;
   const controller = new AbortController();
   const abort = (): void => {
     controller.abort();
@@ -87,6 +98,10 @@ export function unary<Req, Res>(
 ): handleUnaryCall<Req, Res> {
   const log = env.log;
   return (call, callback) => {
+    if (call.request instanceof MalformedRequest) {
+      callback(toGrpcStatus(malformed(call.request), log, method));
+      return;
+    }
     let ctx: CallContext;
     try {
       ctx = contextOf(call as ServerUnaryCall<unknown, unknown>, env);
@@ -112,46 +127,129 @@ export function serverStream<Req, Res>(
   env: HandlerEnv,
   fn: (request: Req, sink: StreamSink<Res>, ctx: CallContext) => Promise<void>,
 ): handleServerStreamingCall<Req, Res> {
-  const log = env.log;
   return (call) => {
-    const ctx = contextOf(call as ServerWritableStream<unknown, unknown>, env);
-    // Streams always need the signal (the sink checks it), so hook the call's events from the start.
-    void ctx.signal;
-    let full = false;
-    const sink: StreamSink<Res> = {
-      send: (message) => {
-        if (ctx.signal.aborted || call.destroyed || call.writableEnded) return false;
-        full = !call.write(message);
-        return true;
-      },
-      drained: () =>
-        full && !ctx.signal.aborted
-          ? new Promise<void>((resolve) => {
-              const done = (): void => {
-                full = false;
-                call.off("drain", done);
-                ctx.signal.removeEventListener("abort", done);
-                resolve();
-              };
-              call.on("drain", done);
-              ctx.signal.addEventListener("abort", done, { once: true });
-            })
-          : Promise.resolve(),
-    };
-    Promise.resolve()
-      .then(() => fn(call.request, sink, ctx))
-      .then(
-        () => {
-          if (call.writableEnded || call.destroyed) return;
-          if (env.stopping.aborted) call.emit("error", { code: status.UNAVAILABLE, details: "pairgate daemon is stopping" });
-          else call.end();
-        },
-        (err: unknown) => {
-          if (call.writableEnded || call.destroyed) return;
-          call.emit("error", toGrpcStatus(err, log, method));
-        },
-      );
+    if (call.request instanceof MalformedRequest) {
+      call.emit("error", toGrpcStatus(malformed(call.request), env.log, method));
+      return;
+    }
+    const { ctx, sink } = streamOf<Res>(call as ServerWritableStream<unknown, Res>, env);
+    finish(call as ServerWritableStream<unknown, Res>, env, method, () => fn(call.request, sink, ctx));
   };
+}
+
+/**
+ * THE adapter for bidirectional-streaming handlers: as {@link serverStream}, and the handler reads the
+ * client's messages from `incoming` (done when the client half-closes or the call ends).
+ */
+export function bidiStream<Req, Res>(
+  method: string,
+  env: HandlerEnv,
+  fn: (incoming: AsyncIterator<Req>, sink: StreamSink<Res>, ctx: CallContext) => Promise<void>,
+): handleBidiStreamingCall<Req, Res> {
+  return (call) => {
+    const { ctx, sink } = streamOf<Res>(call as ServerDuplexStream<unknown, Res>, env);
+    finish(call as ServerDuplexStream<unknown, Res>, env, method, () => fn(incomingOf<Req>(call), sink, ctx));
+  };
+}
+
+/**
+ * The client's messages as an iterator fed by "data" events. Not the stream's own async iterator: that
+ * one destroys the call when the handler's error status is emitted, so the status would never be sent.
+ * A message the strict deserializer refused rejects `next()` with its InvalidArgumentError.
+ */
+function incomingOf<Req>(call: ServerDuplexStream<Req, unknown>): AsyncIterator<Req> {
+  const buffered: Req[] = [];
+  let waiter: ((r: IteratorResult<Req>) => void) | undefined;
+  let refused: InvalidArgumentError | undefined;
+  let ended = false;
+  const end = (): void => {
+    ended = true;
+    waiter?.({ done: true, value: undefined });
+    waiter = undefined;
+  };
+  call.on("data", (m: Req) => {
+    if (m instanceof MalformedRequest) {
+      refused ??= malformed(m);
+      end();
+      return;
+    }
+    if (waiter === undefined) buffered.push(m);
+    else {
+      const w = waiter;
+      waiter = undefined;
+      w({ done: false, value: m });
+    }
+  });
+  call.once("end", end);
+  call.once("close", end);
+  return {
+    next: () => {
+      const m = buffered.shift();
+      if (m !== undefined) return Promise.resolve({ done: false, value: m });
+      if (refused !== undefined) return Promise.reject(refused);
+      if (ended) return Promise.resolve({ done: true, value: undefined });
+      return new Promise((resolve) => (waiter = resolve));
+    },
+  };
+}
+
+/** The context and sink of a stream. */
+function streamOf<Res>(
+  call: ServerWritableStream<unknown, Res> | ServerDuplexStream<unknown, Res>,
+  env: HandlerEnv,
+): { ctx: CallContext; sink: StreamSink<Res> } {
+  const ctx = contextOf(call as AnyCall, env);
+  // Streams always need the signal (the sink checks it), so hook the call's events from the start.
+  void ctx.signal;
+  let full = false;
+  const sink: StreamSink<Res> = {
+    send: (message) => {
+      if (ctx.signal.aborted || call.destroyed || call.writableEnded) return false;
+      full = !call.write(message);
+      return true;
+    },
+    drained: () =>
+      full && !ctx.signal.aborted
+        ? new Promise<void>((resolve) => {
+            const done = (): void => {
+              full = false;
+              call.off("drain", done);
+              ctx.signal.removeEventListener("abort", done);
+              resolve();
+            };
+            call.on("drain", done);
+            ctx.signal.addEventListener("abort", done, { once: true });
+          })
+        : Promise.resolve(),
+  };
+  return { ctx, sink };
+}
+
+/** Runs a stream handler and ends the call: OK when it returns, the mapped status when it throws. */
+function finish(
+  call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+  env: HandlerEnv,
+  method: string,
+  run: () => Promise<void>,
+): void {
+  Promise.resolve()
+    .then(run)
+    .then(
+      () => {
+        if (call.writableEnded || call.destroyed) return;
+        if (env.stopping.aborted) call.emit("error", { code: status.UNAVAILABLE, details: "pairgate daemon is stopping" });
+        else call.end();
+      },
+      (err: unknown) => {
+        if (call.writableEnded || call.destroyed) return;
+        call.emit("error", toGrpcStatus(err, env.log, method));
+      },
+    );
+}
+
+/** The INVALID_ARGUMENT error of a request the strict deserializer refused (see strict-decode.ts). */
+function malformed(m: MalformedRequest): InvalidArgumentError {
+  return new InvalidArgumentError(m.message, m.field);
 }
 
 /** Resolves when `signal` aborts (the client went away or the server is stopping). */

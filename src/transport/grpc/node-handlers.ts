@@ -23,7 +23,10 @@ import {
   WatchNodeEventType,
 } from "../../gen/pairgate/v1/node_pairing_service";
 import type { CertificateInfo } from "./self-signed-cert";
+import { nodeInviteHandlers } from "./node-invite-handlers";
 import { type CallContext, type HandlerEnv, serverStream, unary, untilAborted } from "./handler";
+import { type ConnectOptions, connectHandler } from "./node-connect";
+import { peerAddress } from "./peer-address";
 import type { PeerLimits } from "./peer-limits";
 import { pagingFields, shortText, validate } from "./validate";
 
@@ -52,6 +55,8 @@ const requestPairingSchema = z.object({
   caps: z.array(plainText(128)).max(32, "at most 32 entries"),
   nonce,
   signature,
+  inviteId: z.string().regex(/^(?:[0-9a-f]{16})?$/, "must be empty or 16 lowercase hex characters"),
+  inviteProof: z.instanceof(Uint8Array, { message: "must be bytes" }).refine((b) => b.length === 0 || b.length === 64, "must be empty or exactly 64 bytes"),
 });
 const awaitSchema = z.object({ requestId, nodeId });
 const claimSchema = z.object({ nodeId, nonce, signature });
@@ -97,17 +102,6 @@ function bearer(ctx: CallContext): string {
   return match[1]!;
 }
 
-/**
- * The IP address of a grpc-js peer string ("127.0.0.1:5555", "::1:5555", "::ffff:127.0.0.1:5555") and
- * whether it is loopback. Proxies are not trusted: only the TCP peer counts.
- */
-export function peerAddress(peer: string): { remoteIp: string; loopback: boolean } {
-  const i = peer.lastIndexOf(":");
-  const ip = (i > 0 && /^\d+$/.test(peer.slice(i + 1)) ? peer.slice(0, i) : peer).replace(/^\[|\]$/g, "");
-  const loopback = /^127\./.test(ip) || ip === "::1" || /^::ffff:127\./i.test(ip);
-  return { remoteIp: ip, loopback };
-}
-
 /** The TCP peer's IP address of a call. */
 function remoteIpOf(ctx: CallContext): string {
   return peerAddress(ctx.peer).remoteIp;
@@ -136,6 +130,7 @@ function pairedNode(n: PairedNodeView): PairedNode {
     pairedAtMs: n.pairedAtMs,
     approvedAtMs: n.approvedAtMs,
     approvedVia: n.approvedVia,
+    inviteId: n.inviteId,
     tokenState: TOKEN_STATE[n.tokenState],
     tokenIssuedAtMs: n.tokenIssuedAtMs,
     previousTokenExpiresAtMs: n.previousTokenExpiresAtMs,
@@ -149,8 +144,14 @@ function pairedNode(n: PairedNodeView): PairedNode {
  * first take a token from the peer's bucket; the streams hold a per-peer and per-request/session slot
  * while open (`limits`).
  */
-export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv, limits: PeerLimits): NodePairingServiceServer {
+export function nodePairingHandlers(
+  nodes: NodePairing,
+  env: HandlerEnv,
+  limits: PeerLimits,
+  connect: ConnectOptions,
+): NodePairingServiceServer {
   return {
+    connect: connectHandler(nodes, env, limits, connect),
     getGatewayInfo: unary("GetGatewayInfo", env, async (req, ctx) => {
       limits.admit(remoteIpOf(ctx));
       const r = validate(gatewayInfoSchema, req);
@@ -207,9 +208,10 @@ export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv, limits:
     heartbeat: unary("Heartbeat", env, async (_req, ctx) => nodes.heartbeat(bearer(ctx))),
     watchNode: serverStream("WatchNode", env, async (_req, sink, ctx) => {
       const session = bearer(ctx);
-      // The quota first: a refused stream must not have been told SUBSCRIBED.
+      // The stream cap is checked before the watch starts, so a refused stream sends nothing (not even
+      // SUBSCRIBED) before its RESOURCE_EXHAUSTED.
       const release = limits.openStream("WatchNode", remoteIpOf(ctx), session);
-      let watch: ReturnType<NodePairing["watchNode"]> | undefined;
+      let watch: ReturnType<typeof nodes.watchNode> | undefined;
       try {
         watch = nodes.watchNode(session, (e) => {
           const type = NODE_EVENT[e.type];
@@ -232,9 +234,18 @@ export function nodePairingHandlers(nodes: NodePairing, env: HandlerEnv, limits:
 /** The node listener's certificate as GetNodeTls reports it (undefined without TLS). */
 export type NodeTlsView = () => (CertificateInfo & { auto: boolean; listenAddress: string }) | undefined;
 
-/** Handlers of pairgate.v1.NodeAdminService (the owner's operator API). */
-export function nodeAdminHandlers(nodes: NodePairing, env: HandlerEnv, tls: NodeTlsView = () => undefined): NodeAdminServiceServer {
+/**
+ * Handlers of pairgate.v1.NodeAdminService (the owner's operator API). `listenAddress` is the bound
+ * node listener address (invites carry it).
+ */
+export function nodeAdminHandlers(
+  nodes: NodePairing,
+  env: HandlerEnv,
+  tls: NodeTlsView = () => undefined,
+  listenAddress: () => string = () => "127.0.0.1:7421",
+): NodeAdminServiceServer {
   return {
+    ...nodeInviteHandlers(nodes, env, { address: listenAddress, tlsSpkiSha256: () => tls()?.spkiSha256 }),
     getNodeTls: unary("GetNodeTls", env, async () => {
       const t = tls();
       if (t === undefined) throw new FailedPreconditionError('the node listener has no TLS (set nodes.tls to "auto" or to {"cert", "key"})');
@@ -287,6 +298,8 @@ export function nodeAdminHandlers(nodes: NodePairing, env: HandlerEnv, tls: Node
           remoteIp: e.remoteIp,
           isRepair: e.isRepair,
           atMs: e.atMs,
+          approvedVia: e.approvedVia,
+          inviteId: e.inviteId,
         });
       });
       try {

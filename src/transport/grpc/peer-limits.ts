@@ -11,6 +11,7 @@ export interface PeerLimitsOptions {
   awaitStreamsPerPeer: number;
   watchStreamsPerSession: number;
   watchStreamsPerPeer: number;
+  connectStreamsPerPeer: number;
 }
 
 /** Kinds of long-lived stream with their own quotas. */
@@ -91,14 +92,35 @@ export class PeerLimits {
         logDetail: `${kind} stream quota of peer ${peer} used up`,
       });
     }
-    this.#bump(scopeKey, 1);
-    this.#bump(peerKey, 1);
+    return this.#hold(scopeKey, peerKey);
+  }
+
+  /**
+   * Takes one Connect stream slot of `remoteIp`'s network for as long as the stream is open (proven or
+   * not). Returns the release function (idempotent). Throws ResourceExhaustedError when the peer holds
+   * `connectStreamsPerPeer` already.
+   */
+  openConnect(remoteIp: string): () => void {
+    const peer = peerNetworkOf(remoteIp);
+    const key = `Connect\0p\0${peer}`;
+    const max = this.#o.connectStreamsPerPeer;
+    if ((this.#open.get(key) ?? 0) >= max) {
+      throw new ResourceExhaustedError(`too many open Connect streams from this address (${max}); close one first`, {
+        retryAfterMs: 1000,
+        logDetail: `Connect stream quota of peer ${peer} used up`,
+      });
+    }
+    return this.#hold(key);
+  }
+
+  /** Counts one open stream under each key until the returned (idempotent) release is called. */
+  #hold(...keys: string[]): () => void {
+    for (const k of keys) this.#bump(k, 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.#bump(scopeKey, -1);
-      this.#bump(peerKey, -1);
+      for (const k of keys) this.#bump(k, -1);
     };
   }
 

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { chmod } from "node:fs/promises";
+import { chmod, chown, lstat, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
 import { readFileSync } from "node:fs";
@@ -94,6 +94,11 @@ function describeFile(encoded: Buffer): DescriptorFile {
   return file;
 }
 
+/** Every FileDescriptorProto of our .proto files, encoded (strict-decode reads field types from them). */
+export function allDescriptorFiles(): Buffer[] {
+  return fileDescriptorProtos().map((f) => f.encoded);
+}
+
 /** The files defining `services` plus everything they import, transitively. */
 export function descriptorFilesFor(services: readonly string[]): Buffer[] {
   const all = fileDescriptorProtos();
@@ -136,8 +141,24 @@ export function addHealth(server: Server, services: readonly string[]): HealthIm
 
 /** Binds `server` to a unix socket and restricts it to the owner (mode 0600). */
 export async function bindUnix(server: Server, socketPath: string): Promise<void> {
-  // Create the socket owner-only from the start (no window with umask permissions), then make sure.
-  const previous = process.umask(0o177);
+  await bindUnixSocket(server, socketPath, { mode: 0o600 });
+}
+
+/** How a unix socket is exposed: its mode and, optionally, its group (the adapter socket: 0660 + group). */
+export interface UnixSocketAccess {
+  /** 0o600 (owner only) or 0o660 (owner and group). */
+  mode: 0o600 | 0o660;
+  /** Group id to give the socket; undefined keeps the daemon's group. */
+  gid?: number | undefined;
+}
+
+/**
+ * Binds `server` to a unix socket with `access`: the socket is created with no more than the final
+ * permissions (a restrictive umask around bind, so there is no window with wider ones), then its
+ * group and mode are set. Throws what bind, chown or chmod throw (EPERM: the daemon is not in the group).
+ */
+export async function bindUnixSocket(server: Server, socketPath: string, access: UnixSocketAccess): Promise<void> {
+  const previous = process.umask(0o777 & ~access.mode);
   try {
     await new Promise<number>((resolve, reject) =>
       server.bindAsync(`unix:${socketPath}`, ServerCredentials.createInsecure(), (err, port) =>
@@ -147,7 +168,36 @@ export async function bindUnix(server: Server, socketPath: string): Promise<void
   } finally {
     process.umask(previous);
   }
-  await chmod(socketPath, 0o600);
+  if (access.gid !== undefined) await chown(socketPath, process.getuid?.() ?? -1, access.gid);
+  await chmod(socketPath, access.mode);
+}
+
+/** Thrown by {@link removeStaleSocket} when the path exists and is not a socket. */
+export class NotASocketError extends Error {
+  constructor(readonly path: string, readonly kind: string) {
+    super(`${path} exists and is ${kind}, not a socket`);
+    this.name = "NotASocketError";
+  }
+}
+
+/**
+ * Removes a stale unix socket at `socketPath` (the caller holds the state lock, so no live daemon
+ * owns it). Anything else at that path (a regular file, a directory, a symlink) is never touched:
+ * throws NotASocketError naming what it is.
+ */
+export async function removeStaleSocket(socketPath: string): Promise<void> {
+  let st;
+  try {
+    st = await lstat(socketPath);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  if (!st.isSocket()) {
+    const kind = st.isFile() ? "a regular file" : st.isDirectory() ? "a directory" : st.isSymbolicLink() ? "a symbolic link" : "not a socket";
+    throw new NotASocketError(socketPath, kind);
+  }
+  await rm(socketPath, { force: true });
 }
 
 /**

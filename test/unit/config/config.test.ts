@@ -14,6 +14,8 @@ describe("config", () => {
       historyGraceMs: 30_000,
       sweepIntervalMs: 10_000,
       unpairedResponse: "branded",
+      maxPendingTotal: 100,
+      streamsPerConnection: 16,
     });
     expect(policies.resolve("whatsapp", "default").policy).to.equal("pairing");
   });

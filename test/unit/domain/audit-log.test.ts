@@ -100,13 +100,13 @@ describe("audit trail (domain, fake clock, in-memory store)", () => {
   });
 
   it("sweeps records past the age limit, then the oldest beyond the count limit", async () => {
-    for (let i = 0; i < 5; i++) await dm.addAllowed("telegram", "", `old${i}`);
+    for (let i = 0; i < 5; i++) await dm.addAllowed("telegram", "", `100${i}`);
     clock.advance(10 * DAY);
-    for (let i = 0; i < 8; i++) await dm.addAllowed("telegram", "", `new${i}`);
+    for (let i = 0; i < 8; i++) await dm.addAllowed("telegram", "", `200${i}`);
     expect(await audit.sweep(5 * DAY, 1000)).to.equal(5);
-    expect((await all()).map((r) => r.subjectId)).to.deep.equal([...Array(8).keys()].map((i) => `new${i}`));
+    expect((await all()).map((r) => r.subjectId)).to.deep.equal([...Array(8).keys()].map((i) => `200${i}`));
     expect(await audit.sweep(5 * DAY, 3)).to.equal(5);
-    expect((await all()).map((r) => r.subjectId)).to.deep.equal(["new5", "new6", "new7"]);
+    expect((await all()).map((r) => r.subjectId)).to.deep.equal(["2005", "2006", "2007"]);
     expect(await audit.sweep(5 * DAY, 3)).to.equal(0);
   });
 });

@@ -125,7 +125,9 @@ describe("DmPairing (domain, fake clock, in-memory store)", () => {
       const v = await inbound(dm, "5");
       clock.advance(HOUR);
       const err = await expectRejection(dm.approve("telegram", "", v.pairingCode, false), NotFoundError);
-      expect(err.message).to.equal(`No pending pairing request found for code: ${v.pairingCode}`);
+      expect(err.message).to.equal(`No pending pairing request found for code: ${v.pairingCode} (expired, already approved, or mistyped; see pairgate pairing list)`);
+      // The expired request is removed after the answer (so unknown and expired codes answer alike).
+      for (let i = 0; i < 50 && events.length < 2; i++) await new Promise((r) => setImmediate(r));
       expect(events.map((e) => e.type)).to.deep.equal(["requested", "expired"]);
       expect(await inbound(dm, "5")).to.have.property("replyText").that.is.not.equal("");
     });
@@ -191,6 +193,34 @@ describe("DmPairing (domain, fake clock, in-memory store)", () => {
   });
 
   describe("approve", () => {
+    it("answers unknown, expired and already used codes alike: same NOT_FOUND text, same reads, only the miss's audit write", async () => {
+      const dm = await engine();
+      const used = (await inbound(dm, "20")).pairingCode;
+      await dm.approve("telegram", "", used, false);
+      const expired = (await inbound(dm, "21")).pairingCode;
+      clock.advance(HOUR);
+      const unknown = "ZZZZZZZZ";
+      const trace: string[] = [];
+      const collection = store.collection.bind(store);
+      const write = store.write.bind(store);
+      (store as { collection: unknown }).collection = (name: string) => {
+        const c = collection(name as never);
+        return { ...c, get: (k: string) => (trace.push(`get ${name}`), c.get(k)), getSync: c.getSync.bind(c), entries: c.entries.bind(c) };
+      };
+      (store as { write: unknown }).write = (ops: WriteOp[], o: WriteOptions) => (trace.push("write"), write(ops, o));
+      const answers: Array<{ message: string; trace: string[] }> = [];
+      for (const code of [unknown, expired, used]) {
+        trace.length = 0;
+        const err = await expectRejection(dm.approve("telegram", "", code, false), NotFoundError);
+        answers.push({ message: err.message.replace(code, "X"), trace: [...trace] });
+      }
+      expect(answers[0]!.message).to.equal("No pending pairing request found for code: X (expired, already approved, or mistyped; see pairgate pairing list)");
+      expect(answers[1]).to.deep.equal(answers[0]);
+      expect(answers[2]).to.deep.equal(answers[0]);
+      // Two reads, then the one audit record of the miss (no code in it): the same work in all three cases.
+      expect(answers[0]!.trace).to.deep.equal(["get dmCodes", "get dmRequests", "write"]);
+    });
+
     it("accepts the code in any case, with spaces and hyphens", async () => {
       const dm = await engine();
       const { pairingCode: code } = await inbound(dm, "10");
@@ -280,7 +310,7 @@ describe("DmPairing (domain, fake clock, in-memory store)", () => {
   describe("allowlist", () => {
     it("lists config entries first, then approved senders, across pages", async () => {
       const dm = await engine({ telegram: { allowFrom: ["tg:300", "100"] } });
-      for (const id of ["b", "a", "c"]) await dm.addAllowed("telegram", "", id);
+      for (const id of ["2", "1", "3"]) await dm.addAllowed("telegram", "", id);
       const seen: string[] = [];
       let pageToken = "";
       let pages = 0;
@@ -290,7 +320,7 @@ describe("DmPairing (domain, fake clock, in-memory store)", () => {
         pageToken = page.nextPageToken;
         pages++;
       } while (pageToken !== "");
-      expect(seen).to.deep.equal(["config:300", "config:100", "approved:a", "approved:b", "approved:c"]);
+      expect(seen).to.deep.equal(["config:300", "config:100", "approved:1", "approved:2", "approved:3"]);
       expect(pages).to.equal(3);
     });
 
@@ -348,7 +378,7 @@ describe("DmPairing (domain, fake clock, in-memory store)", () => {
 
     it("open: everyone is allowed", async () => {
       const dm = await engine({ telegram: { dmPolicy: "open", allowFrom: ["*"] } });
-      expect((await inbound(dm, "anyone")).decision).to.equal("allow");
+      expect((await inbound(dm, "4711")).decision).to.equal("allow");
     });
 
     it("disabled: every message is denied, even from allowed senders", async () => {

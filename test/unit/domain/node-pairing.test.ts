@@ -146,6 +146,6 @@ describe("NodePairing engine", () => {
     const { token } = await n.claim();
     const text = JSON.stringify(events);
     expect(text).to.not.contain(token);
-    expect(Object.keys(events[0]!).sort()).to.deep.equal(["atMs", "displayName", "isRepair", "nodeId", "platform", "remoteIp", "requestId", "type"]);
+    expect(Object.keys(events[0]!).sort()).to.deep.equal(["approvedVia", "atMs", "displayName", "inviteId", "isRepair", "nodeId", "platform", "remoteIp", "requestId", "type"]);
   });
 });

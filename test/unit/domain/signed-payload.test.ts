@@ -1,4 +1,4 @@
-import { createPrivateKey, randomBytes, sign } from "node:crypto";
+import { createPrivateKey, createPublicKey, randomBytes, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -8,9 +8,12 @@ import {
   GatewayProofPurpose as ClientGatewayPurpose,
   gatewayInfoProofBody as clientInfoBody,
   gatewayProofPayload,
+  inviteKeySeed as clientInviteKeySeed,
   nodeIdFromPublicKey,
   NodeSignPurpose,
   nodeSignedPayload,
+  inviteProofPayload,
+  pairInviteDigest,
   pairRequestDigest,
   tokenDigest,
 } from "../../../clients/ts/signed-payload";
@@ -21,7 +24,10 @@ import { proveChallenge, proveGatewayInfo } from "../../../src/domain/gateway-pr
 import { hasInvisibleCharacters } from "../../../src/domain/node-input";
 import {
   buildGatewayProof,
+  buildInviteProof,
   buildSignedPayload,
+  inviteKeySeed,
+  pairInviteBody,
   challengeProofBody,
   digestBody,
   GatewayProofPurpose,
@@ -29,7 +35,9 @@ import {
   pairRequestBody,
   SignPurpose,
 } from "../../../src/domain/signed-payload";
-import { VECTOR_INPUTS } from "../../../scripts/protocol-vectors";
+import { computeInviteVectors, VECTOR_INPUTS } from "../../../scripts/protocol-vectors";
+import { parseInviteUri } from "../../../clients/ts/invite-uri";
+import { formatInviteUri as formatDaemonInviteUri } from "../../../src/domain/node-invite-uri";
 
 const PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
 
@@ -66,8 +74,16 @@ describe("signed payload", () => {
       expect(Buffer.from(pairRequestDigest(fields)).equals(pairRequestBody(fields))).to.equal(true);
       const token = "pgn_" + randomBytes(32).toString("base64url");
       expect(Buffer.from(tokenDigest(token)).equals(digestBody(token))).to.equal(true);
+      const proof = randomBytes(64);
+      expect(Buffer.from(pairInviteDigest(fields, "00112233aabbccdd", proof)).equals(pairInviteBody(fields, "00112233aabbccdd", proof))).to.equal(true);
+      const digest = pairRequestBody(fields);
+      const gw = randomBytes(32).toString("hex");
+      const n = randomBytes(32);
+      expect(Buffer.from(inviteProofPayload(gw, nodeIdOf(keys.publicKey), n, "0123456789abcdef", digest)).toString("hex")).to.equal(
+        buildInviteProof({ gatewayId: gw, nodeId: nodeIdOf(keys.publicKey), nonce: n, inviteId: "0123456789abcdef", pairRequestDigest: digest }).toString("hex"),
+      );
       expect(nodeIdFromPublicKey(keys.publicKey)).to.equal(nodeIdOf(keys.publicKey));
-      for (const purpose of [1, 2, 3, 4] as const) {
+      for (const purpose of [1, 2, 3, 4, 5] as const) {
         const args = { gatewayId: randomBytes(32).toString("hex"), nodeId: nodeIdOf(keys.publicKey), nonce: randomBytes(32), body: randomBytes(i) };
         const server = buildSignedPayload({ purpose, ...args });
         const client = nodeSignedPayload(purpose, args.gatewayId, args.nodeId, args.nonce, args.body);
@@ -161,6 +177,53 @@ describe("signed payload", () => {
     expect(() => verifyGatewayInfo({ ...fields, gatewaySignature: bad }, v.clientNonce)).to.throw(/failed to prove/);
     expect(() => verifyGatewayInfo({ ...fields, gatewaySignature: iSig }, Buffer.alloc(32))).to.throw(/failed to prove/);
     expect(iMsg.subarray(0, 19).equals(buildSignedPayload({ purpose: 1, gatewayId: "", nodeId: "", nonce: v.nonce, body: Buffer.alloc(0) }).subarray(0, 19))).to.equal(false);
+  });
+
+  it("matches the invite vectors of docs/protocol.md §3b with the daemon's and the client's builders", () => {
+    const v = VECTOR_INPUTS;
+    const [doc] = documentedVectors("invite-vector");
+    expect(doc, "an invite-vector block").to.not.equal(undefined);
+    expect(doc).to.deep.equal(computeInviteVectors());
+    const keys = nacl.sign.keyPair.fromSeed(v.seed);
+    const nodeId = nodeIdOf(keys.publicKey);
+    const fields = { ...v.fields, publicKey: keys.publicKey };
+    // The daemon's builders (node:crypto) give the same bytes as the documented ones.
+    const seed = inviteKeySeed(v.inviteSecret);
+    expect(seed.toString("hex")).to.equal(doc!["invite key seed"]);
+    expect(Buffer.from(clientInviteKeySeed(v.inviteSecret)).toString("hex")).to.equal(doc!["invite key seed"]);
+    const inviteKey = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" });
+    const invitePublic = Buffer.from(createPublicKey(inviteKey).export({ format: "jwk" }).x as string, "base64url");
+    expect(invitePublic.toString("hex")).to.equal(doc!["invite public key"]);
+    const proofMessage = buildInviteProof({ gatewayId: v.gatewayId, nodeId, nonce: v.nonce, inviteId: v.inviteId, pairRequestDigest: pairRequestBody(fields) });
+    expect(proofMessage.toString("hex")).to.equal(doc!["proof message"]);
+    const proof = sign(null, proofMessage, inviteKey);
+    expect(proof.toString("hex")).to.equal(doc!.invite_proof);
+    const body = pairInviteBody(fields, v.inviteId, proof);
+    expect(body.toString("hex")).to.equal(doc!.body);
+    const message = buildSignedPayload({ purpose: SignPurpose.pairInvite, gatewayId: v.gatewayId, nodeId, nonce: v.nonce, body });
+    expect(message.toString("hex")).to.equal(doc!.message);
+    expect(verifyEd25519(publicKeyObject(keys.publicKey), message, Buffer.from(doc!.signature!, "hex"))).to.equal(true);
+    // The proof is no node payload: another tag, another purpose byte.
+    expect(proofMessage.subarray(0, 22).toString("latin1")).to.equal("pairgate-invite-proof\u0000");
+    // The URI: the daemon's formatter writes the documented text; the client parses it back.
+    const uri = formatDaemonInviteUri({
+      gatewayId: v.gatewayId,
+      addresses: [v.inviteAddress],
+      tlsSpkiSha256: v.inviteTlsPin,
+      inviteId: v.inviteId,
+      secret: v.inviteSecret,
+      name: v.fields.displayName,
+    });
+    expect(uri).to.equal(doc!.uri);
+    const parsed = parseInviteUri(uri);
+    expect(parsed).to.deep.equal({
+      gatewayId: v.gatewayId,
+      addresses: [v.inviteAddress],
+      tlsPin: `sha256/${v.inviteTlsPin.toString("base64")}`,
+      inviteId: v.inviteId,
+      secret: new Uint8Array(v.inviteSecret),
+      name: "Pixel 8",
+    });
   });
 
   it("states the TAG lengths right: 18 ASCII bytes + 0x00 for nodes, 22 + 0x00 for gateway proofs", () => {

@@ -164,7 +164,9 @@ export interface AuditRecord {
   /**
    * What happened: "pairing.approve", "pairing.approve_failed", "pairing.reject", "pairing.add",
    * "pairing.revoke", "pairing.expire", "node.approve", "node.reject", "node.claim", "node.rotate",
-   * "node.revoke", "node.rename", "node.expire", "config.reload", "config.reload_failed", "import".
+   * "node.revoke", "node.rename", "node.expire", "node.invite_create", "node.invite_revoke",
+   * "config.reload", "config.reload_failed", "import". A node approved by invite is "node.approve" with
+   * `via` "invite" and role "node".
    */
   action: string;
   /**

@@ -1146,7 +1146,11 @@ export const AckNotificationResponse: MessageFns<AckNotificationResponse> = {
  * assistant, sends `reply_text` back to the sender when it is non-empty, and keeps one
  * SubscribeNotifications stream open per channel account so that approval notices reach senders.
  *
- * Served on the daemon's unix socket (`<home>/pairgate.sock`, mode 0600).
+ * Served on the adapter socket (`<home>/adapter.sock`, mode 0660, group `adapters.socketGroup`),
+ * which serves nothing else, and on the owner socket (`<home>/pairgate.sock`, mode 0600). Adapters
+ * use the adapter socket. With `adapters.channels` set, the adapter socket answers PERMISSION_DENIED
+ * for any other channel. At most `dm.streamsPerConnection` (16) SubscribeNotifications and
+ * WatchPairingEvents streams are open per connection; one more gets RESOURCE_EXHAUSTED.
  */
 export type DmAccessServiceService = typeof DmAccessServiceService;
 export const DmAccessServiceService = {

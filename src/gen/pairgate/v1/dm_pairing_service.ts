@@ -192,6 +192,12 @@ export enum PairingEventType {
   PAIRING_EVENT_TYPE_EXPIRED = 4,
   /** PAIRING_EVENT_TYPE_REVOKED - An approved sender was revoked. */
   PAIRING_EVENT_TYPE_REVOKED = 5,
+  /**
+   * PAIRING_EVENT_TYPE_APPROVE_FAILED - ("pairing.approve_failed") A wrong or malformed code was tried after the free misses (5 within
+   * 15 minutes per socket and channel account) were used up; the answer was delayed. `sender_id` and
+   * `code` are empty; `failed_attempts` and `caller_role` say how many and from which socket.
+   */
+  PAIRING_EVENT_TYPE_APPROVE_FAILED = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -215,6 +221,9 @@ export function pairingEventTypeFromJSON(object: any): PairingEventType {
     case 5:
     case "PAIRING_EVENT_TYPE_REVOKED":
       return PairingEventType.PAIRING_EVENT_TYPE_REVOKED;
+    case 6:
+    case "PAIRING_EVENT_TYPE_APPROVE_FAILED":
+      return PairingEventType.PAIRING_EVENT_TYPE_APPROVE_FAILED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -236,7 +245,52 @@ export function pairingEventTypeToJSON(object: PairingEventType): string {
       return "PAIRING_EVENT_TYPE_EXPIRED";
     case PairingEventType.PAIRING_EVENT_TYPE_REVOKED:
       return "PAIRING_EVENT_TYPE_REVOKED";
+    case PairingEventType.PAIRING_EVENT_TYPE_APPROVE_FAILED:
+      return "PAIRING_EVENT_TYPE_APPROVE_FAILED";
     case PairingEventType.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** CallerRole names the unix socket a call came in on. */
+export enum CallerRole {
+  /** CALLER_ROLE_UNSPECIFIED - Not an approve-failed event. */
+  CALLER_ROLE_UNSPECIFIED = 0,
+  /** CALLER_ROLE_OWNER - The owner's socket, pairgate.sock (mode 0600, every service). */
+  CALLER_ROLE_OWNER = 1,
+  /** CALLER_ROLE_ADAPTER - The adapter socket, adapter.sock (DmAccessService only). */
+  CALLER_ROLE_ADAPTER = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function callerRoleFromJSON(object: any): CallerRole {
+  switch (object) {
+    case 0:
+    case "CALLER_ROLE_UNSPECIFIED":
+      return CallerRole.CALLER_ROLE_UNSPECIFIED;
+    case 1:
+    case "CALLER_ROLE_OWNER":
+      return CallerRole.CALLER_ROLE_OWNER;
+    case 2:
+    case "CALLER_ROLE_ADAPTER":
+      return CallerRole.CALLER_ROLE_ADAPTER;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return CallerRole.UNRECOGNIZED;
+  }
+}
+
+export function callerRoleToJSON(object: CallerRole): string {
+  switch (object) {
+    case CallerRole.CALLER_ROLE_UNSPECIFIED:
+      return "CALLER_ROLE_UNSPECIFIED";
+    case CallerRole.CALLER_ROLE_OWNER:
+      return "CALLER_ROLE_OWNER";
+    case CallerRole.CALLER_ROLE_ADAPTER:
+      return "CALLER_ROLE_ADAPTER";
+    case CallerRole.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -260,6 +314,13 @@ export interface PairingRequest {
   lastSeenAtMs: number;
   /** When the request expires, in Unix milliseconds. */
   expiresAtMs: number;
+  /**
+   * Non-empty when the sender id or a `sender_meta` value could pass for someone else: it mixes
+   * scripts (UTS #39 mixed-script rule, e.g. Latin "A" with Greek "lice"), is written entirely in
+   * Latin lookalikes of another script (Cyrillic "аре"), or holds fullwidth or mathematical letters.
+   * Says which field and why, e.g. `sender_meta.username mixes Greek and Latin`. Check before approving.
+   */
+  lookalikeWarning: string;
 }
 
 export interface PairingRequest_SenderMetaEntry {
@@ -428,6 +489,14 @@ export interface ChannelStatus {
   undeliveredNotifications: number;
   /** Config `allowFrom` entries (including "*"). */
   configAllowCount: number;
+  /**
+   * Wrong or malformed pairing codes tried on this account (ApprovePairingCode, RejectPairingRequest)
+   * in the last 15 minutes, from every socket. Past 5 per socket, each further miss is answered
+   * after a delay (1 s doubling to 30 s) and emits PAIRING_EVENT_TYPE_APPROVE_FAILED.
+   */
+  approveMissesRecent: number;
+  /** Wrong or malformed pairing codes tried on this account since the daemon started. */
+  approveMissesTotal: number;
 }
 
 /** ListChannelsRequest has no filters yet. */
@@ -464,6 +533,10 @@ export interface WatchPairingEventsResponse {
   atMs: number;
   /** The request's display data, when known. */
   senderMeta: { [key: string]: string };
+  /** APPROVE_FAILED only: misses on this (socket, channel account) in the last 15 minutes. */
+  failedAttempts: number;
+  /** APPROVE_FAILED only: the socket the misses came from. */
+  callerRole: CallerRole;
 }
 
 export interface WatchPairingEventsResponse_SenderMetaEntry {
@@ -481,6 +554,7 @@ function createBasePairingRequest(): PairingRequest {
     createdAtMs: 0,
     lastSeenAtMs: 0,
     expiresAtMs: 0,
+    lookalikeWarning: "",
   };
 }
 
@@ -509,6 +583,9 @@ export const PairingRequest: MessageFns<PairingRequest> = {
     }
     if (message.expiresAtMs !== 0) {
       writer.uint32(64).int64(message.expiresAtMs);
+    }
+    if (message.lookalikeWarning !== "") {
+      writer.uint32(74).string(message.lookalikeWarning);
     }
     return writer;
   },
@@ -593,6 +670,14 @@ export const PairingRequest: MessageFns<PairingRequest> = {
             message.expiresAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.lookalikeWarning = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -661,6 +746,11 @@ export const PairingRequest: MessageFns<PairingRequest> = {
         : isSet(object.expires_at_ms)
         ? globalThis.Number(object.expires_at_ms)
         : 0,
+      lookalikeWarning: isSet(object.lookalikeWarning)
+        ? globalThis.String(object.lookalikeWarning)
+        : isSet(object.lookalike_warning)
+        ? globalThis.String(object.lookalike_warning)
+        : "",
     };
   },
 
@@ -696,6 +786,9 @@ export const PairingRequest: MessageFns<PairingRequest> = {
     if (message.expiresAtMs !== 0) {
       obj.expiresAtMs = Math.round(message.expiresAtMs);
     }
+    if (message.lookalikeWarning !== "") {
+      obj.lookalikeWarning = message.lookalikeWarning;
+    }
     return obj;
   },
 
@@ -720,6 +813,7 @@ export const PairingRequest: MessageFns<PairingRequest> = {
     message.createdAtMs = object.createdAtMs ?? 0;
     message.lastSeenAtMs = object.lastSeenAtMs ?? 0;
     message.expiresAtMs = object.expiresAtMs ?? 0;
+    message.lookalikeWarning = object.lookalikeWarning ?? "";
     return message;
   },
 };
@@ -2350,6 +2444,8 @@ function createBaseChannelStatus(): ChannelStatus {
     queueFullDrops: 0,
     undeliveredNotifications: 0,
     configAllowCount: 0,
+    approveMissesRecent: 0,
+    approveMissesTotal: 0,
   };
 }
 
@@ -2384,6 +2480,12 @@ export const ChannelStatus: MessageFns<ChannelStatus> = {
     }
     if (message.configAllowCount !== 0) {
       writer.uint32(80).int32(message.configAllowCount);
+    }
+    if (message.approveMissesRecent !== 0) {
+      writer.uint32(88).int32(message.approveMissesRecent);
+    }
+    if (message.approveMissesTotal !== 0) {
+      writer.uint32(96).int64(message.approveMissesTotal);
     }
     return writer;
   },
@@ -2481,6 +2583,22 @@ export const ChannelStatus: MessageFns<ChannelStatus> = {
             message.configAllowCount = reader.int32();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.approveMissesRecent = reader.int32();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.approveMissesTotal = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2537,6 +2655,16 @@ export const ChannelStatus: MessageFns<ChannelStatus> = {
         : isSet(object.config_allow_count)
         ? globalThis.Number(object.config_allow_count)
         : 0,
+      approveMissesRecent: isSet(object.approveMissesRecent)
+        ? globalThis.Number(object.approveMissesRecent)
+        : isSet(object.approve_misses_recent)
+        ? globalThis.Number(object.approve_misses_recent)
+        : 0,
+      approveMissesTotal: isSet(object.approveMissesTotal)
+        ? globalThis.Number(object.approveMissesTotal)
+        : isSet(object.approve_misses_total)
+        ? globalThis.Number(object.approve_misses_total)
+        : 0,
     };
   },
 
@@ -2572,6 +2700,12 @@ export const ChannelStatus: MessageFns<ChannelStatus> = {
     if (message.configAllowCount !== 0) {
       obj.configAllowCount = Math.round(message.configAllowCount);
     }
+    if (message.approveMissesRecent !== 0) {
+      obj.approveMissesRecent = Math.round(message.approveMissesRecent);
+    }
+    if (message.approveMissesTotal !== 0) {
+      obj.approveMissesTotal = Math.round(message.approveMissesTotal);
+    }
     return obj;
   },
 
@@ -2590,6 +2724,8 @@ export const ChannelStatus: MessageFns<ChannelStatus> = {
     message.queueFullDrops = object.queueFullDrops ?? 0;
     message.undeliveredNotifications = object.undeliveredNotifications ?? 0;
     message.configAllowCount = object.configAllowCount ?? 0;
+    message.approveMissesRecent = object.approveMissesRecent ?? 0;
+    message.approveMissesTotal = object.approveMissesTotal ?? 0;
     return message;
   },
 };
@@ -2807,7 +2943,17 @@ export const WatchPairingEventsRequest: MessageFns<WatchPairingEventsRequest> = 
 };
 
 function createBaseWatchPairingEventsResponse(): WatchPairingEventsResponse {
-  return { type: 0, channel: "", accountId: "", senderId: "", code: "", atMs: 0, senderMeta: {} };
+  return {
+    type: 0,
+    channel: "",
+    accountId: "",
+    senderId: "",
+    code: "",
+    atMs: 0,
+    senderMeta: {},
+    failedAttempts: 0,
+    callerRole: 0,
+  };
 }
 
 export const WatchPairingEventsResponse: MessageFns<WatchPairingEventsResponse> = {
@@ -2833,6 +2979,12 @@ export const WatchPairingEventsResponse: MessageFns<WatchPairingEventsResponse> 
     globalThis.Object.entries(message.senderMeta).forEach(([key, value]: [string, string]) => {
       WatchPairingEventsResponse_SenderMetaEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
     });
+    if (message.failedAttempts !== 0) {
+      writer.uint32(64).int32(message.failedAttempts);
+    }
+    if (message.callerRole !== 0) {
+      writer.uint32(72).int32(message.callerRole);
+    }
     return writer;
   },
 
@@ -2908,6 +3060,22 @@ export const WatchPairingEventsResponse: MessageFns<WatchPairingEventsResponse> 
             }
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.failedAttempts = reader.int32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.callerRole = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2967,6 +3135,16 @@ export const WatchPairingEventsResponse: MessageFns<WatchPairingEventsResponse> 
           {},
         )
         : {},
+      failedAttempts: isSet(object.failedAttempts)
+        ? globalThis.Number(object.failedAttempts)
+        : isSet(object.failed_attempts)
+        ? globalThis.Number(object.failed_attempts)
+        : 0,
+      callerRole: isSet(object.callerRole)
+        ? callerRoleFromJSON(object.callerRole)
+        : isSet(object.caller_role)
+        ? callerRoleFromJSON(object.caller_role)
+        : 0,
     };
   },
 
@@ -2999,6 +3177,12 @@ export const WatchPairingEventsResponse: MessageFns<WatchPairingEventsResponse> 
         });
       }
     }
+    if (message.failedAttempts !== 0) {
+      obj.failedAttempts = Math.round(message.failedAttempts);
+    }
+    if (message.callerRole !== 0) {
+      obj.callerRole = callerRoleToJSON(message.callerRole);
+    }
     return obj;
   },
 
@@ -3022,6 +3206,8 @@ export const WatchPairingEventsResponse: MessageFns<WatchPairingEventsResponse> 
       },
       {},
     );
+    message.failedAttempts = object.failedAttempts ?? 0;
+    message.callerRole = object.callerRole ?? 0;
     return message;
   },
 };
@@ -3144,9 +3330,13 @@ export const DmPairingServiceService = {
    * allowlist, in one atomic, synced write. With `notify`, an approval notice is written to the durable
    * notification outbox in the same write.
    *
-   * The code is matched after trimming, upper-casing and removing spaces and hyphens.
-   * Errors: NOT_FOUND when no live request has that code; INVALID_ARGUMENT for an unknown channel or a
-   * malformed code.
+   * The code is matched after removing ASCII spaces, tabs and hyphens and upper-casing ASCII letters
+   * (nothing else is folded or stripped); it must then be 8 characters of the alphabet.
+   * Errors: NOT_FOUND "No pending pairing request found for code: X (expired, already approved, or
+   * mistyped; see pairgate pairing list)" when no live request has that code (the same answer for
+   * unknown, expired and already used codes); INVALID_ARGUMENT for an unknown channel or "malformed
+   * code". Both count as a miss: after 5 misses in 15 minutes per socket and channel account, each
+   * further miss is answered after a delay (1 s doubling to 30 s). A correct code is never delayed.
    */
   approvePairingCode: {
     path: "/pairgate.v1.DmPairingService/ApprovePairingCode" as const,
@@ -3236,8 +3426,10 @@ export const DmPairingServiceService = {
     responseDeserialize: (value: Buffer): ListChannelsResponse => ListChannelsResponse.decode(value),
   },
   /**
-   * WatchPairingEvents streams pairing events (requested, approved, rejected, expired, revoked) as they
-   * happen, optionally filtered to one channel (and account). It sends no backlog.
+   * WatchPairingEvents streams pairing events (requested, approved, rejected, expired, revoked,
+   * approve_failed) as they happen, optionally filtered to one channel (and account). It sends no
+   * backlog. At most `dm.streamsPerConnection` (16) of these and SubscribeNotifications streams are
+   * open per connection; one more gets RESOURCE_EXHAUSTED.
    */
   watchPairingEvents: {
     path: "/pairgate.v1.DmPairingService/WatchPairingEvents" as const,
@@ -3263,9 +3455,13 @@ export interface DmPairingServiceServer extends UntypedServiceImplementation {
    * allowlist, in one atomic, synced write. With `notify`, an approval notice is written to the durable
    * notification outbox in the same write.
    *
-   * The code is matched after trimming, upper-casing and removing spaces and hyphens.
-   * Errors: NOT_FOUND when no live request has that code; INVALID_ARGUMENT for an unknown channel or a
-   * malformed code.
+   * The code is matched after removing ASCII spaces, tabs and hyphens and upper-casing ASCII letters
+   * (nothing else is folded or stripped); it must then be 8 characters of the alphabet.
+   * Errors: NOT_FOUND "No pending pairing request found for code: X (expired, already approved, or
+   * mistyped; see pairgate pairing list)" when no live request has that code (the same answer for
+   * unknown, expired and already used codes); INVALID_ARGUMENT for an unknown channel or "malformed
+   * code". Both count as a miss: after 5 misses in 15 minutes per socket and channel account, each
+   * further miss is answered after a delay (1 s doubling to 30 s). A correct code is never delayed.
    */
   approvePairingCode: handleUnaryCall<ApprovePairingCodeRequest, ApprovePairingCodeResponse>;
   /**
@@ -3296,8 +3492,10 @@ export interface DmPairingServiceServer extends UntypedServiceImplementation {
    */
   listChannels: handleUnaryCall<ListChannelsRequest, ListChannelsResponse>;
   /**
-   * WatchPairingEvents streams pairing events (requested, approved, rejected, expired, revoked) as they
-   * happen, optionally filtered to one channel (and account). It sends no backlog.
+   * WatchPairingEvents streams pairing events (requested, approved, rejected, expired, revoked,
+   * approve_failed) as they happen, optionally filtered to one channel (and account). It sends no
+   * backlog. At most `dm.streamsPerConnection` (16) of these and SubscribeNotifications streams are
+   * open per connection; one more gets RESOURCE_EXHAUSTED.
    */
   watchPairingEvents: handleServerStreamingCall<WatchPairingEventsRequest, WatchPairingEventsResponse>;
 }
@@ -3327,9 +3525,13 @@ export interface DmPairingServiceClient extends Client {
    * allowlist, in one atomic, synced write. With `notify`, an approval notice is written to the durable
    * notification outbox in the same write.
    *
-   * The code is matched after trimming, upper-casing and removing spaces and hyphens.
-   * Errors: NOT_FOUND when no live request has that code; INVALID_ARGUMENT for an unknown channel or a
-   * malformed code.
+   * The code is matched after removing ASCII spaces, tabs and hyphens and upper-casing ASCII letters
+   * (nothing else is folded or stripped); it must then be 8 characters of the alphabet.
+   * Errors: NOT_FOUND "No pending pairing request found for code: X (expired, already approved, or
+   * mistyped; see pairgate pairing list)" when no live request has that code (the same answer for
+   * unknown, expired and already used codes); INVALID_ARGUMENT for an unknown channel or "malformed
+   * code". Both count as a miss: after 5 misses in 15 minutes per socket and channel account, each
+   * further miss is answered after a delay (1 s doubling to 30 s). A correct code is never delayed.
    */
   approvePairingCode(
     request: ApprovePairingCodeRequest,
@@ -3444,8 +3646,10 @@ export interface DmPairingServiceClient extends Client {
     callback: (error: ServiceError | null, response: ListChannelsResponse) => void,
   ): ClientUnaryCall;
   /**
-   * WatchPairingEvents streams pairing events (requested, approved, rejected, expired, revoked) as they
-   * happen, optionally filtered to one channel (and account). It sends no backlog.
+   * WatchPairingEvents streams pairing events (requested, approved, rejected, expired, revoked,
+   * approve_failed) as they happen, optionally filtered to one channel (and account). It sends no
+   * backlog. At most `dm.streamsPerConnection` (16) of these and SubscribeNotifications streams are
+   * open per connection; one more gets RESOURCE_EXHAUSTED.
    */
   watchPairingEvents(
     request: WatchPairingEventsRequest,

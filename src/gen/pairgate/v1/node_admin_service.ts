@@ -206,7 +206,10 @@ export interface PairedNode {
   pairedAtMs: number;
   /** When the current pairing was approved, in Unix milliseconds. */
   approvedAtMs: number;
-  /** How it was approved: "owner" or "auto-loopback". */
+  /**
+   * How it was approved: "owner", "auto-loopback", or "invite" (the node proved a live invite's
+   * setup secret, see `invite_id`).
+   */
   approvedVia: string;
   /** Whether the node holds a token. */
   tokenState: NodeTokenState;
@@ -221,6 +224,8 @@ export interface PairedNode {
    * milliseconds; 0 when no previous token is accepted.
    */
   previousTokenExpiresAtMs: number;
+  /** The invite the current pairing was approved by when `approved_via` is "invite"; else empty. */
+  inviteId: string;
 }
 
 /** ListPendingNodesRequest selects a page. */
@@ -334,6 +339,10 @@ export interface WatchNodeEventsResponse {
   isRepair: boolean;
   /** When it happened, in Unix milliseconds. */
   atMs: number;
+  /** APPROVED only: how it was approved ("owner", "auto-loopback" or "invite"); else empty. */
+  approvedVia: string;
+  /** APPROVED by invite only: the invite's id; else empty. */
+  inviteId: string;
 }
 
 /** GetNodeTlsRequest has no fields. */
@@ -363,6 +372,94 @@ export interface GetNodeTlsResponse {
   auto: boolean;
   /** The node listener's address, "host:port". */
   listenAddress: string;
+}
+
+/** CreateNodeInviteRequest sets up one invite. */
+export interface CreateNodeInviteRequest {
+  /**
+   * A label for the owner (e.g. "Alice's phone"), also put in the URI as the node's suggested display
+   * name. 0 to 64 characters, no control characters.
+   */
+  name: string;
+  /**
+   * How long the invite is valid, in milliseconds: 0 means 10 minutes; 60000 (1 minute) to 86400000
+   * (24 hours).
+   */
+  ttlMs: number;
+  /** How many nodes may pair with it: 0 means 1; at most 100. */
+  maxUses: number;
+  /**
+   * Node listener addresses ("host:port", IPv6 as "[addr]:port") to put in the URI, in order; at most
+   * 8. Empty: the listener's own address, or, when it listens on 0.0.0.0 / ::, every non-loopback
+   * interface address with its port.
+   */
+  addresses: string[];
+}
+
+/** NodeInvite is one invite as the owner sees it. It never includes the secret. */
+export interface NodeInvite {
+  /** The invite id: 16 lowercase hex characters (not secret; it names the invite in the URI). */
+  inviteId: string;
+  /** The owner's label (CreateNodeInviteRequest.name). */
+  name: string;
+  /** When it was created, in Unix milliseconds. */
+  createdAtMs: number;
+  /** When it stops being accepted, in Unix milliseconds. */
+  expiresAtMs: number;
+  /** How many nodes may pair with it in all. */
+  maxUses: number;
+  /** How many have (successful invite pairings). */
+  uses: number;
+  /** When it was last used, in Unix milliseconds; 0 if never. */
+  lastUsedAtMs: number;
+  /** The node id of the last node that paired with it; empty if none. */
+  lastNodeId: string;
+}
+
+/** CreateNodeInviteResponse carries the secret, once. */
+export interface CreateNodeInviteResponse {
+  /** The invite (without its secret). */
+  invite:
+    | NodeInvite
+    | undefined;
+  /**
+   * The setup secret: base64url (no padding) of 32 random bytes. Shown once; anyone holding it can
+   * pair a node until the invite expires or is used up, so hand it over only as the URI / QR code.
+   */
+  secret: string;
+  /**
+   * The invite URI, `pairgate://pair?...` (docs/protocol.md §3b): addresses, gateway_id, the TLS
+   * SPKI pin when the listener has TLS, invite id, secret and name. Render it as a QR code.
+   */
+  uri: string;
+  /** The addresses put in the URI. */
+  addresses: string[];
+  /** SHA-256 of the node listener's TLS SubjectPublicKeyInfo (32 bytes); empty without TLS. */
+  tlsSpkiSha256: Buffer;
+  /** The gateway id in the URI. */
+  gatewayId: string;
+}
+
+/** ListNodeInvitesRequest has no filters. */
+export interface ListNodeInvitesRequest {
+}
+
+/** ListNodeInvitesResponse lists the live invites. */
+export interface ListNodeInvitesResponse {
+  /** Live invites, oldest first (at most `nodes.invites.maxActive`, so never paged). */
+  invites: NodeInvite[];
+}
+
+/** RevokeNodeInviteRequest names an invite. */
+export interface RevokeNodeInviteRequest {
+  /** The full invite id (16 lowercase hex characters). */
+  inviteId: string;
+}
+
+/** RevokeNodeInviteResponse returns the removed invite. */
+export interface RevokeNodeInviteResponse {
+  /** The invite as it was before revocation. */
+  invite: NodeInvite | undefined;
 }
 
 function createBasePendingNode(): PendingNode {
@@ -722,6 +819,7 @@ function createBasePairedNode(): PairedNode {
     lastSeenAtMs: 0,
     activeSessions: 0,
     previousTokenExpiresAtMs: 0,
+    inviteId: "",
   };
 }
 
@@ -777,6 +875,9 @@ export const PairedNode: MessageFns<PairedNode> = {
     }
     if (message.previousTokenExpiresAtMs !== 0) {
       writer.uint32(136).int64(message.previousTokenExpiresAtMs);
+    }
+    if (message.inviteId !== "") {
+      writer.uint32(146).string(message.inviteId);
     }
     return writer;
   },
@@ -930,6 +1031,14 @@ export const PairedNode: MessageFns<PairedNode> = {
             message.previousTokenExpiresAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.inviteId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1019,6 +1128,11 @@ export const PairedNode: MessageFns<PairedNode> = {
         : isSet(object.previous_token_expires_at_ms)
         ? globalThis.Number(object.previous_token_expires_at_ms)
         : 0,
+      inviteId: isSet(object.inviteId)
+        ? globalThis.String(object.inviteId)
+        : isSet(object.invite_id)
+        ? globalThis.String(object.invite_id)
+        : "",
     };
   },
 
@@ -1075,6 +1189,9 @@ export const PairedNode: MessageFns<PairedNode> = {
     if (message.previousTokenExpiresAtMs !== 0) {
       obj.previousTokenExpiresAtMs = Math.round(message.previousTokenExpiresAtMs);
     }
+    if (message.inviteId !== "") {
+      obj.inviteId = message.inviteId;
+    }
     return obj;
   },
 
@@ -1100,6 +1217,7 @@ export const PairedNode: MessageFns<PairedNode> = {
     message.lastSeenAtMs = object.lastSeenAtMs ?? 0;
     message.activeSessions = object.activeSessions ?? 0;
     message.previousTokenExpiresAtMs = object.previousTokenExpiresAtMs ?? 0;
+    message.inviteId = object.inviteId ?? "";
     return message;
   },
 };
@@ -2151,7 +2269,18 @@ export const WatchNodeEventsRequest: MessageFns<WatchNodeEventsRequest> = {
 };
 
 function createBaseWatchNodeEventsResponse(): WatchNodeEventsResponse {
-  return { type: 0, requestId: "", nodeId: "", displayName: "", platform: "", remoteIp: "", isRepair: false, atMs: 0 };
+  return {
+    type: 0,
+    requestId: "",
+    nodeId: "",
+    displayName: "",
+    platform: "",
+    remoteIp: "",
+    isRepair: false,
+    atMs: 0,
+    approvedVia: "",
+    inviteId: "",
+  };
 }
 
 export const WatchNodeEventsResponse: MessageFns<WatchNodeEventsResponse> = {
@@ -2179,6 +2308,12 @@ export const WatchNodeEventsResponse: MessageFns<WatchNodeEventsResponse> = {
     }
     if (message.atMs !== 0) {
       writer.uint32(64).int64(message.atMs);
+    }
+    if (message.approvedVia !== "") {
+      writer.uint32(74).string(message.approvedVia);
+    }
+    if (message.inviteId !== "") {
+      writer.uint32(82).string(message.inviteId);
     }
     return writer;
   },
@@ -2260,6 +2395,22 @@ export const WatchNodeEventsResponse: MessageFns<WatchNodeEventsResponse> = {
             message.atMs = longToNumber(reader.int64());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.approvedVia = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.inviteId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2306,6 +2457,16 @@ export const WatchNodeEventsResponse: MessageFns<WatchNodeEventsResponse> = {
         : isSet(object.at_ms)
         ? globalThis.Number(object.at_ms)
         : 0,
+      approvedVia: isSet(object.approvedVia)
+        ? globalThis.String(object.approvedVia)
+        : isSet(object.approved_via)
+        ? globalThis.String(object.approved_via)
+        : "",
+      inviteId: isSet(object.inviteId)
+        ? globalThis.String(object.inviteId)
+        : isSet(object.invite_id)
+        ? globalThis.String(object.invite_id)
+        : "",
     };
   },
 
@@ -2335,6 +2496,12 @@ export const WatchNodeEventsResponse: MessageFns<WatchNodeEventsResponse> = {
     if (message.atMs !== 0) {
       obj.atMs = Math.round(message.atMs);
     }
+    if (message.approvedVia !== "") {
+      obj.approvedVia = message.approvedVia;
+    }
+    if (message.inviteId !== "") {
+      obj.inviteId = message.inviteId;
+    }
     return obj;
   },
 
@@ -2351,6 +2518,8 @@ export const WatchNodeEventsResponse: MessageFns<WatchNodeEventsResponse> = {
     message.remoteIp = object.remoteIp ?? "";
     message.isRepair = object.isRepair ?? false;
     message.atMs = object.atMs ?? 0;
+    message.approvedVia = object.approvedVia ?? "";
+    message.inviteId = object.inviteId ?? "";
     return message;
   },
 };
@@ -2646,6 +2815,771 @@ export const GetNodeTlsResponse: MessageFns<GetNodeTlsResponse> = {
   },
 };
 
+function createBaseCreateNodeInviteRequest(): CreateNodeInviteRequest {
+  return { name: "", ttlMs: 0, maxUses: 0, addresses: [] };
+}
+
+export const CreateNodeInviteRequest: MessageFns<CreateNodeInviteRequest> = {
+  encode(message: CreateNodeInviteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.ttlMs !== 0) {
+      writer.uint32(16).int64(message.ttlMs);
+    }
+    if (message.maxUses !== 0) {
+      writer.uint32(24).int32(message.maxUses);
+    }
+    for (const v of message.addresses) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateNodeInviteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateNodeInviteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttlMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.maxUses = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.addresses.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateNodeInviteRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      ttlMs: isSet(object.ttlMs)
+        ? globalThis.Number(object.ttlMs)
+        : isSet(object.ttl_ms)
+        ? globalThis.Number(object.ttl_ms)
+        : 0,
+      maxUses: isSet(object.maxUses)
+        ? globalThis.Number(object.maxUses)
+        : isSet(object.max_uses)
+        ? globalThis.Number(object.max_uses)
+        : 0,
+      addresses: globalThis.Array.isArray(object?.addresses)
+        ? object.addresses.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CreateNodeInviteRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.ttlMs !== 0) {
+      obj.ttlMs = Math.round(message.ttlMs);
+    }
+    if (message.maxUses !== 0) {
+      obj.maxUses = Math.round(message.maxUses);
+    }
+    if (message.addresses?.length) {
+      obj.addresses = message.addresses;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateNodeInviteRequest>, I>>(base?: I): CreateNodeInviteRequest {
+    return CreateNodeInviteRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateNodeInviteRequest>, I>>(object: I): CreateNodeInviteRequest {
+    const message = createBaseCreateNodeInviteRequest();
+    message.name = object.name ?? "";
+    message.ttlMs = object.ttlMs ?? 0;
+    message.maxUses = object.maxUses ?? 0;
+    message.addresses = object.addresses?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseNodeInvite(): NodeInvite {
+  return {
+    inviteId: "",
+    name: "",
+    createdAtMs: 0,
+    expiresAtMs: 0,
+    maxUses: 0,
+    uses: 0,
+    lastUsedAtMs: 0,
+    lastNodeId: "",
+  };
+}
+
+export const NodeInvite: MessageFns<NodeInvite> = {
+  encode(message: NodeInvite, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.inviteId !== "") {
+      writer.uint32(10).string(message.inviteId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.createdAtMs !== 0) {
+      writer.uint32(24).int64(message.createdAtMs);
+    }
+    if (message.expiresAtMs !== 0) {
+      writer.uint32(32).int64(message.expiresAtMs);
+    }
+    if (message.maxUses !== 0) {
+      writer.uint32(40).int32(message.maxUses);
+    }
+    if (message.uses !== 0) {
+      writer.uint32(48).int32(message.uses);
+    }
+    if (message.lastUsedAtMs !== 0) {
+      writer.uint32(56).int64(message.lastUsedAtMs);
+    }
+    if (message.lastNodeId !== "") {
+      writer.uint32(66).string(message.lastNodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeInvite {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeInvite();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.inviteId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.createdAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.expiresAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.maxUses = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.uses = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.lastUsedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.lastNodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeInvite {
+    return {
+      inviteId: isSet(object.inviteId)
+        ? globalThis.String(object.inviteId)
+        : isSet(object.invite_id)
+        ? globalThis.String(object.invite_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      createdAtMs: isSet(object.createdAtMs)
+        ? globalThis.Number(object.createdAtMs)
+        : isSet(object.created_at_ms)
+        ? globalThis.Number(object.created_at_ms)
+        : 0,
+      expiresAtMs: isSet(object.expiresAtMs)
+        ? globalThis.Number(object.expiresAtMs)
+        : isSet(object.expires_at_ms)
+        ? globalThis.Number(object.expires_at_ms)
+        : 0,
+      maxUses: isSet(object.maxUses)
+        ? globalThis.Number(object.maxUses)
+        : isSet(object.max_uses)
+        ? globalThis.Number(object.max_uses)
+        : 0,
+      uses: isSet(object.uses) ? globalThis.Number(object.uses) : 0,
+      lastUsedAtMs: isSet(object.lastUsedAtMs)
+        ? globalThis.Number(object.lastUsedAtMs)
+        : isSet(object.last_used_at_ms)
+        ? globalThis.Number(object.last_used_at_ms)
+        : 0,
+      lastNodeId: isSet(object.lastNodeId)
+        ? globalThis.String(object.lastNodeId)
+        : isSet(object.last_node_id)
+        ? globalThis.String(object.last_node_id)
+        : "",
+    };
+  },
+
+  toJSON(message: NodeInvite): unknown {
+    const obj: any = {};
+    if (message.inviteId !== "") {
+      obj.inviteId = message.inviteId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.createdAtMs !== 0) {
+      obj.createdAtMs = Math.round(message.createdAtMs);
+    }
+    if (message.expiresAtMs !== 0) {
+      obj.expiresAtMs = Math.round(message.expiresAtMs);
+    }
+    if (message.maxUses !== 0) {
+      obj.maxUses = Math.round(message.maxUses);
+    }
+    if (message.uses !== 0) {
+      obj.uses = Math.round(message.uses);
+    }
+    if (message.lastUsedAtMs !== 0) {
+      obj.lastUsedAtMs = Math.round(message.lastUsedAtMs);
+    }
+    if (message.lastNodeId !== "") {
+      obj.lastNodeId = message.lastNodeId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NodeInvite>, I>>(base?: I): NodeInvite {
+    return NodeInvite.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NodeInvite>, I>>(object: I): NodeInvite {
+    const message = createBaseNodeInvite();
+    message.inviteId = object.inviteId ?? "";
+    message.name = object.name ?? "";
+    message.createdAtMs = object.createdAtMs ?? 0;
+    message.expiresAtMs = object.expiresAtMs ?? 0;
+    message.maxUses = object.maxUses ?? 0;
+    message.uses = object.uses ?? 0;
+    message.lastUsedAtMs = object.lastUsedAtMs ?? 0;
+    message.lastNodeId = object.lastNodeId ?? "";
+    return message;
+  },
+};
+
+function createBaseCreateNodeInviteResponse(): CreateNodeInviteResponse {
+  return { invite: undefined, secret: "", uri: "", addresses: [], tlsSpkiSha256: Buffer.alloc(0), gatewayId: "" };
+}
+
+export const CreateNodeInviteResponse: MessageFns<CreateNodeInviteResponse> = {
+  encode(message: CreateNodeInviteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.invite !== undefined) {
+      NodeInvite.encode(message.invite, writer.uint32(10).fork()).join();
+    }
+    if (message.secret !== "") {
+      writer.uint32(18).string(message.secret);
+    }
+    if (message.uri !== "") {
+      writer.uint32(26).string(message.uri);
+    }
+    for (const v of message.addresses) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.tlsSpkiSha256.length !== 0) {
+      writer.uint32(42).bytes(message.tlsSpkiSha256);
+    }
+    if (message.gatewayId !== "") {
+      writer.uint32(50).string(message.gatewayId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateNodeInviteResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateNodeInviteResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.invite = NodeInvite.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.secret = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.uri = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.addresses.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.tlsSpkiSha256 = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.gatewayId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateNodeInviteResponse {
+    return {
+      invite: isSet(object.invite) ? NodeInvite.fromJSON(object.invite) : undefined,
+      secret: isSet(object.secret) ? globalThis.String(object.secret) : "",
+      uri: isSet(object.uri) ? globalThis.String(object.uri) : "",
+      addresses: globalThis.Array.isArray(object?.addresses)
+        ? object.addresses.map((e: any) => globalThis.String(e))
+        : [],
+      tlsSpkiSha256: isSet(object.tlsSpkiSha256)
+        ? Buffer.from(bytesFromBase64(object.tlsSpkiSha256))
+        : isSet(object.tls_spki_sha256)
+        ? Buffer.from(bytesFromBase64(object.tls_spki_sha256))
+        : Buffer.alloc(0),
+      gatewayId: isSet(object.gatewayId)
+        ? globalThis.String(object.gatewayId)
+        : isSet(object.gateway_id)
+        ? globalThis.String(object.gateway_id)
+        : "",
+    };
+  },
+
+  toJSON(message: CreateNodeInviteResponse): unknown {
+    const obj: any = {};
+    if (message.invite !== undefined) {
+      obj.invite = NodeInvite.toJSON(message.invite);
+    }
+    if (message.secret !== "") {
+      obj.secret = message.secret;
+    }
+    if (message.uri !== "") {
+      obj.uri = message.uri;
+    }
+    if (message.addresses?.length) {
+      obj.addresses = message.addresses;
+    }
+    if (message.tlsSpkiSha256.length !== 0) {
+      obj.tlsSpkiSha256 = base64FromBytes(message.tlsSpkiSha256);
+    }
+    if (message.gatewayId !== "") {
+      obj.gatewayId = message.gatewayId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateNodeInviteResponse>, I>>(base?: I): CreateNodeInviteResponse {
+    return CreateNodeInviteResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateNodeInviteResponse>, I>>(object: I): CreateNodeInviteResponse {
+    const message = createBaseCreateNodeInviteResponse();
+    message.invite = (object.invite !== undefined && object.invite !== null)
+      ? NodeInvite.fromPartial(object.invite)
+      : undefined;
+    message.secret = object.secret ?? "";
+    message.uri = object.uri ?? "";
+    message.addresses = object.addresses?.map((e) => e) || [];
+    message.tlsSpkiSha256 = object.tlsSpkiSha256 ?? Buffer.alloc(0);
+    message.gatewayId = object.gatewayId ?? "";
+    return message;
+  },
+};
+
+function createBaseListNodeInvitesRequest(): ListNodeInvitesRequest {
+  return {};
+}
+
+export const ListNodeInvitesRequest: MessageFns<ListNodeInvitesRequest> = {
+  encode(_: ListNodeInvitesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListNodeInvitesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListNodeInvitesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListNodeInvitesRequest {
+    return {};
+  },
+
+  toJSON(_: ListNodeInvitesRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListNodeInvitesRequest>, I>>(base?: I): ListNodeInvitesRequest {
+    return ListNodeInvitesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListNodeInvitesRequest>, I>>(_: I): ListNodeInvitesRequest {
+    const message = createBaseListNodeInvitesRequest();
+    return message;
+  },
+};
+
+function createBaseListNodeInvitesResponse(): ListNodeInvitesResponse {
+  return { invites: [] };
+}
+
+export const ListNodeInvitesResponse: MessageFns<ListNodeInvitesResponse> = {
+  encode(message: ListNodeInvitesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.invites) {
+      NodeInvite.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListNodeInvitesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListNodeInvitesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.invites.push(NodeInvite.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListNodeInvitesResponse {
+    return {
+      invites: globalThis.Array.isArray(object?.invites) ? object.invites.map((e: any) => NodeInvite.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListNodeInvitesResponse): unknown {
+    const obj: any = {};
+    if (message.invites?.length) {
+      obj.invites = message.invites.map((e) => NodeInvite.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListNodeInvitesResponse>, I>>(base?: I): ListNodeInvitesResponse {
+    return ListNodeInvitesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListNodeInvitesResponse>, I>>(object: I): ListNodeInvitesResponse {
+    const message = createBaseListNodeInvitesResponse();
+    message.invites = object.invites?.map((e) => NodeInvite.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRevokeNodeInviteRequest(): RevokeNodeInviteRequest {
+  return { inviteId: "" };
+}
+
+export const RevokeNodeInviteRequest: MessageFns<RevokeNodeInviteRequest> = {
+  encode(message: RevokeNodeInviteRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.inviteId !== "") {
+      writer.uint32(10).string(message.inviteId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeNodeInviteRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeNodeInviteRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.inviteId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeNodeInviteRequest {
+    return {
+      inviteId: isSet(object.inviteId)
+        ? globalThis.String(object.inviteId)
+        : isSet(object.invite_id)
+        ? globalThis.String(object.invite_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RevokeNodeInviteRequest): unknown {
+    const obj: any = {};
+    if (message.inviteId !== "") {
+      obj.inviteId = message.inviteId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeNodeInviteRequest>, I>>(base?: I): RevokeNodeInviteRequest {
+    return RevokeNodeInviteRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeNodeInviteRequest>, I>>(object: I): RevokeNodeInviteRequest {
+    const message = createBaseRevokeNodeInviteRequest();
+    message.inviteId = object.inviteId ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeNodeInviteResponse(): RevokeNodeInviteResponse {
+  return { invite: undefined };
+}
+
+export const RevokeNodeInviteResponse: MessageFns<RevokeNodeInviteResponse> = {
+  encode(message: RevokeNodeInviteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.invite !== undefined) {
+      NodeInvite.encode(message.invite, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeNodeInviteResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeNodeInviteResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.invite = NodeInvite.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeNodeInviteResponse {
+    return { invite: isSet(object.invite) ? NodeInvite.fromJSON(object.invite) : undefined };
+  },
+
+  toJSON(message: RevokeNodeInviteResponse): unknown {
+    const obj: any = {};
+    if (message.invite !== undefined) {
+      obj.invite = NodeInvite.toJSON(message.invite);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeNodeInviteResponse>, I>>(base?: I): RevokeNodeInviteResponse {
+    return RevokeNodeInviteResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeNodeInviteResponse>, I>>(object: I): RevokeNodeInviteResponse {
+    const message = createBaseRevokeNodeInviteResponse();
+    message.invite = (object.invite !== undefined && object.invite !== null)
+      ? NodeInvite.fromPartial(object.invite)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * NodeAdminService is the owner's (operator's) view of node pairing: pending requests, approvals,
  * paired nodes. Used by the `pairgate nodes` CLI commands.
@@ -2765,6 +3699,56 @@ export const NodeAdminServiceService = {
     responseSerialize: (value: GetNodeTlsResponse): Buffer => Buffer.from(GetNodeTlsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetNodeTlsResponse => GetNodeTlsResponse.decode(value),
   },
+  /**
+   * CreateNodeInvite creates an invite: a single-use (by default) setup secret of 256 bits with which
+   * one node can pair without a separate owner approval (docs/protocol.md §3b). The response carries
+   * the secret and the `pairgate://pair?...` URI holding it, once; the gateway stores only the
+   * invite's public verification key (derived from SHA-256 of the secret), synced before the reply.
+   * Errors: INVALID_ARGUMENT for a bad ttl, uses, name or address; RESOURCE_EXHAUSTED when
+   * `nodes.invites.maxActive` invites (default 16) are live.
+   */
+  createNodeInvite: {
+    path: "/pairgate.v1.NodeAdminService/CreateNodeInvite" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateNodeInviteRequest): Buffer =>
+      Buffer.from(CreateNodeInviteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateNodeInviteRequest => CreateNodeInviteRequest.decode(value),
+    responseSerialize: (value: CreateNodeInviteResponse): Buffer =>
+      Buffer.from(CreateNodeInviteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateNodeInviteResponse => CreateNodeInviteResponse.decode(value),
+  },
+  /**
+   * ListNodeInvites lists the live (unexpired, not revoked) invites, used-up ones included, oldest
+   * first. Never returns a secret.
+   */
+  listNodeInvites: {
+    path: "/pairgate.v1.NodeAdminService/ListNodeInvites" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListNodeInvitesRequest): Buffer =>
+      Buffer.from(ListNodeInvitesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListNodeInvitesRequest => ListNodeInvitesRequest.decode(value),
+    responseSerialize: (value: ListNodeInvitesResponse): Buffer =>
+      Buffer.from(ListNodeInvitesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListNodeInvitesResponse => ListNodeInvitesResponse.decode(value),
+  },
+  /**
+   * RevokeNodeInvite deletes an invite in one synced write: a node presenting its secret afterwards
+   * is refused (PERMISSION_DENIED). Nodes already paired with it stay paired (revoke them with
+   * RevokeNode). Errors: NOT_FOUND when no live invite has this id.
+   */
+  revokeNodeInvite: {
+    path: "/pairgate.v1.NodeAdminService/RevokeNodeInvite" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevokeNodeInviteRequest): Buffer =>
+      Buffer.from(RevokeNodeInviteRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevokeNodeInviteRequest => RevokeNodeInviteRequest.decode(value),
+    responseSerialize: (value: RevokeNodeInviteResponse): Buffer =>
+      Buffer.from(RevokeNodeInviteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RevokeNodeInviteResponse => RevokeNodeInviteResponse.decode(value),
+  },
 } as const;
 
 export interface NodeAdminServiceServer extends UntypedServiceImplementation {
@@ -2810,6 +3794,26 @@ export interface NodeAdminServiceServer extends UntypedServiceImplementation {
    * Errors: FAILED_PRECONDITION when the node listener has no TLS (`nodes.tls` unset).
    */
   getNodeTls: handleUnaryCall<GetNodeTlsRequest, GetNodeTlsResponse>;
+  /**
+   * CreateNodeInvite creates an invite: a single-use (by default) setup secret of 256 bits with which
+   * one node can pair without a separate owner approval (docs/protocol.md §3b). The response carries
+   * the secret and the `pairgate://pair?...` URI holding it, once; the gateway stores only the
+   * invite's public verification key (derived from SHA-256 of the secret), synced before the reply.
+   * Errors: INVALID_ARGUMENT for a bad ttl, uses, name or address; RESOURCE_EXHAUSTED when
+   * `nodes.invites.maxActive` invites (default 16) are live.
+   */
+  createNodeInvite: handleUnaryCall<CreateNodeInviteRequest, CreateNodeInviteResponse>;
+  /**
+   * ListNodeInvites lists the live (unexpired, not revoked) invites, used-up ones included, oldest
+   * first. Never returns a secret.
+   */
+  listNodeInvites: handleUnaryCall<ListNodeInvitesRequest, ListNodeInvitesResponse>;
+  /**
+   * RevokeNodeInvite deletes an invite in one synced write: a node presenting its secret afterwards
+   * is refused (PERMISSION_DENIED). Nodes already paired with it stay paired (revoke them with
+   * RevokeNode). Errors: NOT_FOUND when no live invite has this id.
+   */
+  revokeNodeInvite: handleUnaryCall<RevokeNodeInviteRequest, RevokeNodeInviteResponse>;
 }
 
 export interface NodeAdminServiceClient extends Client {
@@ -2960,6 +3964,68 @@ export interface NodeAdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetNodeTlsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * CreateNodeInvite creates an invite: a single-use (by default) setup secret of 256 bits with which
+   * one node can pair without a separate owner approval (docs/protocol.md §3b). The response carries
+   * the secret and the `pairgate://pair?...` URI holding it, once; the gateway stores only the
+   * invite's public verification key (derived from SHA-256 of the secret), synced before the reply.
+   * Errors: INVALID_ARGUMENT for a bad ttl, uses, name or address; RESOURCE_EXHAUSTED when
+   * `nodes.invites.maxActive` invites (default 16) are live.
+   */
+  createNodeInvite(
+    request: CreateNodeInviteRequest,
+    callback: (error: ServiceError | null, response: CreateNodeInviteResponse) => void,
+  ): ClientUnaryCall;
+  createNodeInvite(
+    request: CreateNodeInviteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateNodeInviteResponse) => void,
+  ): ClientUnaryCall;
+  createNodeInvite(
+    request: CreateNodeInviteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateNodeInviteResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ListNodeInvites lists the live (unexpired, not revoked) invites, used-up ones included, oldest
+   * first. Never returns a secret.
+   */
+  listNodeInvites(
+    request: ListNodeInvitesRequest,
+    callback: (error: ServiceError | null, response: ListNodeInvitesResponse) => void,
+  ): ClientUnaryCall;
+  listNodeInvites(
+    request: ListNodeInvitesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListNodeInvitesResponse) => void,
+  ): ClientUnaryCall;
+  listNodeInvites(
+    request: ListNodeInvitesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListNodeInvitesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * RevokeNodeInvite deletes an invite in one synced write: a node presenting its secret afterwards
+   * is refused (PERMISSION_DENIED). Nodes already paired with it stay paired (revoke them with
+   * RevokeNode). Errors: NOT_FOUND when no live invite has this id.
+   */
+  revokeNodeInvite(
+    request: RevokeNodeInviteRequest,
+    callback: (error: ServiceError | null, response: RevokeNodeInviteResponse) => void,
+  ): ClientUnaryCall;
+  revokeNodeInvite(
+    request: RevokeNodeInviteRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RevokeNodeInviteResponse) => void,
+  ): ClientUnaryCall;
+  revokeNodeInvite(
+    request: RevokeNodeInviteRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RevokeNodeInviteResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -223,8 +225,22 @@ export interface RequestPairingRequest {
   caps: string[];
   /** The nonce from CreateChallenge for this node's id (32 bytes). */
   nonce: Buffer;
-  /** Ed25519 signature (64 bytes) over the PAIR_REQUEST payload (docs/protocol.md). */
+  /**
+   * Ed25519 signature (64 bytes) over the PAIR_REQUEST payload (docs/protocol.md), or over the
+   * PAIR_INVITE payload when `invite_id` is set (its body also covers `invite_id` and `invite_proof`).
+   */
   signature: Buffer;
+  /**
+   * Empty for an ordinary request (the owner approves it), or the `invite_id` of the invite URI the
+   * node was given (16 lowercase hex characters; docs/protocol.md §3b).
+   */
+  inviteId: string;
+  /**
+   * With `invite_id`: the invite proof, an Ed25519 signature (64 bytes) by the key derived from the
+   * invite's setup secret over the INVITE_PROOF message (docs/protocol.md §3b). The secret itself is
+   * never sent. Empty without `invite_id`.
+   */
+  inviteProof: Buffer;
 }
 
 /** RequestPairingResponse says where the request stands. */
@@ -233,7 +249,10 @@ export interface RequestPairingResponse {
   requestId: string;
   /** The node id derived from `public_key`. */
   nodeId: string;
-  /** PENDING, or APPROVED when the gateway auto-approved it (`nodes.autoApproveLoopback`). */
+  /**
+   * PENDING, or APPROVED when the gateway auto-approved it (`nodes.autoApproveLoopback`) or the
+   * request carried a valid invite proof.
+   */
   status: NodePairingStatus;
   /** When the pending request expires, in Unix milliseconds; 0 when already approved. */
   expiresAtMs: number;
@@ -349,6 +368,76 @@ export interface RotateTokenResponse {
    * this one is first used, or for at most 10 minutes.
    */
   token: string;
+}
+
+/**
+ * ConnectRequest is one message from the node on a Connect stream: first `hello`, then `proof`, then
+ * any number of `heartbeat`s.
+ */
+export interface ConnectRequest {
+  /** Exactly one of these. */
+  message:
+    | //
+    /** The first message: who is connecting, and the nonce the gateway's proof must cover. */
+    { $case: "hello"; value: ConnectHello }
+    | //
+    /** The second message: the node's proof over the gateway's challenge. */
+    { $case: "proof"; value: ConnectProof }
+    | //
+    /** After `session`: the node is alive (the gateway answers with `heartbeat`). */
+    { $case: "heartbeat"; value: ConnectHeartbeat }
+    | undefined;
+}
+
+/** ConnectHello opens a Connect session. */
+export interface ConnectHello {
+  /** The node id: lowercase hex SHA-256 of the node's raw 32-byte Ed25519 public key (64 characters). */
+  nodeId: string;
+  /**
+   * 16 to 64 random bytes the node chose just now (32 recommended); required: the gateway's
+   * `challenge.gateway_signature` covers them, so the node knows it talks to the gateway it pinned.
+   */
+  clientNonce: Buffer;
+}
+
+/** ConnectProof proves the node's identity, as AuthenticateRequest does. */
+export interface ConnectProof {
+  /**
+   * Ed25519 signature (64 bytes) over the CONNECT payload (docs/protocol.md §2) of the node id and
+   * the challenge's nonce, whose body is SHA-256 of `token`.
+   */
+  signature: Buffer;
+  /** The node token (the current one, or the previous one within the rules of RotateToken). */
+  token: string;
+}
+
+/** ConnectHeartbeat has no fields; the stream's session identifies the node. */
+export interface ConnectHeartbeat {
+}
+
+/**
+ * ConnectResponse is one message from the gateway on a Connect stream: first `challenge`, then
+ * `session`, then `event`s and `heartbeat` answers in any order.
+ */
+export interface ConnectResponse {
+  /** Exactly one of these. */
+  message:
+    | //
+    /**
+     * The first message: a nonce for this node id, valid for this stream only, with the gateway's
+     * CHALLENGE proof over the hello's client nonce (verify it before sending `proof`).
+     */
+    { $case: "challenge"; value: CreateChallengeResponse }
+    | //
+    /** The answer to a good `proof`: the session, as Authenticate returns it. */
+    { $case: "session"; value: AuthenticateResponse }
+    | //
+    /** The answer to each `heartbeat`, as Heartbeat returns it. */
+    { $case: "heartbeat"; value: HeartbeatResponse }
+    | //
+    /** An event about the node, as WatchNode sends it (SUBSCRIBED right after `session`). */
+    { $case: "event"; value: WatchNodeResponse }
+    | undefined;
 }
 
 function createBaseGetGatewayInfoRequest(): GetGatewayInfoRequest {
@@ -809,6 +898,8 @@ function createBaseRequestPairingRequest(): RequestPairingRequest {
     caps: [],
     nonce: Buffer.alloc(0),
     signature: Buffer.alloc(0),
+    inviteId: "",
+    inviteProof: Buffer.alloc(0),
   };
 }
 
@@ -840,6 +931,12 @@ export const RequestPairingRequest: MessageFns<RequestPairingRequest> = {
     }
     if (message.signature.length !== 0) {
       writer.uint32(74).bytes(message.signature);
+    }
+    if (message.inviteId !== "") {
+      writer.uint32(82).string(message.inviteId);
+    }
+    if (message.inviteProof.length !== 0) {
+      writer.uint32(90).bytes(message.inviteProof);
     }
     return writer;
   },
@@ -929,6 +1026,22 @@ export const RequestPairingRequest: MessageFns<RequestPairingRequest> = {
             message.signature = Buffer.from(reader.bytes());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.inviteId = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.inviteProof = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -970,6 +1083,16 @@ export const RequestPairingRequest: MessageFns<RequestPairingRequest> = {
         : [],
       nonce: isSet(object.nonce) ? Buffer.from(bytesFromBase64(object.nonce)) : Buffer.alloc(0),
       signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+      inviteId: isSet(object.inviteId)
+        ? globalThis.String(object.inviteId)
+        : isSet(object.invite_id)
+        ? globalThis.String(object.invite_id)
+        : "",
+      inviteProof: isSet(object.inviteProof)
+        ? Buffer.from(bytesFromBase64(object.inviteProof))
+        : isSet(object.invite_proof)
+        ? Buffer.from(bytesFromBase64(object.invite_proof))
+        : Buffer.alloc(0),
     };
   },
 
@@ -1002,6 +1125,12 @@ export const RequestPairingRequest: MessageFns<RequestPairingRequest> = {
     if (message.signature.length !== 0) {
       obj.signature = base64FromBytes(message.signature);
     }
+    if (message.inviteId !== "") {
+      obj.inviteId = message.inviteId;
+    }
+    if (message.inviteProof.length !== 0) {
+      obj.inviteProof = base64FromBytes(message.inviteProof);
+    }
     return obj;
   },
 
@@ -1019,6 +1148,8 @@ export const RequestPairingRequest: MessageFns<RequestPairingRequest> = {
     message.caps = object.caps?.map((e) => e) || [];
     message.nonce = object.nonce ?? Buffer.alloc(0);
     message.signature = object.signature ?? Buffer.alloc(0);
+    message.inviteId = object.inviteId ?? "";
+    message.inviteProof = object.inviteProof ?? Buffer.alloc(0);
     return message;
   },
 };
@@ -2260,6 +2391,501 @@ export const RotateTokenResponse: MessageFns<RotateTokenResponse> = {
   },
 };
 
+function createBaseConnectRequest(): ConnectRequest {
+  return { message: undefined };
+}
+
+export const ConnectRequest: MessageFns<ConnectRequest> = {
+  encode(message: ConnectRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.message?.$case) {
+      case "hello":
+        ConnectHello.encode(message.message.value, writer.uint32(10).fork()).join();
+        break;
+      case "proof":
+        ConnectProof.encode(message.message.value, writer.uint32(18).fork()).join();
+        break;
+      case "heartbeat":
+        ConnectHeartbeat.encode(message.message.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConnectRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConnectRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.message = { $case: "hello", value: ConnectHello.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = { $case: "proof", value: ConnectProof.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = { $case: "heartbeat", value: ConnectHeartbeat.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConnectRequest {
+    return {
+      message: isSet(object.hello)
+        ? { $case: "hello", value: ConnectHello.fromJSON(object.hello) }
+        : isSet(object.proof)
+        ? { $case: "proof", value: ConnectProof.fromJSON(object.proof) }
+        : isSet(object.heartbeat)
+        ? { $case: "heartbeat", value: ConnectHeartbeat.fromJSON(object.heartbeat) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ConnectRequest): unknown {
+    const obj: any = {};
+    if (message.message?.$case === "hello") {
+      obj.hello = ConnectHello.toJSON(message.message.value);
+    } else if (message.message?.$case === "proof") {
+      obj.proof = ConnectProof.toJSON(message.message.value);
+    } else if (message.message?.$case === "heartbeat") {
+      obj.heartbeat = ConnectHeartbeat.toJSON(message.message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConnectRequest>, I>>(base?: I): ConnectRequest {
+    return ConnectRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConnectRequest>, I>>(object: I): ConnectRequest {
+    const message = createBaseConnectRequest();
+    switch (object.message?.$case) {
+      case "hello": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "hello", value: ConnectHello.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "proof": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "proof", value: ConnectProof.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "heartbeat": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "heartbeat", value: ConnectHeartbeat.fromPartial(object.message.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseConnectHello(): ConnectHello {
+  return { nodeId: "", clientNonce: Buffer.alloc(0) };
+}
+
+export const ConnectHello: MessageFns<ConnectHello> = {
+  encode(message: ConnectHello, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.clientNonce.length !== 0) {
+      writer.uint32(18).bytes(message.clientNonce);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConnectHello {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConnectHello();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.clientNonce = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConnectHello {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      clientNonce: isSet(object.clientNonce)
+        ? Buffer.from(bytesFromBase64(object.clientNonce))
+        : isSet(object.client_nonce)
+        ? Buffer.from(bytesFromBase64(object.client_nonce))
+        : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: ConnectHello): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.clientNonce.length !== 0) {
+      obj.clientNonce = base64FromBytes(message.clientNonce);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConnectHello>, I>>(base?: I): ConnectHello {
+    return ConnectHello.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConnectHello>, I>>(object: I): ConnectHello {
+    const message = createBaseConnectHello();
+    message.nodeId = object.nodeId ?? "";
+    message.clientNonce = object.clientNonce ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseConnectProof(): ConnectProof {
+  return { signature: Buffer.alloc(0), token: "" };
+}
+
+export const ConnectProof: MessageFns<ConnectProof> = {
+  encode(message: ConnectProof, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.signature.length !== 0) {
+      writer.uint32(10).bytes(message.signature);
+    }
+    if (message.token !== "") {
+      writer.uint32(18).string(message.token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConnectProof {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConnectProof();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.signature = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConnectProof {
+    return {
+      signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+    };
+  },
+
+  toJSON(message: ConnectProof): unknown {
+    const obj: any = {};
+    if (message.signature.length !== 0) {
+      obj.signature = base64FromBytes(message.signature);
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConnectProof>, I>>(base?: I): ConnectProof {
+    return ConnectProof.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConnectProof>, I>>(object: I): ConnectProof {
+    const message = createBaseConnectProof();
+    message.signature = object.signature ?? Buffer.alloc(0);
+    message.token = object.token ?? "";
+    return message;
+  },
+};
+
+function createBaseConnectHeartbeat(): ConnectHeartbeat {
+  return {};
+}
+
+export const ConnectHeartbeat: MessageFns<ConnectHeartbeat> = {
+  encode(_: ConnectHeartbeat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConnectHeartbeat {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConnectHeartbeat();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ConnectHeartbeat {
+    return {};
+  },
+
+  toJSON(_: ConnectHeartbeat): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConnectHeartbeat>, I>>(base?: I): ConnectHeartbeat {
+    return ConnectHeartbeat.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConnectHeartbeat>, I>>(_: I): ConnectHeartbeat {
+    const message = createBaseConnectHeartbeat();
+    return message;
+  },
+};
+
+function createBaseConnectResponse(): ConnectResponse {
+  return { message: undefined };
+}
+
+export const ConnectResponse: MessageFns<ConnectResponse> = {
+  encode(message: ConnectResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.message?.$case) {
+      case "challenge":
+        CreateChallengeResponse.encode(message.message.value, writer.uint32(10).fork()).join();
+        break;
+      case "session":
+        AuthenticateResponse.encode(message.message.value, writer.uint32(18).fork()).join();
+        break;
+      case "heartbeat":
+        HeartbeatResponse.encode(message.message.value, writer.uint32(26).fork()).join();
+        break;
+      case "event":
+        WatchNodeResponse.encode(message.message.value, writer.uint32(34).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConnectResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConnectResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.message = { $case: "challenge", value: CreateChallengeResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = { $case: "session", value: AuthenticateResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = { $case: "heartbeat", value: HeartbeatResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.message = { $case: "event", value: WatchNodeResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConnectResponse {
+    return {
+      message: isSet(object.challenge)
+        ? { $case: "challenge", value: CreateChallengeResponse.fromJSON(object.challenge) }
+        : isSet(object.session)
+        ? { $case: "session", value: AuthenticateResponse.fromJSON(object.session) }
+        : isSet(object.heartbeat)
+        ? { $case: "heartbeat", value: HeartbeatResponse.fromJSON(object.heartbeat) }
+        : isSet(object.event)
+        ? { $case: "event", value: WatchNodeResponse.fromJSON(object.event) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ConnectResponse): unknown {
+    const obj: any = {};
+    if (message.message?.$case === "challenge") {
+      obj.challenge = CreateChallengeResponse.toJSON(message.message.value);
+    } else if (message.message?.$case === "session") {
+      obj.session = AuthenticateResponse.toJSON(message.message.value);
+    } else if (message.message?.$case === "heartbeat") {
+      obj.heartbeat = HeartbeatResponse.toJSON(message.message.value);
+    } else if (message.message?.$case === "event") {
+      obj.event = WatchNodeResponse.toJSON(message.message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ConnectResponse>, I>>(base?: I): ConnectResponse {
+    return ConnectResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ConnectResponse>, I>>(object: I): ConnectResponse {
+    const message = createBaseConnectResponse();
+    switch (object.message?.$case) {
+      case "challenge": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "challenge", value: CreateChallengeResponse.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "session": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "session", value: AuthenticateResponse.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "heartbeat": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "heartbeat", value: HeartbeatResponse.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "event": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "event", value: WatchNodeResponse.fromPartial(object.message.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
 /**
  * NodePairingService is what mobile nodes (iOS/Android apps, the reference `pairgate-node`) call to
  * join the gateway and to prove themselves on every connection.
@@ -2328,6 +2954,13 @@ export const NodePairingServiceService = {
    * paired is a repair: approving it replaces the pairing and the node must claim a new token.
    * Errors: INVALID_ARGUMENT (bad key, lengths, text); UNAUTHENTICATED (nonce or signature);
    * RESOURCE_EXHAUSTED when `nodes.maxPending` requests (default 32) are already pending.
+   *
+   * By invite (docs/protocol.md §3b): with `invite_id` and `invite_proof` set and a PAIR_INVITE
+   * signature, a node that proves it holds the setup secret of a live invite (`pairgate nodes
+   * invite`) is approved at once, in one synced write that also consumes one use of the invite; the
+   * response is APPROVED and the node calls ClaimToken. No pending request is ever created for an
+   * invite request: an unknown, expired, revoked or used-up invite, or a proof that does not verify,
+   * is PERMISSION_DENIED with a message saying which, and changes nothing (the nonce is consumed).
    */
   requestPairing: {
     path: "/pairgate.v1.NodePairingService/RequestPairing" as const,
@@ -2444,6 +3077,37 @@ export const NodePairingServiceService = {
     responseSerialize: (value: RotateTokenResponse): Buffer => Buffer.from(RotateTokenResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RotateTokenResponse => RotateTokenResponse.decode(value),
   },
+  /**
+   * Connect is the one-stream node session (docs/protocol.md §9): what CreateChallenge, Authenticate,
+   * Heartbeat and WatchNode do, on one bidirectional stream and in one round trip after the stream
+   * opens. The node sends `hello` (its node id and a fresh client nonce) as it opens the stream; the
+   * gateway answers with `challenge` (a nonce with the gateway's CHALLENGE proof, exactly as
+   * CreateChallenge with a client nonce); the node verifies the proof and sends `proof` (the CONNECT
+   * signature over that nonce, and its token, exactly as Authenticate); the gateway answers with
+   * `session`. From then on the node sends `heartbeat` whenever it likes and gets a `heartbeat`
+   * answer, and the gateway sends `event`s (RENAMED, TOKEN_ROTATED, REVOKED; SUBSCRIBED first) as
+   * WatchNode does. The session token in `session` also works as `authorization: Bearer` for
+   * RotateToken and the unary RPCs.
+   *
+   * The stream ends with UNAUTHENTICATED "authentication failed" when the proof fails (any reason, as
+   * Authenticate), after REVOKED, on a repair approval and when the session expires (15 minutes:
+   * connect again); with DEADLINE_EXCEEDED when `proof` does not arrive within `nodes.limits.
+   * requestTimeoutMs` (default 10 s) of the challenge; with INVALID_ARGUMENT when a message comes out
+   * of order or is malformed; with RESOURCE_EXHAUSTED (and `retry-after-ms`) when the peer's
+   * unauthenticated-RPC bucket is empty or it holds `nodes.limits.connectStreamsPerPeer` open streams;
+   * with FAILED_PRECONDITION when a newer Connect of the same node pushed it out (at most
+   * `nodes.limits.connectStreamsPerNode` authenticated streams per node; the oldest yields): do not
+   * reconnect on that one, another instance of this node is connected.
+   */
+  connect: {
+    path: "/pairgate.v1.NodePairingService/Connect" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: ConnectRequest): Buffer => Buffer.from(ConnectRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ConnectRequest => ConnectRequest.decode(value),
+    responseSerialize: (value: ConnectResponse): Buffer => Buffer.from(ConnectResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ConnectResponse => ConnectResponse.decode(value),
+  },
 } as const;
 
 export interface NodePairingServiceServer extends UntypedServiceImplementation {
@@ -2475,6 +3139,13 @@ export interface NodePairingServiceServer extends UntypedServiceImplementation {
    * paired is a repair: approving it replaces the pairing and the node must claim a new token.
    * Errors: INVALID_ARGUMENT (bad key, lengths, text); UNAUTHENTICATED (nonce or signature);
    * RESOURCE_EXHAUSTED when `nodes.maxPending` requests (default 32) are already pending.
+   *
+   * By invite (docs/protocol.md §3b): with `invite_id` and `invite_proof` set and a PAIR_INVITE
+   * signature, a node that proves it holds the setup secret of a live invite (`pairgate nodes
+   * invite`) is approved at once, in one synced write that also consumes one use of the invite; the
+   * response is APPROVED and the node calls ClaimToken. No pending request is ever created for an
+   * invite request: an unknown, expired, revoked or used-up invite, or a proof that does not verify,
+   * is PERMISSION_DENIED with a message saying which, and changes nothing (the nonce is consumed).
    */
   requestPairing: handleUnaryCall<RequestPairingRequest, RequestPairingResponse>;
   /**
@@ -2531,6 +3202,29 @@ export interface NodePairingServiceServer extends UntypedServiceImplementation {
    * extend it). Store the new token durably before using it. Open sessions stay valid.
    */
   rotateToken: handleUnaryCall<RotateTokenRequest, RotateTokenResponse>;
+  /**
+   * Connect is the one-stream node session (docs/protocol.md §9): what CreateChallenge, Authenticate,
+   * Heartbeat and WatchNode do, on one bidirectional stream and in one round trip after the stream
+   * opens. The node sends `hello` (its node id and a fresh client nonce) as it opens the stream; the
+   * gateway answers with `challenge` (a nonce with the gateway's CHALLENGE proof, exactly as
+   * CreateChallenge with a client nonce); the node verifies the proof and sends `proof` (the CONNECT
+   * signature over that nonce, and its token, exactly as Authenticate); the gateway answers with
+   * `session`. From then on the node sends `heartbeat` whenever it likes and gets a `heartbeat`
+   * answer, and the gateway sends `event`s (RENAMED, TOKEN_ROTATED, REVOKED; SUBSCRIBED first) as
+   * WatchNode does. The session token in `session` also works as `authorization: Bearer` for
+   * RotateToken and the unary RPCs.
+   *
+   * The stream ends with UNAUTHENTICATED "authentication failed" when the proof fails (any reason, as
+   * Authenticate), after REVOKED, on a repair approval and when the session expires (15 minutes:
+   * connect again); with DEADLINE_EXCEEDED when `proof` does not arrive within `nodes.limits.
+   * requestTimeoutMs` (default 10 s) of the challenge; with INVALID_ARGUMENT when a message comes out
+   * of order or is malformed; with RESOURCE_EXHAUSTED (and `retry-after-ms`) when the peer's
+   * unauthenticated-RPC bucket is empty or it holds `nodes.limits.connectStreamsPerPeer` open streams;
+   * with FAILED_PRECONDITION when a newer Connect of the same node pushed it out (at most
+   * `nodes.limits.connectStreamsPerNode` authenticated streams per node; the oldest yields): do not
+   * reconnect on that one, another instance of this node is connected.
+   */
+  connect: handleBidiStreamingCall<ConnectRequest, ConnectResponse>;
 }
 
 export interface NodePairingServiceClient extends Client {
@@ -2590,6 +3284,13 @@ export interface NodePairingServiceClient extends Client {
    * paired is a repair: approving it replaces the pairing and the node must claim a new token.
    * Errors: INVALID_ARGUMENT (bad key, lengths, text); UNAUTHENTICATED (nonce or signature);
    * RESOURCE_EXHAUSTED when `nodes.maxPending` requests (default 32) are already pending.
+   *
+   * By invite (docs/protocol.md §3b): with `invite_id` and `invite_proof` set and a PAIR_INVITE
+   * signature, a node that proves it holds the setup secret of a live invite (`pairgate nodes
+   * invite`) is approved at once, in one synced write that also consumes one use of the invite; the
+   * response is APPROVED and the node calls ClaimToken. No pending request is ever created for an
+   * invite request: an unknown, expired, revoked or used-up invite, or a proof that does not verify,
+   * is PERMISSION_DENIED with a message saying which, and changes nothing (the nonce is consumed).
    */
   requestPairing(
     request: RequestPairingRequest,
@@ -2729,6 +3430,31 @@ export interface NodePairingServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RotateTokenResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Connect is the one-stream node session (docs/protocol.md §9): what CreateChallenge, Authenticate,
+   * Heartbeat and WatchNode do, on one bidirectional stream and in one round trip after the stream
+   * opens. The node sends `hello` (its node id and a fresh client nonce) as it opens the stream; the
+   * gateway answers with `challenge` (a nonce with the gateway's CHALLENGE proof, exactly as
+   * CreateChallenge with a client nonce); the node verifies the proof and sends `proof` (the CONNECT
+   * signature over that nonce, and its token, exactly as Authenticate); the gateway answers with
+   * `session`. From then on the node sends `heartbeat` whenever it likes and gets a `heartbeat`
+   * answer, and the gateway sends `event`s (RENAMED, TOKEN_ROTATED, REVOKED; SUBSCRIBED first) as
+   * WatchNode does. The session token in `session` also works as `authorization: Bearer` for
+   * RotateToken and the unary RPCs.
+   *
+   * The stream ends with UNAUTHENTICATED "authentication failed" when the proof fails (any reason, as
+   * Authenticate), after REVOKED, on a repair approval and when the session expires (15 minutes:
+   * connect again); with DEADLINE_EXCEEDED when `proof` does not arrive within `nodes.limits.
+   * requestTimeoutMs` (default 10 s) of the challenge; with INVALID_ARGUMENT when a message comes out
+   * of order or is malformed; with RESOURCE_EXHAUSTED (and `retry-after-ms`) when the peer's
+   * unauthenticated-RPC bucket is empty or it holds `nodes.limits.connectStreamsPerPeer` open streams;
+   * with FAILED_PRECONDITION when a newer Connect of the same node pushed it out (at most
+   * `nodes.limits.connectStreamsPerNode` authenticated streams per node; the oldest yields): do not
+   * reconnect on that one, another instance of this node is connected.
+   */
+  connect(): ClientDuplexStream<ConnectRequest, ConnectResponse>;
+  connect(options: Partial<CallOptions>): ClientDuplexStream<ConnectRequest, ConnectResponse>;
+  connect(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<ConnectRequest, ConnectResponse>;
 }
 
 export const NodePairingServiceClient = makeGenericClientConstructor(
