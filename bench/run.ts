@@ -44,6 +44,8 @@ export interface BenchOptions {
   warmupS: number;
   /** Rounds: every workload runs once per round, next to its baseline; tables show medians. */
   rounds: number;
+  /** Concurrencies to run (calls in flight). @default [1, 50] */
+  concurrencies: number[];
   workers: number;
   senders: number;
   nodes: number;
@@ -55,6 +57,11 @@ export interface BenchOptions {
   workloads: RegExp;
   /** Directory for the daemon's --cpu-prof output, if profiling. */
   profileDir: string | undefined;
+  /**
+   * Another build's CLI (e.g. an older commit's dist/src/cli/main.js): its daemon runs the small-store
+   * workloads in the same rounds, and the goals compare this build with it round by round.
+   */
+  baselineCli: string | undefined;
 }
 
 /** Reads options from argv flags, then environment variables, then defaults. */
@@ -75,8 +82,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
   const smoke = (value("smoke", "BENCH_SMOKE") ?? "0") !== "0";
   // Only a complete, default run may replace the committed bench/results/latest.json.
   const partial =
-    ["only", "workloads", "profile", "duration", "warmup", "rounds", "workers", "senders", "nodes"].some((n) => flag(n) !== undefined) ||
-    ["BENCH_ONLY", "BENCH_WORKLOADS", "BENCH_PROFILE", "BENCH_DURATION", "BENCH_WARMUP", "BENCH_ROUNDS", "BENCH_WORKERS", "BENCH_SENDERS", "BENCH_NODES", "BENCH_DAEMON_NODE_FLAGS"].some(
+    ["only", "workloads", "profile", "duration", "warmup", "rounds", "concurrency", "workers", "senders", "nodes", "baseline-cli"].some((n) => flag(n) !== undefined) ||
+    ["BENCH_ONLY", "BENCH_WORKLOADS", "BENCH_PROFILE", "BENCH_DURATION", "BENCH_WARMUP", "BENCH_ROUNDS", "BENCH_CONCURRENCY", "BENCH_WORKERS", "BENCH_SENDERS", "BENCH_NODES", "BENCH_DAEMON_NODE_FLAGS", "BENCH_BASELINE_CLI"].some(
       (n) => (env[n] ?? "") !== "",
     );
   return {
@@ -84,6 +91,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     durationS: num("duration", "BENCH_DURATION", smoke ? 0.5 : 2.5),
     warmupS: num("warmup", "BENCH_WARMUP", smoke ? 0.2 : 0.5),
     rounds: Math.round(num("rounds", "BENCH_ROUNDS", smoke ? 2 : 5)),
+    concurrencies: (value("concurrency", "BENCH_CONCURRENCY") ?? "1,50").split(",").map((c) => Math.round(Number(c))).filter((c) => c > 0),
     workers: Math.round(num("workers", "BENCH_WORKERS", 2)),
     senders: Math.round(num("senders", "BENCH_SENDERS", smoke ? 20_000 : 1_000_000)),
     nodes: Math.round(num("nodes", "BENCH_NODES", smoke ? 2_000 : 100_000)),
@@ -91,6 +99,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     keep: flag("keep") !== undefined,
     workloads: new RegExp(value("workloads", "BENCH_WORKLOADS") ?? ""),
     profileDir: value("profile", "BENCH_PROFILE"),
+    baselineCli: value("baseline-cli", "BENCH_BASELINE_CLI"),
     phases: new Set((value("only", "BENCH_ONLY") ?? "echo,small,big,cli").split(",").map((p) => p.trim())),
   };
 }
@@ -169,7 +178,12 @@ function daemonNodeFlags(): string[] {
   return (process.env.BENCH_DAEMON_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f !== "");
 }
 
-async function startPairgate(home: string, nodePort: number, profileDir?: string): Promise<RunningServer & { socketPath: string; nodeTarget: string }> {
+async function startPairgate(
+  home: string,
+  nodePort: number,
+  profileDir?: string,
+  baselineCli?: string,
+): Promise<RunningServer & { socketPath: string; nodeTarget: string }> {
   const configPath = join(home, "bench-config.json");
   // The load generator is one address driving thousands of calls a second: lift the per-peer quotas
   // (they still run on every call, so their cost is measured) and keep the echo server's stream cap.
@@ -182,12 +196,13 @@ async function startPairgate(home: string, nodePort: number, profileDir?: string
     connectStreamsPerPeer: 100_000,
     streamsPerConnection: 128,
   };
-  writeFileSync(configPath, JSON.stringify({ nodes: { listen: `127.0.0.1:${nodePort}`, limits } }));
+  // A baseline build may predate `nodes.limits` (and the config is strict): it gets the listen address only.
+  writeFileSync(configPath, JSON.stringify({ nodes: baselineCli === undefined ? { listen: `127.0.0.1:${nodePort}`, limits } : { listen: `127.0.0.1:${nodePort}` } }));
   const socketPath = join(home, "pairgate.sock");
   const logFd = openSync(join(home, "daemon.log"), "a");
   const t0 = performance.now();
   const child = track(
-    spawn(process.execPath, [...daemonNodeFlags(), ...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]), CLI, "serve", "--config", configPath], {
+    spawn(process.execPath, [...daemonNodeFlags(), ...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]), baselineCli ?? CLI, "serve", "--config", configPath], {
       env: { ...process.env, PAIRGATE_HOME: home },
       stdio: ["ignore", logFd, logFd],
     }),
@@ -378,7 +393,7 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), "pgb-"));
   const rows: Row[] = [];
   const book = new RoundBook();
-  const concurrencies = [1, 50];
+  const concurrencies = options.concurrencies;
   let preloadSmall: BulkLoadResult | undefined;
   let preloadBig: BulkLoadResult | undefined;
   const scale: Record<string, unknown> = {};
@@ -403,6 +418,8 @@ async function main(): Promise<void> {
       }
     }
     const daemonWorkloads: Workload[] = [];
+    const baseWorkloads: Workload[] = [];
+    let base: Awaited<ReturnType<typeof startPairgate>> | undefined;
     let small: Awaited<ReturnType<typeof startPairgate>> | undefined;
     if (options.phases.has("small")) {
       const smallHome = join(tmp, "small");
@@ -421,6 +438,21 @@ async function main(): Promise<void> {
       );
       for (const w of daemonWorkloads) pidOf.set(w.id, small.pid);
       scale.smallStartToServingMs = small.startMs;
+      if (options.baselineCli !== undefined) {
+        // The same small store, served by the baseline build: its workloads run in the same rounds.
+        const baseHome = join(tmp, "base");
+        mkdirSync(baseHome, { mode: 0o700 });
+        const preloadBase = await bulkLoad(baseHome, SMALL_SENDERS, SMALL_NODES);
+        base = await startPairgate(baseHome, await freePort(), undefined, options.baselineCli);
+        log(`baseline daemon (${options.baselineCli}) on its own 1k store`);
+        const known = new Set(["allowed@1k", "handshake@1k", "heartbeat"]);
+        for (const w of daemonWorkloads.filter((x) => known.has(x.id))) {
+          const target = w.baseline === "echo-unix" ? `unix:${base.socketPath}` : base.nodeTarget;
+          const bw: Workload = { ...w, id: `${w.id}@base`, store: "1k (baseline build)", target, ...(w.gatewayId === undefined ? {} : { gatewayId: preloadBase.gatewayId }) };
+          pidOf.set(bw.id, base.pid);
+          baseWorkloads.push(bw);
+        }
+      }
     }
     let big: Awaited<ReturnType<typeof startPairgate>> | undefined;
     let bigHome = "";
@@ -444,7 +476,7 @@ async function main(): Promise<void> {
 
     // 2. Rounds: each daemon workload right next to its echo baseline (alternating which goes first),
     //    every workload once per round; ratios are taken within a round and summarised by their median.
-    const chosen = daemonWorkloads.filter((w) => options.workloads.test(w.id));
+    const chosen = [...daemonWorkloads, ...baseWorkloads].filter((w) => options.workloads.test(w.id));
     const echoOnly = chosen.length === 0 ? [...baselines.values()].filter((w) => options.workloads.test(w.id)) : [];
     const run = async (w: Workload, c: number): Promise<Row> => {
       const row = await runWorkload(w, c, pidOf.get(w.id)!, options);
@@ -455,7 +487,8 @@ async function main(): Promise<void> {
       log(`round ${round + 1}/${options.rounds}`);
       for (const c of concurrencies) {
         for (const w of echoOnly) await run(w, c);
-        for (const w of chosen) {
+        // Odd rounds run the workloads in reverse order, so no workload always follows the same one.
+        for (const w of round % 2 === 0 ? chosen : [...chosen].reverse()) {
           const base = baselines.get(w.baseline);
           if (base === undefined) {
             await run(w, c);
@@ -479,6 +512,7 @@ async function main(): Promise<void> {
       scale.smallPeakRssKb = statusKb(small.pid, "VmHWM");
       await stopProcess(small.child);
     }
+    if (base !== undefined) await stopProcess(base.child);
     if (big !== undefined) {
       // Peak RSS of the workloads, before the storm (10,000 connections at once is its own row).
       scale.bigPeakRssKb = statusKb(big.pid, "VmHWM");
@@ -620,6 +654,9 @@ function checkGoals(
     spreadGoal("scale: CheckInbound allowed p99 vs 1k (c=50)", book.crossRatio("allowed@big/c50", "allowed@1k/c50", p99), { max: 1.25 }),
     spreadGoal("scale: handshake CPU/handshake vs 1k (c=50)", book.crossRatio("handshake@big/c50", "handshake@1k/c50", cpu), { max: 1.25 }),
     spreadGoal("scale: handshake p99 vs 1k (c=50)", book.crossRatio("handshake@big/c50", "handshake@1k/c50", p99), { max: 1.25 }),
+    ...["allowed@1k", "handshake@1k", "heartbeat"].filter((id) => book.samples(`${id}@base/c50`).length > 0).map((id) =>
+      spreadGoal(`vs baseline build: ${id} server CPU/op at c=50 (this build / baseline, per round)`, book.crossRatio(`${id}/c50`, `${id}@base/c50`, cpu), { max: 1.1 }),
+    ),
     stormGoal(scale.storm as StormResult | undefined),
     ratioGoal("scale: daemon peak RSS (VmHWM)", ms(scale.bigPeakRssKb) / 1024, { max: 200 }, " MB"),
     ratioGoal("scale: start to health SERVING", ms(scale.bigStartToServingMs), { max: 2000 }, " ms"),
