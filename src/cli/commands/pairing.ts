@@ -98,16 +98,20 @@ async function listEveryChannel(ctx: CliContext, opts: ScopeOpts): Promise<void>
     ctx.out.line("No pending pairing requests.");
     return;
   }
+  requestsTable(ctx, requests, true);
+}
+
+/** The pending requests as a table (with Channel and Account columns when they span accounts). */
+function requestsTable(ctx: CliContext, requests: PairingRequest[], withScope: boolean): void {
   if (ctx.out.interactive) {
     ctx.out.line(`Pairing requests (${requests.length})`);
     ctx.out.line();
   }
   const warn = requests.some((r) => r.lookalikeWarning !== "");
   ctx.out.table(
-    ["Channel", "Account", "Code", "ID", "Meta", "Requested", ...(warn ? ["Lookalike"] : [])],
+    [...(withScope ? ["Channel", "Account"] : []), "Code", "ID", "Meta", "Requested", ...(warn ? ["Lookalike"] : [])],
     requests.map((r) => [
-      r.channel,
-      r.accountId,
+      ...(withScope ? [r.channel, r.accountId] : []),
       r.code,
       safeText(r.senderId),
       metaText(r.senderMeta),
@@ -164,22 +168,7 @@ export function registerPairingCommands(program: Command, ctx: CliContext): void
           ctx.out.line(`No pending ${name} pairing requests.`);
           return;
         }
-        if (ctx.out.interactive) {
-          ctx.out.line(`Pairing requests (${requests.length})`);
-          ctx.out.line();
-        }
-        const warn = requests.some((r) => r.lookalikeWarning !== "");
-        ctx.out.table(
-          ["Code", "ID", "Meta", "Requested", ...(warn ? ["Lookalike"] : [])],
-          requests.map((r) => [
-            r.code,
-            safeText(r.senderId),
-            metaText(r.senderMeta),
-            isoTime(r.createdAtMs),
-            ...(warn ? [lookalikeCell(r)] : []),
-          ]),
-        );
-        lookalikeHint(ctx, requests);
+        requestsTable(ctx, requests, false);
       }),
     );
 
