@@ -1,17 +1,17 @@
-import { type ChildProcess, fork, spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { Client, credentials, Metadata } from "@grpc/grpc-js";
 import { bulkLoad, type BulkLoadResult } from "./bulk-load";
 import { measureCliStartup, type StartupResult } from "./cli-startup";
-import type { FromWorker, ToWorker, WorkerResult, WorkerSpec, WorkloadKind } from "./load-worker";
+import { checkGoals } from "./goals";
+import { cliHasCommand, type CliTiming, runWorkload, timeCli, type Workload } from "./runner";
 import { UNKNOWN_ACCOUNTS, UNKNOWN_REPEAT_SHARE } from "./load-worker";
 import { clockTicks, processCpuUs, statusKb } from "./proc-stats";
-import { formatGoals, formatTable, type GoalCheck, percentile, ratioGoal, type Row, spreadGoal } from "./report";
+import { formatGoals, formatTable, type Row, spreadGoal } from "./report";
 import { pairOrder, RoundBook } from "./rounds";
-import { reconnectStorm, type StormResult } from "./storm";
+import { children, CLI, freePort, log, type RunningServer, startEcho, startPairgate, stopProcess } from "./servers";
+import { reconnectStorm } from "./storm";
 
 /**
  * `make bench` (node dist/bench/run.js): the pairgate benchmark. Starts a bare grpc-js echo server and
@@ -27,10 +27,8 @@ import { reconnectStorm, type StormResult } from "./storm";
  */
 
 const ROOT = join(__dirname, "..", "..");
-/** The built CLI next to this build of the bench (dist/src/cli/main.js after `make build`). */
-const CLI = join(__dirname, "..", "src", "cli", "main.js");
-const WORKER = join(__dirname, "load-worker.js");
-const ECHO_SERVER = join(__dirname, "echo-server.js");
+/** What the CLI start-up phase times against bare node. */
+const STARTUP_LABELS = "pairgate --version, pairgate pairing list telegram";
 /** The "small" store every workload runs on first; the scale runs compare with it. */
 const SMALL_SENDERS = 1_000;
 const SMALL_NODES = 1_000;
@@ -102,260 +100,6 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     baselineCli: value("baseline-cli", "BENCH_BASELINE_CLI"),
     phases: new Set((value("only", "BENCH_ONLY") ?? "echo,small,big,cli").split(",").map((p) => p.trim())),
   };
-}
-
-const children = new Set<ChildProcess>();
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const log = (s: string): void => void process.stderr.write(s + "\n");
-
-function track<C extends ChildProcess>(child: C): C {
-  children.add(child);
-  child.once("exit", () => children.delete(child));
-  return child;
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
-/** One grpc.health.v1.Health/Check on the unix socket; true when the daemon answers SERVING. */
-function healthServing(socketPath: string): Promise<boolean> {
-  const client = new Client(`unix:${socketPath}`, credentials.createInsecure());
-  return new Promise<boolean>((resolve) => {
-    client.makeUnaryRequest(
-      "/grpc.health.v1.Health/Check",
-      () => Buffer.alloc(0),
-      (b: Buffer) => b,
-      {},
-      new Metadata(),
-      { deadline: Date.now() + 1_000 },
-      // HealthCheckResponse { status = 1 (SERVING) } encodes as 08 01.
-      (err, res) => resolve(err === null && res !== undefined && res[0] === 0x08 && res[1] === 0x01),
-    );
-  }).finally(() => client.close());
-}
-
-interface RunningServer {
-  child: ChildProcess;
-  pid: number;
-  /** ms from spawn() to health SERVING (daemon) or bound (echo). */
-  startMs: number;
-}
-
-async function startEcho(socketPath: string): Promise<RunningServer & { tcpPort: number }> {
-  const t0 = performance.now();
-  const child = track(spawn(process.execPath, [ECHO_SERVER, socketPath], { stdio: ["ignore", "pipe", "inherit"] }));
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = "";
-    child.stdout.on("data", (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes("\n")) resolve(buf.slice(0, buf.indexOf("\n")));
-    });
-    child.once("exit", (code) => reject(new Error(`echo server exited with ${String(code)}`)));
-  });
-  const { tcpPort } = JSON.parse(line) as { tcpPort: number };
-  return { child, pid: child.pid!, startMs: performance.now() - t0, tcpPort };
-}
-
-/** Extra `node` flags for the daemon process only (BENCH_DAEMON_NODE_FLAGS, space separated), e.g. V8 heap limits. */
-function daemonNodeFlags(): string[] {
-  return (process.env.BENCH_DAEMON_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f !== "");
-}
-
-async function startPairgate(
-  home: string,
-  nodePort: number,
-  profileDir?: string,
-  baselineCli?: string,
-): Promise<RunningServer & { socketPath: string; nodeTarget: string }> {
-  const configPath = join(home, "bench-config.json");
-  // The load generator is one address driving thousands of calls a second: lift the per-peer quotas
-  // (they still run on every call, so their cost is measured) and keep the echo server's stream cap.
-  const limits = {
-    rpcPerSecond: 1_000_000,
-    rpcBurst: 1_000_000,
-    challengesPerPeer: 100_000,
-    challengesPerNodePerPeer: 64,
-    connectionsPerPeer: 100_000,
-    connectStreamsPerPeer: 100_000,
-    streamsPerConnection: 128,
-  };
-  // A baseline build may predate `nodes.limits` (and the config is strict): it gets the listen address only.
-  writeFileSync(configPath, JSON.stringify({ nodes: baselineCli === undefined ? { listen: `127.0.0.1:${nodePort}`, limits } : { listen: `127.0.0.1:${nodePort}` } }));
-  const socketPath = join(home, "pairgate.sock");
-  const logFd = openSync(join(home, "daemon.log"), "a");
-  const t0 = performance.now();
-  const child = track(
-    spawn(process.execPath, [...daemonNodeFlags(), ...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]), baselineCli ?? CLI, "serve", "--config", configPath], {
-      env: { ...process.env, PAIRGATE_HOME: home },
-      stdio: ["ignore", logFd, logFd],
-    }),
-  );
-  closeSync(logFd);
-  const deadline = t0 + 60_000;
-  while (performance.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}; see ${join(home, "daemon.log")}`);
-    if (existsSync(socketPath) && (await healthServing(socketPath))) {
-      return { child, pid: child.pid!, startMs: performance.now() - t0, socketPath, nodeTarget: `127.0.0.1:${nodePort}` };
-    }
-    await sleep(5);
-  }
-  throw new Error("daemon did not become SERVING within 60 s");
-}
-
-/** A workload to run: the worker spec minus per-worker fields, and how to label it. */
-interface Workload {
-  id: string;
-  workload: string;
-  store: string;
-  baseline: string;
-  kind: WorkloadKind;
-  target: string;
-  callsPerOp: number;
-  senders?: number;
-  nodes?: number;
-  gatewayId?: string;
-}
-
-function message(child: ChildProcess, type: FromWorker["type"]): Promise<FromWorker> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (m: FromWorker): void => {
-      if (m.type === type || m.type === "failed") {
-        child.off("message", onMessage);
-        child.off("exit", onExit);
-        if (m.type === "failed") reject(new Error(`load worker failed: ${m.error}`));
-        else resolve(m);
-      }
-    };
-    const onExit = (code: number | null): void => reject(new Error(`load worker exited with ${String(code)}`));
-    child.on("message", onMessage);
-    child.once("exit", onExit);
-  });
-}
-
-async function runWorkload(w: Workload, concurrency: number, serverPid: number, options: BenchOptions): Promise<Row> {
-  const n = Math.max(1, Math.min(options.workers, concurrency));
-  const workers = Array.from({ length: n }, () => track(fork(WORKER, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] })));
-  try {
-    const ready = workers.map((c) => message(c, "ready"));
-    workers.forEach((c, i) => {
-      const spec: WorkerSpec = {
-        kind: w.kind,
-        target: w.target,
-        worker: i,
-        concurrency: Math.floor(concurrency / n) + (i < concurrency % n ? 1 : 0),
-        ...(w.senders === undefined ? {} : { senders: w.senders }),
-        ...(w.nodes === undefined ? {} : { nodes: w.nodes }),
-        ...(w.gatewayId === undefined ? {} : { gatewayId: w.gatewayId }),
-      };
-      c.send({ type: "init", spec } satisfies ToWorker);
-    });
-    await Promise.all(ready);
-    const runAll = async (ms: number): Promise<WorkerResult[]> => {
-      const done = workers.map((c) => message(c, "done"));
-      workers.forEach((c) => c.send({ type: "run", ms } satisfies ToWorker));
-      return (await Promise.all(done)).map((m) => (m as Extract<FromWorker, { type: "done" }>).result);
-    };
-    await runAll(options.warmupS * 1000);
-    const cpu0 = processCpuUs(serverPid);
-    const t0 = performance.now();
-    const results = await runAll(options.durationS * 1000);
-    const wallS = (performance.now() - t0) / 1000;
-    const serverCpuUs = processCpuUs(serverPid) - cpu0;
-
-    const latencies = results.flatMap((r) => r.latenciesUs).sort((a, b) => a - b);
-    const ops = latencies.length;
-    const outcomes: Record<string, number> = {};
-    for (const r of results) for (const [k, v] of Object.entries(r.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + v;
-    const errors = results.reduce((s, r) => s + r.errors, 0);
-    const row: Row = {
-      id: `${w.id}/c${concurrency}`,
-      workload: w.workload,
-      store: w.store,
-      concurrency,
-      baseline: `${w.baseline}/c${concurrency}`,
-      durationS: wallS,
-      ops,
-      callsPerOp: w.callsPerOp,
-      errors,
-      firstError: results.find((r) => r.firstError !== "")?.firstError ?? "",
-      opsPerS: ops / wallS,
-      p50Ms: percentile(latencies, 50) / 1000,
-      p99Ms: percentile(latencies, 99) / 1000,
-      serverCpuUsPerOp: ops > 0 ? serverCpuUs / ops : Number.NaN,
-      serverCores: serverCpuUs / 1e6 / wallS,
-      cpuRatio: Number.NaN,
-      rateRatio: Number.NaN,
-      clientCores: results.reduce((s, r) => s + r.cpuUs, 0) / 1e6 / wallS,
-      clientProcesses: n,
-      serverPeakRssKb: statusKb(serverPid, "VmHWM"),
-      outcomes,
-    };
-    log(
-      `  ${row.id.padEnd(24)} ${row.opsPerS.toFixed(0).padStart(6)} op/s  p50 ${row.p50Ms.toFixed(2)} ms  p99 ${row.p99Ms.toFixed(2)} ms  ` +
-        `server ${row.serverCpuUsPerOp.toFixed(1)} µs/op (${row.serverCores.toFixed(2)} cores)  client ${row.clientCores.toFixed(2)} cores` +
-        (errors > 0 ? `  ERRORS ${errors}: ${row.firstError}` : ""),
-    );
-    return row;
-  } finally {
-    await Promise.all(
-      workers.map(async (c) => {
-        if (c.connected) c.send({ type: "exit" } satisfies ToWorker);
-        const exited = new Promise<void>((resolve) => (c.exitCode !== null ? resolve() : c.once("exit", () => resolve())));
-        const timer = setTimeout(() => c.kill("SIGKILL"), 5_000);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
-  }
-}
-
-/** A CLI run taking longer than this is killed and reported as failed. */
-const CLI_TIMEOUT_MS = 10_000;
-
-/** Wall time of one CLI invocation against the running daemon, ms (median of `runs`). */
-function timeCli(home: string, args: readonly string[], runs: number): { ms: number; runsMs: number[]; ok: boolean; note: string } {
-  const runsMs: number[] = [];
-  let ok = true;
-  let note = "";
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, PAIRGATE_HOME: home }, encoding: "utf8", timeout: CLI_TIMEOUT_MS });
-    runsMs.push(performance.now() - t0);
-    if (r.status === null) {
-      ok = false;
-      note = `killed after ${CLI_TIMEOUT_MS / 1000} s (${String(r.signal)})`;
-      break;
-    } else if (r.status !== 0) {
-      ok = false;
-      note = (r.stderr || r.stdout).trim().split("\n")[0] ?? "";
-    } else if (i === 0) {
-      note = `${r.stdout.trim().split("\n").length} lines of output`;
-    }
-  }
-  const sorted = [...runsMs].sort((a, b) => a - b);
-  return { ms: sorted[Math.floor(sorted.length / 2)]!, runsMs, ok, note };
-}
-
-function cliHasCommand(name: string): boolean {
-  const r = spawnSync(process.execPath, [CLI, "--help"], { encoding: "utf8" });
-  return new RegExp(`^\\s+${name}\\b`, "m").test(r.stdout);
 }
 
 function pythonGrpc(): string | undefined {
@@ -608,61 +352,6 @@ function label(n: number): string {
   if (n >= 1_000_000 && n % 1_000_000 === 0) return `${n / 1_000_000}M`;
   if (n >= 1_000 && n % 1_000 === 0) return `${n / 1_000}k`;
   return String(n);
-}
-
-type CliTiming = ReturnType<typeof timeCli>;
-
-const STARTUP_LABELS = "pairgate --version, pairgate pairing list telegram";
-
-function stormGoal(storm: StormResult | undefined): GoalCheck {
-  const goal = "reconnect storm: every paired node gets a session, no RESOURCE_EXHAUSTED";
-  if (storm === undefined) return { goal, measured: "not measured (big phase skipped)", limit: "0 refused", pass: false };
-  const failed = storm.nodes - storm.sessions;
-  return {
-    goal,
-    measured:
-      `${storm.sessions}/${storm.nodes} sessions in ${(storm.wallMs / 1000).toFixed(1)} s (${storm.retries} retries after dropped connections), ` +
-      `${storm.resourceExhausted} RESOURCE_EXHAUSTED, ${failed} never connected`,
-    limit: `${storm.nodes}/${storm.nodes}, 0 RESOURCE_EXHAUSTED`,
-    pass: failed === 0 && storm.resourceExhausted === 0,
-  };
-}
-
-function checkGoals(
-  rows: readonly Row[],
-  book: RoundBook,
-  scale: Record<string, unknown>,
-  cliAllowed: CliTiming | undefined,
-  cliNodes: CliTiming | undefined,
-): GoalCheck[] {
-  const row = (id: string): Row | undefined => rows.find((r) => r.id === id);
-  const cpu = (r: Row): number => r.serverCpuUsPerOp;
-  const p99 = (r: Row): number => r.p99Ms;
-  const ms = (v: unknown): number => Number(v);
-  const cli = (name: string, t: CliTiming | undefined): GoalCheck =>
-    t === undefined
-      ? { goal: `CLI first page of \`${name}\``, measured: "not measured (command missing or phase skipped)", limit: "≤ 300 ms", pass: false }
-      : { ...ratioGoal(`CLI first page of \`${name}\``, t.ok ? t.ms : undefined, { max: 300 }, " ms"), ...(t.ok ? {} : { measured: `failed: ${t.note}` }) };
-  return [
-    spreadGoal("CheckInbound allowed: server CPU/call vs echo (c=50)", row("allowed@1k/c50")?.cpuRatioSpread, { max: 1.2 }),
-    spreadGoal("CheckInbound allowed: req/s vs echo (c=50)", row("allowed@1k/c50")?.rateRatioSpread, { min: 0.8 }),
-    spreadGoal("CheckInbound unknown: req/s vs echo (c=50)", row("unknown/c50")?.rateRatioSpread, { min: 0.5 }),
-    // A handshake is one operation of two RPCs; its ratio is per handshake to one echo call.
-    spreadGoal("handshake: server CPU per handshake vs one echo call (tcp, c=50)", row("handshake@1k/c50")?.cpuRatioSpread, { max: 3 }),
-    spreadGoal("Connect: server CPU per established session vs one echo call (tcp, c=50)", row("connect@1k/c50")?.cpuRatioSpread, { max: 2.5 }),
-    spreadGoal("scale: CheckInbound allowed CPU/call vs 1k (c=50)", book.crossRatio("allowed@big/c50", "allowed@1k/c50", cpu), { max: 1.25 }),
-    spreadGoal("scale: CheckInbound allowed p99 vs 1k (c=50)", book.crossRatio("allowed@big/c50", "allowed@1k/c50", p99), { max: 1.25 }),
-    spreadGoal("scale: handshake CPU/handshake vs 1k (c=50)", book.crossRatio("handshake@big/c50", "handshake@1k/c50", cpu), { max: 1.25 }),
-    spreadGoal("scale: handshake p99 vs 1k (c=50)", book.crossRatio("handshake@big/c50", "handshake@1k/c50", p99), { max: 1.25 }),
-    ...["allowed@1k", "handshake@1k", "heartbeat"].filter((id) => book.samples(`${id}@base/c50`).length > 0).map((id) =>
-      spreadGoal(`vs baseline build: ${id} server CPU/op at c=50 (this build / baseline, per round)`, book.crossRatio(`${id}/c50`, `${id}@base/c50`, cpu), { max: 1.1 }),
-    ),
-    stormGoal(scale.storm as StormResult | undefined),
-    ratioGoal("scale: daemon peak RSS (VmHWM)", ms(scale.bigPeakRssKb) / 1024, { max: 200 }, " MB"),
-    ratioGoal("scale: start to health SERVING", ms(scale.bigStartToServingMs), { max: 2000 }, " ms"),
-    cli("pairgate pairing allowed telegram", cliAllowed),
-    cli("pairgate nodes list", cliNodes),
-  ];
 }
 
 if (require.main === module) {

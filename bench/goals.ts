@@ -1,0 +1,58 @@
+import type { CliTiming } from "./runner";
+import { type GoalCheck, ratioGoal, type Row, spreadGoal } from "./report";
+import type { RoundBook } from "./rounds";
+import type { StormResult } from "./storm";
+
+/** The goals of the benchmark issues, checked against a run's rows, rounds and scale facts. */
+
+
+function stormGoal(storm: StormResult | undefined): GoalCheck {
+  const goal = "reconnect storm: every paired node gets a session, no RESOURCE_EXHAUSTED";
+  if (storm === undefined) return { goal, measured: "not measured (big phase skipped)", limit: "0 refused", pass: false };
+  const failed = storm.nodes - storm.sessions;
+  return {
+    goal,
+    measured:
+      `${storm.sessions}/${storm.nodes} sessions in ${(storm.wallMs / 1000).toFixed(1)} s (${storm.retries} retries after dropped connections), ` +
+      `${storm.resourceExhausted} RESOURCE_EXHAUSTED, ${failed} never connected`,
+    limit: `${storm.nodes}/${storm.nodes}, 0 RESOURCE_EXHAUSTED`,
+    pass: failed === 0 && storm.resourceExhausted === 0,
+  };
+}
+
+export function checkGoals(
+  rows: readonly Row[],
+  book: RoundBook,
+  scale: Record<string, unknown>,
+  cliAllowed: CliTiming | undefined,
+  cliNodes: CliTiming | undefined,
+): GoalCheck[] {
+  const row = (id: string): Row | undefined => rows.find((r) => r.id === id);
+  const cpu = (r: Row): number => r.serverCpuUsPerOp;
+  const p99 = (r: Row): number => r.p99Ms;
+  const ms = (v: unknown): number => Number(v);
+  const cli = (name: string, t: CliTiming | undefined): GoalCheck =>
+    t === undefined
+      ? { goal: `CLI first page of \`${name}\``, measured: "not measured (command missing or phase skipped)", limit: "≤ 300 ms", pass: false }
+      : { ...ratioGoal(`CLI first page of \`${name}\``, t.ok ? t.ms : undefined, { max: 300 }, " ms"), ...(t.ok ? {} : { measured: `failed: ${t.note}` }) };
+  return [
+    spreadGoal("CheckInbound allowed: server CPU/call vs echo (c=50)", row("allowed@1k/c50")?.cpuRatioSpread, { max: 1.2 }),
+    spreadGoal("CheckInbound allowed: req/s vs echo (c=50)", row("allowed@1k/c50")?.rateRatioSpread, { min: 0.8 }),
+    spreadGoal("CheckInbound unknown: req/s vs echo (c=50)", row("unknown/c50")?.rateRatioSpread, { min: 0.5 }),
+    // A handshake is one operation of two RPCs; its ratio is per handshake to one echo call.
+    spreadGoal("handshake: server CPU per handshake vs one echo call (tcp, c=50)", row("handshake@1k/c50")?.cpuRatioSpread, { max: 3 }),
+    spreadGoal("Connect: server CPU per established session vs one echo call (tcp, c=50)", row("connect@1k/c50")?.cpuRatioSpread, { max: 2.5 }),
+    spreadGoal("scale: CheckInbound allowed CPU/call vs 1k (c=50)", book.crossRatio("allowed@big/c50", "allowed@1k/c50", cpu), { max: 1.25 }),
+    spreadGoal("scale: CheckInbound allowed p99 vs 1k (c=50)", book.crossRatio("allowed@big/c50", "allowed@1k/c50", p99), { max: 1.25 }),
+    spreadGoal("scale: handshake CPU/handshake vs 1k (c=50)", book.crossRatio("handshake@big/c50", "handshake@1k/c50", cpu), { max: 1.25 }),
+    spreadGoal("scale: handshake p99 vs 1k (c=50)", book.crossRatio("handshake@big/c50", "handshake@1k/c50", p99), { max: 1.25 }),
+    ...["allowed@1k", "handshake@1k", "heartbeat"].filter((id) => book.samples(`${id}@base/c50`).length > 0).map((id) =>
+      spreadGoal(`vs baseline build: ${id} server CPU/op at c=50 (this build / baseline, per round)`, book.crossRatio(`${id}/c50`, `${id}@base/c50`, cpu), { max: 1.1 }),
+    ),
+    stormGoal(scale.storm as StormResult | undefined),
+    ratioGoal("scale: daemon peak RSS (VmHWM)", ms(scale.bigPeakRssKb) / 1024, { max: 200 }, " MB"),
+    ratioGoal("scale: start to health SERVING", ms(scale.bigStartToServingMs), { max: 2000 }, " ms"),
+    cli("pairgate pairing allowed telegram", cliAllowed),
+    cli("pairgate nodes list", cliNodes),
+  ];
+}
