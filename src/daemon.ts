@@ -1,13 +1,11 @@
 import { setMaxListeners } from "node:events";
-import { mkdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { type Server, ServerCredentials } from "@grpc/grpc-js";
 import { type LoadedConfig, loadConfig } from "./config/load";
-import { resolveStorage, STORAGE_URL_ENV } from "./config/storage";
 import { AuditLog } from "./domain/audit-log";
 import { type Clock, systemClock } from "./domain/clock";
 import { DmPairing } from "./domain/dm-pairing";
-import { GATEWAY_IDENTITY_KEY, type GatewayIdentity, gatewayIdentityOf, newGatewayKey } from "./domain/gateway-identity";
 import { createLogger, type LevelledLogger, type LogFormat, type Logger, type LogLevel } from "./domain/logger";
 import { NodePairing } from "./domain/node-pairing";
 import { DmAccessServiceService } from "./gen/pairgate/v1/dm_access_service";
@@ -16,9 +14,9 @@ import { NodeAdminServiceService } from "./gen/pairgate/v1/node_admin_service";
 import { NodePairingServiceService } from "./gen/pairgate/v1/node_pairing_service";
 import { AdminServiceService } from "./gen/pairgate/v1/admin_service";
 import type { StoreState } from "./domain/store-admin";
-import { type LevelStore, StoreLockedError } from "./storage/level-store";
+import type { LevelStore } from "./storage/level-store";
 import { levelStoreAdmin } from "./storage/level-store-admin";
-import { bindMarkerToGateway, openStateStore, StoreDamagedError } from "./storage/state-store";
+import { bindMarkerToGateway, StoreDamagedError } from "./storage/state-store";
 import type { WriteFaults } from "./storage/write-faults";
 import { adminHandlers } from "./transport/grpc/admin-handlers";
 import { dmAccessHandlers, dmPairingHandlers } from "./transport/grpc/dm-handlers";
@@ -30,10 +28,10 @@ import { ConnectionGuard } from "./transport/grpc/connection-guard";
 import { PeerLimits } from "./transport/grpc/peer-limits";
 import { addHealth, addReflection, createServer, SERVER_OPTIONS, stopServer } from "./transport/grpc/server";
 import { DaemonStartError } from "./daemon-errors";
+import { gatewayIdentity, openDaemonStore, restartRequiredChanges } from "./daemon-store";
 import { channelSet, listenUnix, resolveGroup } from "./daemon-sockets";
 import { streamCapInterceptor } from "./transport/grpc/stream-caps";
 import { strictService } from "./transport/grpc/strict-decode";
-import { type ModeRule, secureStateFiles, UnsafeFileModeError } from "./state-files";
 import type { MissDelaySchedule } from "./domain/approve-misses";
 
 export { DaemonStartError } from "./daemon-errors";
@@ -133,49 +131,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     );
   }
 
-  // Several daemons over one PostgreSQL (issue 12) need the domain on the shared-store port first;
-  // until then this build refuses the setting rather than silently using LevelDB.
-  const storage = resolveStorage(config.storage, process.env, loaded.source);
-  if (storage.kind === "postgres") {
-    throw new DaemonStartError(
-      `storage kind "postgres" (from ${storage.urlFrom === "env" ? STORAGE_URL_ENV : `config ${loaded.source}`}): ` +
-        `multi-daemon PostgreSQL mode is not available in this build of pairgate; ` +
-        (storage.urlFrom === "env"
-          ? `unset ${STORAGE_URL_ENV} to use the embedded LevelDB store`
-          : `set "storage": {"kind": "level"} (or remove "storage") in ${loaded.source} to use the embedded LevelDB store`),
-    );
-  }
-
-  // Everything the daemon creates (LevelDB files, backups, TLS files) is for its user only.
-  process.umask(0o077);
-  await mkdir(home, { recursive: true, mode: 0o700 });
-  const tlsFiles: ModeRule[] =
-    typeof config.nodes.tls === "object"
-      ? [
-          { path: config.nodes.tls.key, forbidden: 0o077, what: "nodes.tls key" },
-          { path: config.nodes.tls.cert, forbidden: 0o022, what: "nodes.tls certificate" },
-        ]
-      : [];
-  try {
-    await secureStateFiles(home, tlsFiles, log.child({ component: "files" }));
-  } catch (err) {
-    if (err instanceof UnsafeFileModeError) throw new DaemonStartError(err.message, { cause: err });
-    throw err;
-  }
-
-  let opened;
-  try {
-    opened = await openStateStore(home, {
-      now: () => clock.now(),
-      ...(options.storeFaults === undefined ? {} : { faults: options.storeFaults }),
-    });
-  } catch (err) {
-    if (err instanceof StoreLockedError) {
-      throw new DaemonStartError(`another pairgate daemon is using ${home}`, { cause: err });
-    }
-    if (err instanceof StoreDamagedError) throw new DaemonStartError(err.message, { cause: err });
-    throw err;
-  }
+  const opened = await openDaemonStore({ home, config, source: loaded.source, log, clock, ...(options.storeFaults === undefined ? {} : { faults: options.storeFaults }) });
   const store: LevelStore = opened.store;
 
   const servers: Server[] = [];
@@ -440,24 +396,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   }
 }
 
-/** The keys that differ between `a` and `b` but only take effect on restart (listeners, TLS, socket). */
-function restartRequiredChanges(a: LoadedConfig["config"], b: LoadedConfig["config"]): string[] {
-  const keys: Array<[string, unknown, unknown]> = [
-    ["socketPath", a.socketPath, b.socketPath],
-    ["adapters.socketPath", a.adapters.socketPath, b.adapters.socketPath],
-    ["adapters.socketGroup", a.adapters.socketGroup, b.adapters.socketGroup],
-    ["dm.streamsPerConnection", a.dm.streamsPerConnection, b.dm.streamsPerConnection],
-    ["nodes.listen", a.nodes.listen, b.nodes.listen],
-    ["nodes.tls", a.nodes.tls, b.nodes.tls],
-    ["nodes.insecure", a.nodes.insecure, b.nodes.insecure],
-    ["nodes.name", a.nodes.name, b.nodes.name],
-    ["nodes.limits", a.nodes.limits, b.nodes.limits],
-    ["nodes.invites", a.nodes.invites, b.nodes.invites],
-    ["storage", a.storage, b.storage],
-  ];
-  return keys.filter(([, x, y]) => JSON.stringify(x) !== JSON.stringify(y)).map(([k]) => k);
-}
-
 /** Splits "host:port" / "[v6]:port" into its parts (the config schema has checked the shape). */
 function splitHostPort(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(":");
@@ -466,17 +404,6 @@ function splitHostPort(listen: string): { host: string; port: number } {
 
 function isLoopbackHost(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
-/** Reads the gateway identity from the store's meta sublevel, creating it at first start. */
-async function gatewayIdentity(store: LevelStore, clock: Clock): Promise<GatewayIdentity> {
-  const meta = store.meta();
-  let stored = await meta.get(GATEWAY_IDENTITY_KEY);
-  if (stored === undefined) {
-    stored = newGatewayKey(clock.now());
-    await meta.put(GATEWAY_IDENTITY_KEY, stored);
-  }
-  return gatewayIdentityOf(stored);
 }
 
 /**
