@@ -34,7 +34,7 @@ export interface LoggerOptions {
   level?: LogLevel;
   /** @default "json" */
   format?: LogFormat;
-  /** Where lines go. @default process.stderr */
+  /** Where lines go. @default {@link batchedStderr} */
   write?: (line: string) => void;
   /** Time source for the `time` field. @default Date.now */
   now?: () => number;
@@ -60,7 +60,7 @@ function textLine(time: string, level: LogLevel, msg: string, fields: LogFields)
  */
 export function createLogger(options: LoggerOptions = {}): LevelledLogger {
   let min: LogLevel = options.level ?? "info";
-  const write = options.write ?? ((line: string) => process.stderr.write(line));
+  const write = options.write ?? batchedStderr();
   const now = options.now ?? Date.now;
   const format = options.format ?? "json";
   const make = (base: LogFields): Logger => {
@@ -83,6 +83,43 @@ export function createLogger(options: LoggerOptions = {}): LevelledLogger {
     };
   };
   return { ...make({}), setLevel: (level) => void (min = level), level: () => min };
+}
+
+/**
+ * A writer to process.stderr that joins the lines of one event-loop turn into one write (a busy
+ * daemon logs a line per authentication; one write per line was a syscall each). Lines go out on the
+ * next `setImmediate`, at 64 KiB, or at process exit, so a line is late by at most one turn and only a
+ * SIGKILL can lose the lines of the turn it interrupts (the audit trail is written separately).
+ * Every caller shares one buffer, so lines of several loggers keep their order.
+ */
+export function batchedStderr(): (line: string) => void {
+  return (sharedStderr ??= makeBatchedStderr());
+}
+
+let sharedStderr: ((line: string) => void) | undefined;
+
+function makeBatchedStderr(): (line: string) => void {
+  let pending: string[] = [];
+  let bytes = 0;
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const text = pending.length === 1 ? pending[0]! : pending.join("");
+    pending = [];
+    bytes = 0;
+    process.stderr.write(text);
+  };
+  process.once("exit", flush);
+  return (line) => {
+    pending.push(line);
+    bytes += line.length;
+    if (bytes >= 65_536) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
 }
 
 /** createJsonLogger returns a Logger that writes one JSON object per line. */
