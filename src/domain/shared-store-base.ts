@@ -31,6 +31,7 @@ export interface DueRecord {
  */
 export abstract class TransactSharedStore implements SharedStore {
   readonly tenant: string;
+  abstract readonly exclusive: boolean;
 
   protected constructor(tenant: string) {
     if (!TENANT_PATTERN.test(tenant)) throw new InvalidArgumentError("tenant must match [a-z0-9_-]{0,64}", "tenant");
@@ -204,6 +205,8 @@ export class TxWrites {
 export interface CommittedReads {
   getRecord(collection: SharedCollectionName, key: string): Promise<StoredRecord<unknown> | undefined>;
   scan(collection: SharedCollectionName, range: KeyRange): AsyncIterable<[string, unknown]>;
+  /** Takes one more lock for the rest of the transaction (see StoreTx.lock). */
+  lock(lockKey: string): Promise<void>;
 }
 
 /**
@@ -231,6 +234,11 @@ export function openTx(writes: TxWrites, committed: CommittedReads): { tx: Store
     put: (collection, key, value, options) => (guard(), writes.put(collection, key, value, options)),
     del: (collection, key) => (guard(), writes.del(collection, key)),
     publish: (topic, event) => (guard(), writes.publish(topic, event)),
+    lock: async (lockKey) => {
+      guard();
+      checkLockKey(lockKey);
+      await committed.lock(lockKey);
+    },
   };
   return { tx, end: () => void (live = false) };
 }

@@ -1,4 +1,4 @@
-import type { CollectionTypes, KeyRange } from "./store";
+import type { CollectionTypes, KeyRange, WriteOp } from "./store";
 
 /**
  * The storage port for several daemons over one store (issue 12), owned by the domain. It is additive:
@@ -54,6 +54,12 @@ import type { CollectionTypes, KeyRange } from "./store";
 export interface SharedStore {
   /** The tenant this instance serves ("" = the single-gateway default). */
   readonly tenant: string;
+  /**
+   * True when this process is the store's only user (the embedded LevelDB, whose lock guarantees it):
+   * the domain may then keep derived state in memory (occupancy summaries, nonces, sessions). False
+   * for a store several daemons share (PostgreSQL): every such state lives in the store.
+   */
+  readonly exclusive: boolean;
   /** The committed value at `key`, or undefined. Throws UnavailableError. */
   get<N extends SharedCollectionName>(collection: N, key: string): Promise<SharedCollectionTypes[N] | undefined>;
   /** The committed record at `key` with its expiry, or undefined. Throws UnavailableError. */
@@ -145,6 +151,14 @@ export interface StoreTx {
   del(collection: SharedCollectionName, key: string): void;
   /** Publishes `event` on `topic` when, and only if, this transaction commits. */
   publish(topic: string, event: unknown): void;
+  /**
+   * Also holds `lockKey` until this transaction ends (PostgreSQL: another `pg_advisory_xact_lock`;
+   * embedded: the keyed mutex). Every transaction that takes several locks must take them in the same
+   * order (the domain's: a channel account's scope before the global pending lock), or two could wait
+   * for each other (PostgreSQL then aborts one and it is retried; in process it would wait forever).
+   * Throws InvalidArgumentError for an empty lockKey.
+   */
+  lock(lockKey: string): Promise<void>;
 }
 
 /** One committed change-feed event. */
@@ -187,3 +201,14 @@ export function recordLockKey(collection: SharedCollectionName, key: string): st
 
 /** A topic name: 1–200 printable characters without NUL (it travels in PostgreSQL NOTIFY payloads). */
 export const TOPIC_PATTERN = /^[\x20-\x7e]{1,200}$/;
+
+/**
+ * Adds the puts and deletes of `ops` (the {@link import("./store").put} / `del` builders the use cases
+ * share with the audit log) to `tx`, in order (a later write of the same key wins).
+ */
+export function applyOps(tx: StoreTx, ops: readonly WriteOp[]): void {
+  for (const op of ops) {
+    if (op.type === "put") tx.put(op.collection, op.key, op.value as never);
+    else tx.del(op.collection, op.key);
+  }
+}

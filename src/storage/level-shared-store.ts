@@ -33,6 +33,8 @@ export class LevelSharedStore extends TransactSharedStore {
   readonly #owned: boolean;
   readonly #prefix: string;
   readonly #mutex = new KeyedMutex();
+  /** LevelDB is single-process (LevelStore's lock): this daemon is the store's only user. */
+  readonly exclusive = true;
   readonly #feed = new InProcessFeed();
   readonly #expiry: LevelSublevel;
   readonly #expiryOf: LevelSublevel;
@@ -68,18 +70,19 @@ export class LevelSharedStore extends TransactSharedStore {
     return store;
   }
 
+  // Point reads are synchronous LevelDB reads (microseconds, no thread-pool round trip) behind the
+  // async port: the hot paths (CheckInbound's allowlist check, node authentication) stay as fast as
+  // the embedded Store's getSync.
   override async get<N extends SharedCollectionName>(collection: N, key: string): Promise<SharedCollectionTypes[N] | undefined> {
     this.#open();
-    return (await this.#read(() => this.#sub(collection).get(this.#prefix + key))) as SharedCollectionTypes[N] | undefined;
+    return this.#readSync(this.#sub(collection), this.#prefix + key) as SharedCollectionTypes[N] | undefined;
   }
 
   async getRecord<N extends SharedCollectionName>(collection: N, key: string): Promise<StoredRecord<SharedCollectionTypes[N]> | undefined> {
     this.#open();
-    const [value, expiresAtMs] = await this.#read(() =>
-      Promise.all([this.#sub(collection).get(this.#prefix + key), this.#expiryOf.get(this.#expiryOfKey(collection, key))]),
-    );
+    const value = this.#readSync(this.#sub(collection), this.#prefix + key);
     if (value === undefined) return undefined;
-    return { value: value as SharedCollectionTypes[N], expiresAtMs: expiresAtMs as number | undefined };
+    return { value: value as SharedCollectionTypes[N], expiresAtMs: this.#readSync(this.#expiryOf, this.#expiryOfKey(collection, key)) as number | undefined };
   }
 
   entries<N extends SharedCollectionName>(collection: N, range: KeyRange): AsyncIterable<[string, SharedCollectionTypes[N]]> {
@@ -89,21 +92,27 @@ export class LevelSharedStore extends TransactSharedStore {
   async transact<T>(lockKey: string, fn: (tx: StoreTx) => Promise<T>, options: TransactOptions = {}): Promise<T> {
     checkLockKey(lockKey);
     this.#open();
-    return this.#mutex.run(lockKey, async () => {
-      const writes = new TxWrites();
-      const { tx, end } = openTx(writes, {
-        getRecord: (collection, key) => this.getRecord(collection, key),
-        scan: (collection, range) => this.#scan(collection, range),
-      });
-      try {
-        const result = await fn(tx);
-        end();
-        await this.#commit(writes, options.durable ?? true);
-        return result;
-      } finally {
-        end();
-      }
+    const releases = [await this.#mutex.acquire(lockKey)];
+    const held = new Set([lockKey]);
+    const writes = new TxWrites();
+    const { tx, end } = openTx(writes, {
+      getRecord: (collection, key) => this.getRecord(collection, key),
+      scan: (collection, range) => this.#scan(collection, range),
+      lock: async (key) => {
+        if (held.has(key)) return;
+        held.add(key);
+        releases.push(await this.#mutex.acquire(key));
+      },
     });
+    try {
+      const result = await fn(tx);
+      end();
+      await this.#commit(writes, options.durable ?? true);
+      return result;
+    } finally {
+      end();
+      for (const release of releases.reverse()) release();
+    }
   }
 
   subscribe(topic: string, listener: (event: FeedEvent) => void, options?: SubscribeOptions): Subscription {
@@ -196,6 +205,14 @@ export class LevelSharedStore extends TransactSharedStore {
 
   #expiryKey(collection: SharedCollectionName, expiresAtMs: number, key: string): string {
     return this.#prefix + collection + KEY_SEP + ms16(expiresAtMs) + KEY_SEP + key;
+  }
+
+  #readSync(sub: LevelSublevel, key: string): unknown {
+    try {
+      return sub.getSync(key);
+    } catch (err) {
+      throw new UnavailableError("storage read failed", { cause: err });
+    }
   }
 
   /** A record's current expiry, read synchronously (microseconds; the commit path reads one per written key). */

@@ -44,6 +44,8 @@ const PRUNE_INTERVAL_MS = 60_000;
  * locks: src/storage/postgres-schema.ts.
  */
 export class PostgresStore extends TransactSharedStore {
+  /** Several daemons may share the database: nothing the domain derives may stay in memory only. */
+  readonly exclusive = false;
   readonly #pool: Pool;
   readonly #feed: PostgresFeed;
   readonly #retentionMs: number;
@@ -120,6 +122,9 @@ export class PostgresStore extends TransactSharedStore {
         const { tx, end } = openTx(writes, {
           getRecord: (collection, key) => readRecord(client, this.tenant, collection, key),
           scan: (collection, range) => this.#scan(client, collection, range),
+          lock: async (key) => {
+            await client.query(`SELECT pg_advisory_xact_lock(${advisoryLockId("lock", this.tenant, key)})`);
+          },
         });
         const result = await fn(tx);
         end();

@@ -213,6 +213,28 @@ function contract(kind: Kind): void {
       expect(await f.a.get("meta", "n")).to.equal(100);
     });
 
+    it("holds a second lock taken with tx.lock until the transaction ends, across instances", async () => {
+      // Transactions under "scope-1" or "scope-2" each take "global" second: 30 + 30 increments of one
+      // counter guarded only by "global" end at 60, so tx.lock excluded the other instance's holders.
+      const increment = (s: SharedStore, scope: string): Promise<void> =>
+        s.transact(scope, async (tx) => {
+          await tx.lock("global");
+          await tx.lock("global"); // taking a held lock again is a no-op
+          const n = ((await tx.get("meta", "g")) as number | undefined) ?? 0;
+          await tick();
+          tx.put("meta", "g", n + 1);
+        });
+      await Promise.all([...Array(30)].flatMap(() => [increment(f.a, "scope-1"), increment(f.b, "scope-2")]));
+      expect(await f.a.get("meta", "g")).to.equal(60);
+      // Released at the end, also after a throw: a plain transaction of "global" runs at once.
+      await f.a.transact("scope-1", async (tx) => {
+        await tx.lock("global");
+        throw new Error("boom");
+      }).catch(() => undefined);
+      await f.b.transact("global", async (tx) => tx.put("meta", "g", 0));
+      expect(await f.a.get("meta", "g")).to.equal(0);
+    });
+
     it("lets exactly one concurrent take get each record, across instances", async () => {
       await f.a.transact("n", async (tx) => {
         for (let i = 0; i < 20; i++) tx.put("meta", `nonce${i}`, { i }, { expiresAtMs: 10_000 + i });
