@@ -106,8 +106,10 @@ export async function startPairgate(
     connectStreamsPerPeer: 100_000,
     streamsPerConnection: 128,
   };
-  // A baseline build may predate `nodes.limits` (and the config is strict): it gets the listen address only.
-  writeFileSync(configPath, JSON.stringify({ nodes: baselineCli === undefined ? { listen: `127.0.0.1:${nodePort}`, limits } : { listen: `127.0.0.1:${nodePort}` } }));
+  // A baseline build may predate `nodes.limits` (and the config is strict): it gets the listen address
+  // only, unless BENCH_BASELINE_LIMITS=1 says it knows the limits too.
+  const withLimits = baselineCli === undefined || process.env.BENCH_BASELINE_LIMITS === "1";
+  writeFileSync(configPath, JSON.stringify({ nodes: withLimits ? { listen: `127.0.0.1:${nodePort}`, limits } : { listen: `127.0.0.1:${nodePort}` } }));
   const socketPath = join(home, "pairgate.sock");
   const logFd = openSync(join(home, "daemon.log"), "a");
   const t0 = performance.now();
