@@ -36,6 +36,9 @@ export { DaemonStartError } from "./daemon-errors";
 /** pairgate's version, reported by GetGatewayInfo and `pairgate --version`. */
 export const VERSION = "0.1.0";
 
+/** Store meta key of the auto TLS private key when several daemons share a store (PEM; as secret as the gateway key). */
+const NODE_TLS_KEY = "node_tls_key";
+
 /** Longest unix socket path the OS accepts (sun_path is 108 bytes including NUL on Linux). */
 const MAX_SOCKET_PATH = 107;
 
@@ -214,7 +217,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     servers.push(operator);
     operator.addService(strictService(DmAccessServiceService), dmAccessHandlers(dm, env));
     operator.addService(strictService(DmPairingServiceService), dmPairingHandlers(dm, env));
-    nodeTls = await startNodeTls(config.nodes, home, nodeListen.host, log.child({ component: "tls" }));
+    // Several daemons over one store share the auto certificate's key (one SPKI pin for phones).
+    const sharedTlsKey =
+      ds.kind === "level" ? undefined : async (candidate: string) => (await store.putIfAbsent("meta", NODE_TLS_KEY, candidate)).value as string;
+    nodeTls = await startNodeTls(config.nodes, home, nodeListen.host, log.child({ component: "tls" }), sharedTlsKey);
     const tlsView = nodeTls;
     operator.addService(
       strictService(NodeAdminServiceService),
@@ -415,12 +421,18 @@ async function startNodeTls(
   home: string,
   host: string,
   log: Logger,
+  sharedKey?: (candidate: string) => Promise<string>,
 ): Promise<NodeTls | undefined> {
   const tls = nodes.tls;
   if (tls === undefined) return undefined;
   try {
     if (tls !== "auto") return await fileNodeTls(tls.cert, tls.key);
-    return await AutoNodeTls.start({ dir: join(home, "node-tls"), hosts: () => certificateHosts(host, nodes.tlsNames), log });
+    return await AutoNodeTls.start({
+      dir: join(home, "node-tls"),
+      hosts: () => certificateHosts(host, nodes.tlsNames),
+      log,
+      ...(sharedKey === undefined ? {} : { sharedKey }),
+    });
   } catch (err) {
     const what = tls === "auto" ? `the auto certificate in ${join(home, "node-tls")}` : "nodes.tls cert or key";
     throw new DaemonStartError(`cannot set up ${what}: ${(err as Error).message}`, { cause: err });

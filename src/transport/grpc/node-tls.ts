@@ -72,6 +72,7 @@ export class AutoNodeTls implements NodeTls, experimental.CertificateProvider {
   readonly #hosts: () => string[];
   readonly #log: Logger;
   readonly #now: () => number;
+  readonly #sharedKey: ((candidate: string) => Promise<string>) | undefined;
   readonly #listeners = new Set<experimental.IdentityCertificateUpdateListener>();
   #certPem = "";
   #keyPem = "";
@@ -79,17 +80,22 @@ export class AutoNodeTls implements NodeTls, experimental.CertificateProvider {
   #timer: NodeJS.Timeout | undefined;
   #checking: Promise<void> = Promise.resolve();
 
-  private constructor(dir: string, hosts: () => string[], log: Logger, now: () => number) {
+  private constructor(dir: string, hosts: () => string[], log: Logger, now: () => number, sharedKey: ((candidate: string) => Promise<string>) | undefined) {
     this.#dir = dir;
     this.#hosts = hosts;
     this.#log = log;
     this.#now = now;
+    this.#sharedKey = sharedKey;
     this.credentials = experimental.createCertificateProviderServerCredentials(this, null, false);
   }
 
   /**
    * Loads or creates the certificate in `dir` for the names `hosts()` returns, then checks it every
-   * `checkIntervalMs`. Throws when the directory cannot be written.
+   * `checkIntervalMs`. With `sharedKey` (several daemons over one store) the key comes from there:
+   * it is called with this daemon's key (or a new one) and returns the key every daemon uses (the
+   * first daemon's, stored once), so they all present one SPKI pin; each daemon still issues its
+   * own certificate for its own addresses. Throws when the directory cannot be written or the shared
+   * key cannot be read.
    */
   static async start(options: {
     dir: string;
@@ -97,8 +103,9 @@ export class AutoNodeTls implements NodeTls, experimental.CertificateProvider {
     log: Logger;
     now?: () => number;
     checkIntervalMs?: number;
+    sharedKey?: (candidate: string) => Promise<string>;
   }): Promise<AutoNodeTls> {
-    const tls = new AutoNodeTls(options.dir, options.hosts, options.log, options.now ?? Date.now);
+    const tls = new AutoNodeTls(options.dir, options.hosts, options.log, options.now ?? Date.now, options.sharedKey);
     await tls.check();
     tls.#timer = setInterval(() => void tls.check().catch((err: unknown) => {
       options.log.error("node TLS certificate check failed", { cause: String(err) });
@@ -128,7 +135,15 @@ export class AutoNodeTls implements NodeTls, experimental.CertificateProvider {
     if (this.#keyPem === "") {
       await mkdir(this.#dir, { recursive: true, mode: 0o700 });
       const [cert, key] = await Promise.all([readOptional(certPath), readOptional(keyPath)]);
-      if (key !== undefined && isUsableCertificateKey(key)) this.#keyPem = key;
+      if (this.#sharedKey !== undefined) {
+        const mine = key !== undefined && isUsableCertificateKey(key) ? key : newCertificateKey();
+        this.#keyPem = await this.#sharedKey(mine);
+        if (!isUsableCertificateKey(this.#keyPem)) throw new Error("the node TLS key in the shared store is not an ECDSA P-256 key");
+        if (this.#keyPem !== key) {
+          if (key !== undefined) this.#log.warn("node TLS key replaced by the one every daemon of this store uses (nodes pin that one)", { file: keyPath });
+          await writeAtomic(keyPath, this.#keyPem, 0o600);
+        }
+      } else if (key !== undefined && isUsableCertificateKey(key)) this.#keyPem = key;
       else {
         if (key !== undefined) this.#log.warn("node TLS key is not ECDSA P-256; making a new key (nodes must re-pin)", { file: keyPath });
         this.#keyPem = newCertificateKey();
