@@ -30,6 +30,7 @@ export function checkGoals(
   const row = (id: string): Row | undefined => rows.find((r) => r.id === id);
   const cpu = (r: Row): number => r.serverCpuUsPerOp;
   const p99 = (r: Row): number => r.p99Ms;
+  const rate = (r: Row): number => r.opsPerS;
   const ms = (v: unknown): number => Number(v);
   const cli = (name: string, t: CliTiming | undefined): GoalCheck =>
     t === undefined
@@ -49,6 +50,9 @@ export function checkGoals(
     ...["allowed@1k", "handshake@1k", "heartbeat"].filter((id) => book.samples(`${id}@base/c50`).length > 0).map((id) =>
       spreadGoal(`vs baseline build: ${id} server CPU/op at c=50 (this build / baseline, per round)`, book.crossRatio(`${id}/c50`, `${id}@base/c50`, cpu), { max: 1.1 }),
     ),
+    // Issue 12: PostgreSQL next to LevelDB, per round (both daemons measured in the same round).
+    spreadGoal("PostgreSQL: CheckInbound allowed req/s vs LevelDB (c=50)", book.crossRatio("allowed@pg/c50", "allowed@1k/c50", rate), { min: 0.5 }),
+    spreadGoal("PostgreSQL: handshake req/s vs LevelDB (c=50)", book.crossRatio("handshake@pg/c50", "handshake@1k/c50", rate), { min: 0.4 }),
     stormGoal(scale.storm as StormResult | undefined),
     ratioGoal("scale: daemon peak RSS (VmHWM)", ms(scale.bigPeakRssKb) / 1024, { max: 200 }, " MB"),
     ratioGoal("scale: start to health SERVING", ms(scale.bigStartToServingMs), { max: 2000 }, " ms"),

@@ -27,6 +27,8 @@ export interface Row {
   serverCpuUsPerOp: number;
   /** Server CPU over the run in cores (1.0 = one core busy). */
   serverCores: number;
+  /** PostgreSQL's CPU (postmaster and backends) per operation, µs; NaN for the embedded store. */
+  storeCpuUsPerOp: number;
   /** serverCpuUsPerOp / the baseline's (per call). */
   cpuRatio: number;
   /** opsPerS / the baseline's. */
@@ -86,7 +88,7 @@ const fmt = (n: number, digits: number): string => (Number.isFinite(n) ? n.toFix
 
 /** The results table as fixed-width text (also valid Markdown). */
 export function formatTable(rows: readonly Row[]): string {
-  const header = ["workload", "store", "conc", "req/s", "p50 ms", "p99 ms", "server CPU µs/call", "ratio to echo", "ratio min–max", "client CPU"];
+  const header = ["workload", "store", "conc", "req/s", "p50 ms", "p99 ms", "server CPU µs/call", "PostgreSQL CPU µs/call", "ratio to echo", "ratio min–max", "client CPU"];
   const lines = rows.map((r) => [
     r.workload,
     r.store,
@@ -95,6 +97,7 @@ export function formatTable(rows: readonly Row[]): string {
     fmt(r.p50Ms, 2),
     fmt(r.p99Ms, 2),
     fmt(r.serverCpuUsPerOp, 1),
+    fmt(r.storeCpuUsPerOp, 1),
     r.id === r.baseline ? "1.00" : fmt(r.cpuRatio, 2),
     r.cpuRatioSpread === undefined ? "-" : `${fmt(r.cpuRatioSpread.min, 2)}–${fmt(r.cpuRatioSpread.max, 2)}`,
     `${fmt(r.clientCores, 2)} cores`,

@@ -6,6 +6,7 @@ import { bulkLoad, type BulkLoadResult } from "./bulk-load";
 import { measureCliStartup, type StartupResult } from "./cli-startup";
 import { checkGoals } from "./goals";
 import { cliHasCommand, type CliTiming, runWorkload, timeCli, type Workload } from "./runner";
+import { type PostgresPhase, startPostgresPhase } from "./postgres-phase";
 import { UNKNOWN_ACCOUNTS, UNKNOWN_REPEAT_SHARE } from "./load-worker";
 import { clockTicks, processCpuUs, statusKb } from "./proc-stats";
 import { formatGoals, formatTable, type Row, spreadGoal } from "./report";
@@ -20,7 +21,8 @@ import { reconnectStorm } from "./storm";
  *
  * Options (flags or environment): --smoke / BENCH_SMOKE=1, --duration=S / BENCH_DURATION,
  * --warmup=S / BENCH_WARMUP, --workers=N / BENCH_WORKERS, --senders=N / BENCH_SENDERS,
- * --nodes=N / BENCH_NODES, --out=FILE / BENCH_OUT, --only=echo,small,big,cli / BENCH_ONLY (phases to run; cli = start-up of
+ * --nodes=N / BENCH_NODES, --out=FILE / BENCH_OUT, --only=echo,small,big,pg,cli / BENCH_ONLY (phases to run; pg = two
+ * daemons over a throwaway PostgreSQL, skipped with a loud line when it is not installed; cli = start-up of
  * `pairgate --version` and `pairgate pairing list telegram` vs bare `node -e 0`, BENCH_CLI_ROUNDS rounds, default 15),
  * --workloads=REGEX / BENCH_WORKLOADS (run only workloads whose id matches, e.g. "allowed"),
  * --profile=DIR / BENCH_PROFILE (run the daemon with --cpu-prof into DIR), --keep (keep the temp state dirs).
@@ -98,7 +100,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     workloads: new RegExp(value("workloads", "BENCH_WORKLOADS") ?? ""),
     profileDir: value("profile", "BENCH_PROFILE"),
     baselineCli: value("baseline-cli", "BENCH_BASELINE_CLI"),
-    phases: new Set((value("only", "BENCH_ONLY") ?? "echo,small,big,cli").split(",").map((p) => p.trim())),
+    phases: new Set((value("only", "BENCH_ONLY") ?? "echo,small,big,pg,cli").split(",").map((p) => p.trim())),
   };
 }
 
@@ -150,7 +152,8 @@ async function main(): Promise<void> {
     //    over a unix socket (as the operator API) and TCP (as the node API), the daemon on a small store,
     //    the daemon on the big store.
     const baselines = new Map<string, Workload>();
-    const pidOf = new Map<string, number>();
+    const pidOf = new Map<string, number[]>();
+    const storeCpuOf = new Map<string, () => number>();
     let echo: (RunningServer & { tcpPort: number }) | undefined;
     if (options.phases.has("echo")) {
       echo = await startEcho(join(tmp, "echo.sock"));
@@ -158,7 +161,7 @@ async function main(): Promise<void> {
       const echoTcp: Workload = { ...echoUnix, id: "echo-tcp", workload: "echo (tcp)", baseline: "echo-tcp", target: `127.0.0.1:${echo.tcpPort}` };
       for (const w of [echoUnix, echoTcp]) {
         baselines.set(w.id, w);
-        pidOf.set(w.id, echo.pid);
+        pidOf.set(w.id, [echo.pid]);
       }
     }
     const daemonWorkloads: Workload[] = [];
@@ -180,7 +183,7 @@ async function main(): Promise<void> {
         { ...nodeSmall, id: "heartbeat", workload: "Heartbeat", kind: "heartbeat", callsPerOp: 1 },
         { ...nodeSmall, id: "connect@1k", workload: "Connect session (1 stream)", kind: "connect", callsPerOp: 1 },
       );
-      for (const w of daemonWorkloads) pidOf.set(w.id, small.pid);
+      for (const w of daemonWorkloads) pidOf.set(w.id, [small.pid]);
       scale.smallStartToServingMs = small.startMs;
       if (options.baselineCli !== undefined) {
         // The same small store, served by the baseline build: its workloads run in the same rounds.
@@ -193,7 +196,7 @@ async function main(): Promise<void> {
         for (const w of daemonWorkloads.filter((x) => known.has(x.id))) {
           const target = w.baseline === "echo-unix" ? `unix:${base.socketPath}` : base.nodeTarget;
           const bw: Workload = { ...w, id: `${w.id}@base`, store: "1k (baseline build)", target, ...(w.gatewayId === undefined ? {} : { gatewayId: preloadBase.gatewayId }) };
-          pidOf.set(bw.id, base.pid);
+          pidOf.set(bw.id, [base.pid]);
           baseWorkloads.push(bw);
         }
       }
@@ -213,9 +216,19 @@ async function main(): Promise<void> {
         { id: "allowed@big", workload: "CheckInbound allowed", store: bigLabel, baseline: "echo-unix", kind: "allowed", target: `unix:${big.socketPath}`, callsPerOp: 1, senders: options.senders },
         { id: "handshake@big", workload: "handshake (challenge+auth)", store: bigLabel, baseline: "echo-tcp", kind: "handshake", target: big.nodeTarget, callsPerOp: 2, nodes: options.nodes, gatewayId: preloadBig.gatewayId },
       ];
-      for (const w of bigWorkloads) pidOf.set(w.id, big.pid);
+      for (const w of bigWorkloads) pidOf.set(w.id, [big.pid]);
       daemonWorkloads.push(...bigWorkloads);
       scale.bigStartToServingMs = big.startMs;
+    }
+
+    let pgPhase: PostgresPhase | undefined;
+    if (options.phases.has("pg")) {
+      pgPhase = await startPostgresPhase(tmp, SMALL_SENDERS, SMALL_NODES);
+      for (const w of pgPhase?.workloads ?? []) {
+        pidOf.set(w.id, pgPhase!.pids.get(w.id)!);
+        storeCpuOf.set(w.id, pgPhase!.storeCpuUs);
+        daemonWorkloads.push(w);
+      }
     }
 
     // 2. Rounds: each daemon workload right next to its echo baseline (alternating which goes first),
@@ -223,7 +236,7 @@ async function main(): Promise<void> {
     const chosen = [...daemonWorkloads, ...baseWorkloads].filter((w) => options.workloads.test(w.id));
     const echoOnly = chosen.length === 0 ? [...baselines.values()].filter((w) => options.workloads.test(w.id)) : [];
     const run = async (w: Workload, c: number): Promise<Row> => {
-      const row = await runWorkload(w, c, pidOf.get(w.id)!, options);
+      const row = await runWorkload(w, c, pidOf.get(w.id)!, options, storeCpuOf.get(w.id));
       book.add(row);
       return row;
     };
@@ -257,6 +270,7 @@ async function main(): Promise<void> {
       await stopProcess(small.child);
     }
     if (base !== undefined) await stopProcess(base.child);
+    await pgPhase?.stop();
     if (big !== undefined) {
       // Peak RSS of the workloads, before the storm (10,000 connections at once is its own row).
       scale.bigPeakRssKb = statusKb(big.pid, "VmHWM");

@@ -18,6 +18,8 @@ export interface Workload {
   baseline: string;
   kind: WorkloadKind;
   target: string;
+  /** Several daemons: worker i drives targets[i % length] (target is then the first). */
+  targets?: string[];
   callsPerOp: number;
   senders?: number;
   nodes?: number;
@@ -40,7 +42,19 @@ function message(child: ChildProcess, type: FromWorker["type"]): Promise<FromWor
   });
 }
 
-export async function runWorkload(w: Workload, concurrency: number, serverPid: number, options: BenchOptions): Promise<Row> {
+/**
+ * Runs `w` at `concurrency` (warm-up, then the measured run) and returns its row: server CPU is summed
+ * over `serverPids` (every daemon serving it); `storeCpuUs` (PostgreSQL's processes) is reported apart.
+ */
+export async function runWorkload(
+  w: Workload,
+  concurrency: number,
+  serverPids: readonly number[],
+  options: BenchOptions,
+  storeCpuUs?: () => number,
+): Promise<Row> {
+  const serverPid = serverPids[0]!;
+  const cpuOfServers = (): number => serverPids.reduce((sum, pid) => sum + processCpuUs(pid), 0);
   const n = Math.max(1, Math.min(options.workers, concurrency));
   const workers = Array.from({ length: n }, () => track(fork(WORKER, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] })));
   try {
@@ -48,7 +62,7 @@ export async function runWorkload(w: Workload, concurrency: number, serverPid: n
     workers.forEach((c, i) => {
       const spec: WorkerSpec = {
         kind: w.kind,
-        target: w.target,
+        target: w.targets === undefined ? w.target : w.targets[i % w.targets.length]!,
         worker: i,
         concurrency: Math.floor(concurrency / n) + (i < concurrency % n ? 1 : 0),
         ...(w.senders === undefined ? {} : { senders: w.senders }),
@@ -64,11 +78,13 @@ export async function runWorkload(w: Workload, concurrency: number, serverPid: n
       return (await Promise.all(done)).map((m) => (m as Extract<FromWorker, { type: "done" }>).result);
     };
     await runAll(options.warmupS * 1000);
-    const cpu0 = processCpuUs(serverPid);
+    const cpu0 = cpuOfServers();
+    const store0 = storeCpuUs?.() ?? 0;
     const t0 = performance.now();
     const results = await runAll(options.durationS * 1000);
     const wallS = (performance.now() - t0) / 1000;
-    const serverCpuUs = processCpuUs(serverPid) - cpu0;
+    const serverCpuUs = cpuOfServers() - cpu0;
+    const storeUs = storeCpuUs === undefined ? Number.NaN : storeCpuUs() - store0;
 
     const latencies = results.flatMap((r) => r.latenciesUs).sort((a, b) => a - b);
     const ops = latencies.length;
@@ -91,6 +107,7 @@ export async function runWorkload(w: Workload, concurrency: number, serverPid: n
       p99Ms: percentile(latencies, 99) / 1000,
       serverCpuUsPerOp: ops > 0 ? serverCpuUs / ops : Number.NaN,
       serverCores: serverCpuUs / 1e6 / wallS,
+      storeCpuUsPerOp: ops > 0 ? storeUs / ops : Number.NaN,
       cpuRatio: Number.NaN,
       rateRatio: Number.NaN,
       clientCores: results.reduce((s, r) => s + r.cpuUs, 0) / 1e6 / wallS,
@@ -100,7 +117,9 @@ export async function runWorkload(w: Workload, concurrency: number, serverPid: n
     };
     log(
       `  ${row.id.padEnd(24)} ${row.opsPerS.toFixed(0).padStart(6)} op/s  p50 ${row.p50Ms.toFixed(2)} ms  p99 ${row.p99Ms.toFixed(2)} ms  ` +
-        `server ${row.serverCpuUsPerOp.toFixed(1)} µs/op (${row.serverCores.toFixed(2)} cores)  client ${row.clientCores.toFixed(2)} cores` +
+        `server ${row.serverCpuUsPerOp.toFixed(1)} µs/op (${row.serverCores.toFixed(2)} cores)` +
+        (Number.isNaN(row.storeCpuUsPerOp) ? "" : `  PostgreSQL ${row.storeCpuUsPerOp.toFixed(1)} µs/op`) +
+        `  client ${row.clientCores.toFixed(2)} cores` +
         (errors > 0 ? `  ERRORS ${errors}: ${row.firstError}` : ""),
     );
     return row;

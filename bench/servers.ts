@@ -93,6 +93,7 @@ export async function startPairgate(
   nodePort: number,
   profileDir?: string,
   baselineCli?: string,
+  storageUrl?: string,
 ): Promise<RunningServer & { socketPath: string; nodeTarget: string }> {
   const configPath = join(home, "bench-config.json");
   // The load generator is one address driving thousands of calls a second: lift the per-peer quotas
@@ -109,13 +110,15 @@ export async function startPairgate(
   // A baseline build may predate `nodes.limits` (and the config is strict): it gets the listen address
   // only, unless BENCH_BASELINE_LIMITS=1 says it knows the limits too.
   const withLimits = baselineCli === undefined || process.env.BENCH_BASELINE_LIMITS === "1";
-  writeFileSync(configPath, JSON.stringify({ nodes: withLimits ? { listen: `127.0.0.1:${nodePort}`, limits } : { listen: `127.0.0.1:${nodePort}` } }));
+  const nodes = withLimits ? { listen: `127.0.0.1:${nodePort}`, limits } : { listen: `127.0.0.1:${nodePort}` };
+  // A PostgreSQL store: the URL goes in the environment, as an operator would pass it.
+  writeFileSync(configPath, JSON.stringify(storageUrl === undefined ? { nodes } : { nodes, storage: { kind: "postgres" } }));
   const socketPath = join(home, "pairgate.sock");
   const logFd = openSync(join(home, "daemon.log"), "a");
   const t0 = performance.now();
   const child = track(
     spawn(process.execPath, [...daemonNodeFlags(), ...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]), baselineCli ?? CLI, "serve", "--config", configPath], {
-      env: { ...process.env, PAIRGATE_HOME: home },
+      env: { ...process.env, PAIRGATE_HOME: home, ...(storageUrl === undefined ? {} : { PAIRGATE_STORAGE_URL: storageUrl }) },
       stdio: ["ignore", logFd, logFd],
     }),
   );

@@ -5,7 +5,7 @@ import { median, pairOrder, RoundBook, spreadOf } from "../../../bench/rounds";
 function row(id: string, baseline: string, cpu: number, opsPerS = 1000, p99Ms = 1): Row {
   return {
     id, workload: id, store: "1k", concurrency: 50, baseline, durationS: 2, ops: 2000, callsPerOp: 1, errors: 0, firstError: "",
-    opsPerS, p50Ms: 0.5, p99Ms, serverCpuUsPerOp: cpu, serverCores: 0.5, cpuRatio: Number.NaN, rateRatio: Number.NaN,
+    opsPerS, p50Ms: 0.5, p99Ms, serverCpuUsPerOp: cpu, serverCores: 0.5, storeCpuUsPerOp: Number.NaN, cpuRatio: Number.NaN, rateRatio: Number.NaN,
     clientCores: 1, clientProcesses: 2, serverPeakRssKb: 1000, outcomes: {},
   };
 }
