@@ -141,6 +141,16 @@ export class NodeContext {
     for (const s of this.#subscriptions) s.close();
   }
 
+  /**
+   * How request `requestId` was resolved lately (10 minutes), or undefined: this daemon's memory on
+   * the embedded store, the store (read in `tx` when given) when several daemons share it.
+   */
+  async resolvedRequest(requestId: string, tx?: StoreTx): Promise<{ nodeId: string; status: RequestUpdate["status"] } | undefined> {
+    if (this.store.exclusive) return this.resolved.get(requestId);
+    const stored = await (tx ?? this.store).get("nodeResolved", requestId);
+    return stored !== undefined && this.clock.now() < stored.expiresAtMs ? stored : (this.resolved.get(requestId) ?? undefined);
+  }
+
   /** Publishes an owner-facing node event in `tx`. */
   publishEvent(tx: StoreTx, event: NodeEvent): void {
     tx.publish(NODE_EVENTS_TOPIC, event);

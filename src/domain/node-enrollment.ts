@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { AuditRole } from "./audit-log";
 import { nodeIdOf, validatePublicKey } from "./ed25519-key";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError } from "./errors";
-import { NODE_LOCK, type NodeContext, nodeEvent } from "./node-context";
+import { NODE_LOCK, type NodeContext, nodeEvent, RESOLVED_MEMORY_MS } from "./node-context";
 import { applyOps, type StoreTx } from "./shared-store";
 import { checkHexPrefix, checkRequestId, cleanCaps, cleanText, normalizeDisplayName, prefixRange } from "./node-input";
 import { type ApprovedVia, deviceInfoOf, type NodeDeviceInfo, type NodeRecord, type NodeRequestRecord } from "./node-records";
@@ -317,7 +317,7 @@ interface NotPending {
 async function livePending(ctx: NodeContext, tx: StoreTx, requestId: string): Promise<{ record: NodeRequestRecord } | NotPending> {
   const r = await tx.get("nodeRequests", requestId);
   if (r === undefined) {
-    const resolved = ctx.resolved.get(requestId);
+    const resolved = await ctx.resolvedRequest(requestId, tx);
     if (resolved !== undefined && resolved.status !== "expired") {
       return { error: new FailedPreconditionError(`node pairing request ${requestId} was already ${resolved.status}`), expired: [] };
     }
@@ -342,7 +342,7 @@ async function requestStatus(ctx: NodeContext, requestId: string, nodeId: string
   if (r !== undefined && r.nodeId === nodeId) {
     return ctx.clock.now() < r.expiresAtMs ? update(r, "pending") : { requestId, nodeId, status: "expired", expiresAtMs: 0 };
   }
-  const resolved = ctx.resolved.get(requestId);
+  const resolved = await ctx.resolvedRequest(requestId);
   if (resolved !== undefined && resolved.nodeId === nodeId) {
     return { requestId, nodeId, status: resolved.status, expiresAtMs: 0 };
   }
@@ -355,8 +355,13 @@ async function requestStatus(ctx: NodeContext, requestId: string, nodeId: string
  * Publishes a request's resolution in `tx`: after the commit every daemon remembers it for a while
  * (AwaitPairing and approve tell "already approved" from "unknown") and tells its AwaitPairing streams.
  */
-export function resolveRequest(ctx: NodeContext, tx: StoreTx, r: NodeRequestRecord, status: NodePairingStatus): void {
+export function resolveRequest(ctx: NodeContext, tx: StoreTx, r: NodeRequestRecord, status: Exclude<NodePairingStatus, "pending">): void {
   ctx.publishRequest(tx, { requestId: r.requestId, nodeId: r.nodeId, status, expiresAtMs: 0 });
+  if (!ctx.store.exclusive) {
+    // Daemons that start later, or missed the feed, learn it from the store.
+    const expiresAtMs = ctx.clock.now() + RESOLVED_MEMORY_MS;
+    tx.put("nodeResolved", r.requestId, { requestId: r.requestId, nodeId: r.nodeId, status, expiresAtMs }, { expiresAtMs });
+  }
 }
 
 function expiryKey(r: NodeRequestRecord): string {

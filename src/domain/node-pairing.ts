@@ -226,6 +226,7 @@ export class NodePairing {
     const ctx = this.#ctx;
     await ctx.challenges.prune();
     await ctx.sessions.prune();
+    if (!ctx.store.exclusive) await ctx.store.sweep("nodeResolved", ctx.clock.now(), 1000);
     const expired = await ctx.store.transact(
       NODE_LOCK,
       async (tx) => {

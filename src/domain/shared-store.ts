@@ -100,6 +100,11 @@ export interface SharedCollectionTypes extends CollectionTypes {
    * its expiry (single use across daemons: consumed with `take`). The embedded store keeps them in memory.
    */
   nodeChallenges: { nodeId: string; expiresAtMs: number };
+  /**
+   * Resolved node pairing requests when several daemons share the store, by request id, kept 10
+   * minutes (with expiry) so AwaitPairing and approve at any daemon tell "already approved" from "unknown".
+   */
+  nodeResolved: { requestId: string; nodeId: string; status: "approved" | "rejected" | "expired"; expiresAtMs: number };
   /** Node sessions when several daemons share the store, by SHA-256 of the token (hex), with expiry. */
   nodeSessions: { nodeId: string; expiresAtMs: number; approvedAtMs: number };
 }

@@ -75,6 +75,7 @@ export const SHARED_SUBLEVELS: Readonly<Record<SharedCollectionName, string>> = 
   // Used only where several daemons share a store (PostgreSQL); the embedded store keeps them in memory.
   nodeChallenges: "x_node_challenges",
   nodeSessions: "x_node_sessions",
+  nodeResolved: "x_node_resolved",
 };
 /** Expiry order of records with an expiry (shared-store port). */
 export const EXPIRY_SUBLEVEL = "x_expiry";
