@@ -1,6 +1,6 @@
 import type { AuditLog } from "./domain/audit-log";
 import type { Logger } from "./domain/logger";
-import type { Store } from "./domain/store";
+import type { SharedStore } from "./domain/shared-store";
 import type { DaemonStatusView } from "./transport/grpc/admin-handlers";
 import type { CertificateInfo } from "./transport/grpc/self-signed-cert";
 
@@ -23,14 +23,14 @@ export interface DaemonFacts {
 }
 
 /** Counts the entries of one collection (keys only matter). */
-async function count(store: Store, name: "nodes" | "nodeRequests" | "audit", live?: (v: unknown) => boolean): Promise<number> {
+async function count(store: SharedStore, name: "nodes" | "nodeRequests" | "audit", live?: (v: unknown) => boolean): Promise<number> {
   let n = 0;
-  for await (const [, v] of store.collection(name).entries({})) if (live === undefined || live(v)) n++;
+  for await (const [, v] of store.entries(name, {})) if (live === undefined || live(v)) n++;
   return n;
 }
 
 /** GetDaemonStatus's view: the facts plus node and audit counts read from the store. Throws UnavailableError. */
-export async function daemonStatusView(store: Store, facts: DaemonFacts): Promise<DaemonStatusView> {
+export async function daemonStatusView(store: SharedStore, facts: DaemonFacts): Promise<DaemonStatusView> {
   const now = Date.now();
   const [pendingNodes, pairedNodes, auditRecords] = await Promise.all([
     count(store, "nodeRequests", (r) => now < (r as { expiresAtMs: number }).expiresAtMs),
@@ -71,14 +71,14 @@ export interface AuditSweeper {
  */
 export function startAuditSweeper(
   audit: AuditLog,
-  store: Store & { status(): { writable: boolean } },
+  writable: () => boolean,
   limits: { maxAgeDays: number; maxRecords: number },
   log: Logger,
 ): AuditSweeper {
   let current = { ...limits };
   let running: Promise<void> | undefined;
   const sweepNow = (): Promise<void> => {
-    if (!store.status().writable) return Promise.resolve();
+    if (!writable()) return Promise.resolve();
     running ??= audit
       .sweep(current.maxAgeDays * DAY_MS, current.maxRecords)
       .then((n) => {

@@ -1,11 +1,19 @@
 import { mkdir } from "node:fs/promises";
 import type { LoadedConfig } from "./config/load";
-import { resolveStorage, STORAGE_URL_ENV } from "./config/storage";
+import { resolveStorage, STORAGE_URL_ENV, type StorageChoice } from "./config/storage";
 import type { Clock } from "./domain/clock";
+import { FailedPreconditionError, UnavailableError } from "./domain/errors";
 import { GATEWAY_IDENTITY_KEY, type GatewayIdentity, gatewayIdentityOf, newGatewayKey } from "./domain/gateway-identity";
 import type { Logger } from "./domain/logger";
+import type { SharedStore } from "./domain/shared-store";
+import type { Store, StoreStatus } from "./domain/store";
+import type { StoreAdmin } from "./domain/store-admin";
+import { checkStoreIntegrity } from "./domain/store-integrity";
+import { LevelSharedStore } from "./storage/level-shared-store";
 import { type LevelStore, StoreLockedError } from "./storage/level-store";
-import { openStateStore, StoreDamagedError } from "./storage/state-store";
+import { levelStoreAdmin } from "./storage/level-store-admin";
+import { PostgresStore } from "./storage/postgres-store";
+import { bindMarkerToGateway, openStateStore, StoreDamagedError } from "./storage/state-store";
 import type { WriteFaults } from "./storage/write-faults";
 import { DaemonStartError } from "./daemon-errors";
 import { type ModeRule, secureStateFiles, UnsafeFileModeError } from "./state-files";
@@ -22,25 +30,36 @@ export interface DaemonStoreOptions {
 }
 
 /**
- * The daemon's store, opened the way a start must: the storage kind checked, umask 077, the state
- * directory created (0700) and its files' modes checked or repaired, then the LevelDB store opened with
- * every start-up damage check (src/storage/state-store.ts). Throws DaemonStartError with the message
- * to show (another daemon holds the store, damage found, unsafe file modes, postgres not available).
+ * The store a daemon runs on, whichever kind: the domain's port, the write status (the embedded store
+ * fences itself after a failed write), the gateway identity (created once per store) and the admin
+ * operations (state, backup, verify).
  */
-export async function openDaemonStore(o: DaemonStoreOptions): Promise<Awaited<ReturnType<typeof openStateStore>>> {
+export interface DaemonStore {
+  readonly kind: "level" | "postgres";
+  /** The domain's storage port. */
+  readonly shared: SharedStore;
+  /** Writable, or fenced since when and why (PostgreSQL: always writable; failures are per call). */
+  status(): StoreStatus;
+  /** Calls `listener` once when the store becomes fenced. */
+  onStatusChange(listener: (status: StoreStatus) => void): void;
+  /** The gateway identity, created at the store's first start (once across every daemon sharing it). */
+  identity(): Promise<GatewayIdentity>;
+  /** Admin operations; call after {@link identity}. Throws DaemonStartError (embedded store marker damage). */
+  admin(identity: GatewayIdentity): Promise<StoreAdmin>;
+  /** Closes the store. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * The daemon's store, opened the way a start must: the storage kind resolved (PAIRGATE_STORAGE_URL
+ * wins), umask 077, the state directory created (0700) and its files' modes checked or repaired, then
+ * the LevelDB store opened with every start-up damage check (src/storage/state-store.ts), or the
+ * PostgreSQL store connected and migrated. Throws DaemonStartError with the message to show (another
+ * daemon holds the store, damage found, unsafe file modes, PostgreSQL unreachable).
+ */
+export async function openDaemonStore(o: DaemonStoreOptions): Promise<DaemonStore> {
   const { home, config, log, clock, source } = o;
-  // Several daemons over one PostgreSQL (issue 12) need the domain on the shared-store port first;
-  // until then this build refuses the setting rather than silently using LevelDB.
   const storage = resolveStorage(config.storage, process.env, source);
-  if (storage.kind === "postgres") {
-    throw new DaemonStartError(
-      `storage kind "postgres" (from ${storage.urlFrom === "env" ? STORAGE_URL_ENV : `config ${source}`}): ` +
-        `multi-daemon PostgreSQL mode is not available in this build of pairgate; ` +
-        (storage.urlFrom === "env"
-          ? `unset ${STORAGE_URL_ENV} to use the embedded LevelDB store`
-          : `set "storage": {"kind": "level"} (or remove "storage") in ${source} to use the embedded LevelDB store`),
-    );
-  }
 
   // Everything the daemon creates (LevelDB files, backups, TLS files) is for its user only.
   process.umask(0o077);
@@ -59,6 +78,8 @@ export async function openDaemonStore(o: DaemonStoreOptions): Promise<Awaited<Re
     throw err;
   }
 
+  if (storage.kind === "postgres") return openPostgres(storage, home, clock, source);
+
   let opened: Awaited<ReturnType<typeof openStateStore>>;
   try {
     opened = await openStateStore(home, {
@@ -72,7 +93,92 @@ export async function openDaemonStore(o: DaemonStoreOptions): Promise<Awaited<Re
     if (err instanceof StoreDamagedError) throw new DaemonStartError(err.message, { cause: err });
     throw err;
   }
-  return opened;
+  const level = opened.store;
+  let shared: LevelSharedStore;
+  try {
+    shared = await LevelSharedStore.over(level);
+  } catch (err) {
+    await level.close();
+    throw err;
+  }
+  return {
+    kind: "level",
+    shared,
+    status: () => level.status(),
+    onStatusChange: (listener) => level.onStatusChange(listener),
+    identity: () => gatewayIdentity(level, clock),
+    admin: async (identity) => {
+      let marker;
+      try {
+        marker = await bindMarkerToGateway(home, opened.marker, identity.gatewayId);
+      } catch (err) {
+        if (err instanceof StoreDamagedError) throw new DaemonStartError(err.message, { cause: err });
+        throw err;
+      }
+      return levelStoreAdmin(home, level, marker, () => clock.now());
+    },
+    close: async () => {
+      await shared.close();
+      await level.close();
+    },
+  };
+}
+
+/** `postgres://user:***@host:port/db`: a URL fit for messages (the password masked). */
+export function maskedUrl(url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*):[^@]*@/, "$1:***@");
+}
+
+/** Connects to (and migrates) the PostgreSQL store several daemons share. Throws DaemonStartError. */
+async function openPostgres(storage: Extract<StorageChoice, { kind: "postgres" }>, home: string, clock: Clock, source: string): Promise<DaemonStore> {
+  let pg: PostgresStore;
+  try {
+    pg = await PostgresStore.open({ url: storage.url, tenant: storage.tenant });
+  } catch (err) {
+    const from = storage.urlFrom === "env" ? STORAGE_URL_ENV : `storage.url in ${source}`;
+    throw new DaemonStartError(
+      `cannot open the PostgreSQL store ${maskedUrl(storage.url)} (from ${from}): ${(err as Error).message}; ` +
+        "check that the server runs and the URL, user and password are right (psql with the same URL tells)",
+      { cause: err },
+    );
+  }
+  const status: StoreStatus = { writable: true };
+  return {
+    kind: "postgres",
+    shared: pg,
+    status: () => status,
+    onStatusChange: () => undefined,
+    identity: async () => {
+      const { value } = await pg.putIfAbsent("meta", GATEWAY_IDENTITY_KEY, newGatewayKey(clock.now()));
+      return gatewayIdentityOf(value);
+    },
+    admin: async (identity) => ({
+      state: () => ({ ...status, home, storeId: `postgres ${maskedUrl(storage.url)}${storage.tenant === "" ? "" : ` tenant ${storage.tenant}`}`, generation: 0, createdAtMs: 0, gatewayId: identity.gatewayId }),
+      backup: () => refuseBackup(),
+      verify: async () => checkStoreIntegrity(embeddedView(pg), await pg.get("meta", GATEWAY_IDENTITY_KEY)),
+    }),
+    close: () => pg.close(),
+  };
+}
+
+async function* refuseBackup(): AsyncIterable<Buffer> {
+  throw new FailedPreconditionError(
+    "pairgate backup covers the embedded store; a PostgreSQL store is backed up by PostgreSQL (pg_dump, or your provider's snapshots)",
+  );
+}
+
+/** The read side of the embedded Store port over a SharedStore, for the integrity check. */
+export function embeddedView(store: SharedStore): Store {
+  return {
+    collection: (name) => ({
+      get: (key) => store.get(name, key),
+      getSync: () => {
+        throw new UnavailableError("synchronous reads are not available on a shared store");
+      },
+      entries: (range) => store.entries(name, range),
+    }),
+    write: () => Promise.reject(new UnavailableError("the integrity check does not write")),
+  } as Store;
 }
 
 /** The keys that differ between `a` and `b` but only take effect on restart (listeners, TLS, socket). */

@@ -14,9 +14,6 @@ import { NodeAdminServiceService } from "./gen/pairgate/v1/node_admin_service";
 import { NodePairingServiceService } from "./gen/pairgate/v1/node_pairing_service";
 import { AdminServiceService } from "./gen/pairgate/v1/admin_service";
 import type { StoreState } from "./domain/store-admin";
-import type { LevelStore } from "./storage/level-store";
-import { levelStoreAdmin } from "./storage/level-store-admin";
-import { bindMarkerToGateway, StoreDamagedError } from "./storage/state-store";
 import type { WriteFaults } from "./storage/write-faults";
 import { adminHandlers } from "./transport/grpc/admin-handlers";
 import { dmAccessHandlers, dmPairingHandlers } from "./transport/grpc/dm-handlers";
@@ -28,7 +25,7 @@ import { ConnectionGuard } from "./transport/grpc/connection-guard";
 import { PeerLimits } from "./transport/grpc/peer-limits";
 import { addHealth, addReflection, createServer, SERVER_OPTIONS, stopServer } from "./transport/grpc/server";
 import { DaemonStartError } from "./daemon-errors";
-import { gatewayIdentity, openDaemonStore, restartRequiredChanges } from "./daemon-store";
+import { type DaemonStore, openDaemonStore, restartRequiredChanges } from "./daemon-store";
 import { channelSet, listenUnix, resolveGroup } from "./daemon-sockets";
 import { streamCapInterceptor } from "./transport/grpc/stream-caps";
 import { strictService } from "./transport/grpc/strict-decode";
@@ -131,8 +128,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     );
   }
 
-  const opened = await openDaemonStore({ home, config, source: loaded.source, log, clock, ...(options.storeFaults === undefined ? {} : { faults: options.storeFaults }) });
-  const store: LevelStore = opened.store;
+  const ds: DaemonStore = await openDaemonStore({ home, config, source: loaded.source, log, clock, ...(options.storeFaults === undefined ? {} : { faults: options.storeFaults }) });
+  const store = ds.shared;
+  let dmEngine: DmPairing | undefined;
+  let nodeEngine: NodePairing | undefined;
 
   const servers: Server[] = [];
   const limits = config.nodes.limits;
@@ -154,7 +153,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     auditSweeper?.stop();
     await Promise.all(servers.map((s) => stopServer(s, 5_000)));
     await guard.close();
-    await store.close();
+    dmEngine?.close();
+    nodeEngine?.close();
+    await ds.close();
     for (const path of boundSockets) await rm(path, { force: true });
   };
 
@@ -179,15 +180,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       maxPendingTotal: config.dm.maxPendingTotal,
       ...(options.approveMissDelays === undefined ? {} : { approveMissDelays: options.approveMissDelays }),
     });
+    dmEngine = dm;
     const env: HandlerEnv = { log: log.child({ component: "grpc" }), stopping: stopping.signal };
-    const identity = await gatewayIdentity(store, clock);
-    let marker;
-    try {
-      marker = await bindMarkerToGateway(home, opened.marker, identity.gatewayId);
-    } catch (err) {
-      if (err instanceof StoreDamagedError) throw new DaemonStartError(err.message, { cause: err });
-      throw err;
-    }
+    const identity = await ds.identity();
+    const storeAdmin = await ds.admin(identity);
     const nodes = new NodePairing({
       store,
       clock,
@@ -207,6 +203,9 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         unknown: limits.challengesUnknown,
       },
     });
+    nodeEngine = nodes;
+    // Follow the store's change feed (other daemons' events) before serving anything.
+    await Promise.all([dm.ready(), nodes.ready()]);
 
     // Both unix sockets cap the long-lived event streams per connection; every service on every
     // listener decodes strictly (malformed protobuf or invalid UTF-8 -> INVALID_ARGUMENT).
@@ -221,7 +220,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       strictService(NodeAdminServiceService),
       nodeAdminHandlers(nodes, env, () => tlsView && { ...tlsView.current(), auto: tlsView.auto, listenAddress: nodeAddress }, () => nodeAddress),
     );
-    const storeAdmin = levelStoreAdmin(home, store, marker, () => clock.now());
     operator.addService(
       strictService(AdminServiceService),
       adminHandlers(storeAdmin, env, {
@@ -254,7 +252,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     // write services are NOT_SERVING. DmAccessService keeps SERVING (decisions for known senders still
     // work; new pairing requests fail UNAVAILABLE), as do AdminService (status, backup) and the whole
     // node listener (authentication reads durable state; enrolment and token writes fail UNAVAILABLE).
-    store.onStatusChange((s) => {
+    ds.onStatusChange((s) => {
       log.error("storage write failed; the store is now read-only until pairgate is restarted", {
         cause: s.cause,
         next: "free disk space / fix the disk, then restart pairgate (acknowledged writes are safe)",
@@ -308,18 +306,18 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       if (sweeper !== undefined) clearInterval(sweeper);
       if (nodeSweeper !== undefined) clearInterval(nodeSweeper);
       nodeSweeper = setInterval(() => {
-        if (!store.status().writable) return;
+        if (!ds.status().writable) return;
         nodes.sweepExpired().catch((err: unknown) => log.error("node expiry sweep failed", { cause: String(err) }));
       }, nodeMs);
       nodeSweeper.unref();
       sweeper = setInterval(() => {
-        if (!store.status().writable) return;
+        if (!ds.status().writable) return;
         dm.sweepExpired().catch((err: unknown) => log.error("expiry sweep failed", { cause: String(err) }));
       }, dmMs);
       sweeper.unref();
     };
     startSweepers(config.nodes.sweepIntervalMs, config.dm.sweepIntervalMs);
-    auditSweeper = startAuditSweeper(audit, store, config.audit, log.child({ component: "audit" }));
+    auditSweeper = startAuditSweeper(audit, () => ds.status().writable, config.audit, log.child({ component: "audit" }));
 
     const reload = (): ReloadResult => {
       const path = options.configPath;
@@ -373,6 +371,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       adapterSocket: adapterSocketPath,
       nodes: nodeAddress,
       nodesTls: config.nodes.tls !== undefined,
+      storage: ds.kind,
       config: loaded.source,
     });
     let stopped: Promise<void> | undefined;

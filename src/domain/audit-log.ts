@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import type { Clock } from "./clock";
 import { InvalidArgumentError } from "./errors";
 import type { Logger } from "./logger";
-import { del, ms16, put, type Store, type WriteOp } from "./store";
+import { applyOps, recordLockKey, type SharedStore } from "./shared-store";
+import { del, ms16, put, type WriteOp } from "./store";
 
 /**
  * Which socket (and so which role) caused a change: the owner's operator socket, a channel adapter's
@@ -92,10 +93,10 @@ const ID_PATTERN = /^\d{16}\.[0-9a-f]{8}\.[0-9a-f]{8}$/;
  * unique across restarts without a read.
  */
 export class AuditLog {
-  readonly #store: Store;
+  readonly #store: SharedStore;
   readonly #clock: Clock;
 
-  constructor(store: Store, clock: Clock) {
+  constructor(store: SharedStore, clock: Clock) {
     this.#store = store;
     this.#clock = clock;
   }
@@ -125,7 +126,8 @@ export class AuditLog {
    */
   async append(input: AuditInput, log: Logger): Promise<void> {
     try {
-      await this.#store.write([this.op(input)], { sync: false });
+      const op = this.op(input);
+      await this.#store.transact(recordLockKey("audit", op.key), async (tx) => applyOps(tx, [op]), { durable: false });
     } catch (err) {
       log.warn("audit record not written", { action: input.action, cause: String(err) });
     }
@@ -148,7 +150,7 @@ export class AuditLog {
     const since = ms16(query.sinceMs ?? 0);
     const range = afterId !== "" && afterId >= since ? { gt: afterId } : { gte: since };
     const records: AuditEntry[] = [];
-    for await (const [id, r] of this.#store.collection("audit").entries(range)) {
+    for await (const [id, r] of this.#store.entries("audit", range)) {
       if (actions.size > 0 && !actions.has(r.action)) continue;
       if (records.length === limit) return { records, more: true };
       records.push({ id, ...r });
@@ -161,11 +163,13 @@ export class AuditLog {
    * batches. Returns how many were deleted. Throws UnavailableError when the store fails.
    */
   async sweep(maxAgeMs: number, maxRecords: number): Promise<number> {
-    const audit = this.#store.collection("audit");
+    const store = this.#store;
+    const audit = { entries: (range: Parameters<SharedStore["entries"]>[1]) => store.entries("audit", range) };
     let deleted = 0;
     const flush = async (ops: WriteOp[]): Promise<void> => {
       if (ops.length === 0) return;
-      await this.#store.write(ops, { sync: false });
+      const batch = [...ops];
+      await store.transact(AUDIT_RETENTION_LOCK, async (tx) => applyOps(tx, batch), { durable: false });
       deleted += ops.length;
       ops.length = 0;
     };
@@ -186,3 +190,6 @@ export class AuditLog {
     return deleted;
   }
 }
+
+/** The lock of audit retention batches (records are append-only otherwise; deleting one twice is harmless). */
+const AUDIT_RETENTION_LOCK = "\u0001audit-retention";

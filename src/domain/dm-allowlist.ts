@@ -5,6 +5,7 @@ import type { DmAllowRecord } from "./dm-records";
 import type { AllowedSender, ChannelStatus } from "./dm-types";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "./errors";
 import { decodePageToken, effectivePageSize, encodePageToken, type Page, type PageRequest } from "./paging";
+import { applyOps } from "./shared-store";
 import { del, KEY_SEP, prefixEnd, put, scopeKey } from "./store";
 
 type AllowCursor = { c: number } | { s: string };
@@ -30,7 +31,7 @@ export async function listAllowed(ctx: DmContext, channel: string, accountId: st
   const range = after === "" ? scopeRange(scope) : { gt: scope.key + after, lt: prefixEnd(scope.key) };
   let fetched = 0;
   let more = false;
-  for await (const [key, record] of ctx.store.collection("dmAllow").entries({ ...range, limit: want + 1 })) {
+  for await (const [key, record] of ctx.store.entries("dmAllow", { ...range, limit: want + 1 })) {
     if (fetched++ === want) {
       more = true;
       break;
@@ -57,15 +58,16 @@ export async function addAllowed(
     throw new InvalidArgumentError('"*" cannot be stored; a wildcard can only come from config (dmPolicy "open")', "sender_id");
   }
   const senderId = normalizeSenderId(scope.spec, rawSender);
-  return ctx.mutex.run(scope.key, async () => {
-    const existing = await ctx.store.collection("dmAllow").get(scope.key + senderId);
+  const result = await ctx.store.transact(scope.key, async (tx) => {
+    const existing = await tx.get("dmAllow", scope.key + senderId);
     if (existing !== undefined) return { sender: approvedView(scope, senderId, existing), created: false };
     const allow: DmAllowRecord = { approvedAtMs: ctx.clock.now(), via: "added", meta: {} };
     const audit = ctx.audit.op({ action: "pairing.add", role, channel: scope.channel, accountId: scope.accountId, subjectId: senderId, via: "added" });
-    await ctx.store.write([put("dmAllow", scope.key + senderId, allow), await ctx.statsOp(scope, +1), audit], { sync: true });
-    ctx.log.info("sender added to allowlist", { channel: scope.channel, account: scope.accountId, sender: senderId });
+    applyOps(tx, [put("dmAllow", scope.key + senderId, allow), await ctx.statsOp(tx, scope, +1), audit]);
     return { sender: approvedView(scope, senderId, allow), created: true };
   });
+  if (result.created) ctx.log.info("sender added to allowlist", { channel: scope.channel, account: scope.accountId, sender: senderId });
+  return result;
 }
 
 /**
@@ -83,8 +85,8 @@ export async function revokeAllowed(
   const scope = ctx.scope(channel, accountId);
   const senderId = normalizeSenderId(scope.spec, rawSender);
   const policy = ctx.policies.resolve(scope.channel, scope.accountId);
-  const removed = await ctx.mutex.run(scope.key, async () => {
-    const existing = await ctx.store.collection("dmAllow").get(scope.key + senderId);
+  const removed = await ctx.store.transact(scope.key, async (tx) => {
+    const existing = await tx.get("dmAllow", scope.key + senderId);
     if (existing === undefined) {
       if (policy.allowSet.has(senderId)) {
         throw new FailedPreconditionError(
@@ -95,19 +97,19 @@ export async function revokeAllowed(
       throw new NotFoundError(`${scope.channel} sender ${senderId} is not on the approved list`);
     }
     const audit = ctx.audit.op({ action: "pairing.revoke", role, channel: scope.channel, accountId: scope.accountId, subjectId: senderId });
-    await ctx.store.write([del("dmAllow", scope.key + senderId), await ctx.statsOp(scope, -1), audit], { sync: true });
+    applyOps(tx, [del("dmAllow", scope.key + senderId), await ctx.statsOp(tx, scope, -1), audit]);
+    ctx.publish(tx, {
+      type: "revoked",
+      channel: scope.channel,
+      accountId: scope.accountId,
+      senderId,
+      code: "",
+      atMs: ctx.clock.now(),
+      meta: existing.meta,
+    });
     return existing;
   });
   ctx.log.info("sender revoked", { channel: scope.channel, account: scope.accountId, sender: senderId });
-  ctx.events.emit({
-    type: "revoked",
-    channel: scope.channel,
-    accountId: scope.accountId,
-    senderId,
-    code: "",
-    atMs: ctx.clock.now(),
-    meta: removed.meta,
-  });
   return approvedView(scope, senderId, removed);
 }
 
@@ -115,13 +117,13 @@ export async function revokeAllowed(
 export async function listChannels(ctx: DmContext): Promise<ChannelStatus[]> {
   const scopes = new Map<string, { channel: string; accountId: string }>();
   for (const s of ctx.policies.configuredScopes()) scopes.set(scopeKey(s.channel, s.accountId), s);
-  for await (const [key] of ctx.store.collection("dmScopeStats").entries({})) {
+  for await (const [key] of ctx.store.entries("dmScopeStats", {})) {
     const [channel = "", accountId = ""] = key.split(KEY_SEP);
     scopes.set(key, { channel, accountId });
   }
   const now = ctx.clock.now();
   const pendingByScope = new Map<string, number>();
-  for await (const [key, record] of ctx.store.collection("dmRequests").entries({})) {
+  for await (const [key, record] of ctx.store.entries("dmRequests", {})) {
     if (!isLive(record, now)) continue;
     const [channel = "", accountId = ""] = key.split(KEY_SEP);
     const sk = scopeKey(channel, accountId);
@@ -129,7 +131,7 @@ export async function listChannels(ctx: DmContext): Promise<ChannelStatus[]> {
     pendingByScope.set(sk, (pendingByScope.get(sk) ?? 0) + 1);
   }
   const outboxByScope = new Map<string, number>();
-  for await (const [, n] of ctx.store.collection("dmOutbox").entries({})) {
+  for await (const [, n] of ctx.store.entries("dmOutbox", {})) {
     const sk = scopeKey(n.channel, n.accountId);
     scopes.set(sk, { channel: n.channel, accountId: n.accountId });
     outboxByScope.set(sk, (outboxByScope.get(sk) ?? 0) + 1);
@@ -137,7 +139,7 @@ export async function listChannels(ctx: DmContext): Promise<ChannelStatus[]> {
   const out: ChannelStatus[] = [];
   for (const [sk, { channel, accountId }] of scopes) {
     const policy = ctx.policies.resolve(channel, accountId);
-    const stats = await ctx.store.collection("dmScopeStats").get(sk);
+    const stats = await ctx.store.get("dmScopeStats", sk);
     const misses = ctx.misses.counts(sk);
     out.push({
       channel,

@@ -1,5 +1,6 @@
 import {
   approvedView,
+  DM_NOTIFY_TOPIC,
   type DmContext,
   isLive,
   type Scope,
@@ -13,6 +14,7 @@ import { maskCode } from "./logger";
 import { outboxKey, newNotificationId } from "./dm-outbox";
 import { normalizePairingCode } from "./pairing-code";
 import { decodePageToken, effectivePageSize, encodePageToken, isOffsetCursor, type Page, type PageRequest } from "./paging";
+import { applyOps, type StoreTx } from "./shared-store";
 import { ms16, put, type WriteOp } from "./store";
 
 /**
@@ -25,7 +27,7 @@ export async function listRequests(ctx: DmContext, channel: string, accountId: s
   const skip = page.pageToken === "" ? 0 : decodePageToken(page.pageToken, isOffsetCursor).offset;
   const now = ctx.clock.now();
   const all: PendingRequest[] = [];
-  for await (const [key, record] of ctx.store.collection("dmRequests").entries(scopeRange(scope))) {
+  for await (const [key, record] of ctx.store.entries("dmRequests", scopeRange(scope))) {
     if (isLive(record, now)) all.push(toPending(scope, key.slice(scope.key.length), record));
   }
   all.sort((a, b) => a.createdAtMs - b.createdAtMs || a.senderId.localeCompare(b.senderId));
@@ -51,19 +53,19 @@ export async function approve(
 ): Promise<ApprovalResult> {
   const scope = ctx.scope(channel, accountId);
   const code = await codeOrMiss(ctx, role, scope, rawCode);
-  const result = await ctx.mutex.run(scope.key, async () => {
-    const found = await findLiveByCode(ctx, scope, code);
+  const result = await ctx.store.transact(scope.key, async (tx) => {
+    const found = await findLiveByCode(ctx, tx, scope, code);
     if (found === undefined) return undefined;
     const { senderId, record } = found;
     const now = ctx.clock.now();
     const allow: DmAllowRecord = { approvedAtMs: now, via: "pairing-code", meta: record.meta };
-    const alreadyApproved = (await ctx.store.collection("dmAllow").get(scope.key + senderId)) !== undefined;
+    const alreadyApproved = (await tx.get("dmAllow", scope.key + senderId)) !== undefined;
     const ops: WriteOp[] = [
       ...ctx.removeRequestOps(scope, senderId, record),
       put("dmAllow", scope.key + senderId, allow),
       ctx.audit.op({ action: "pairing.approve", role, channel: scope.channel, accountId: scope.accountId, subjectId: senderId, via: allow.via }),
     ];
-    if (!alreadyApproved) ops.push(await ctx.statsOp(scope, +1));
+    if (!alreadyApproved) ops.push(await ctx.statsOp(tx, scope, +1));
     let notification: Notification | undefined;
     if (notify) {
       notification = {
@@ -76,23 +78,24 @@ export async function approve(
         createdAtMs: now,
       };
       ops.push(put("dmOutbox", outboxKey(notification.id), notification));
+      tx.publish(DM_NOTIFY_TOPIC, notification);
     }
-    await ctx.store.write(ops, { sync: true });
-    ctx.noteStored(scope, -1);
-    return { senderId, record, allow, notification, now };
+    applyOps(tx, ops);
+    ctx.publish(tx, { type: "approved", channel: scope.channel, accountId: scope.accountId, senderId, code, atMs: now, meta: record.meta });
+    return { senderId, allow, notification };
   });
   if (result === undefined) {
     await approveMissed(ctx, role, scope, "not-found");
     throw notFoundError(code);
   }
-  const { senderId, record, allow, notification, now } = result;
+  ctx.noteStored(scope, -1);
+  const { senderId, allow, notification } = result;
   ctx.log.info("pairing approved", { channel: scope.channel, account: scope.accountId, sender: senderId, code: maskCode(code) });
-  ctx.events.emit({ type: "approved", channel: scope.channel, accountId: scope.accountId, senderId, code, atMs: now, meta: record.meta });
   let notifyStatus: NotifyStatus = "not-requested";
   if (notification !== undefined) {
+    // The notice went out on the change feed with the commit; this instance's adapters count here.
     const feed = ctx.feeds.get(scope.key);
     notifyStatus = feed !== undefined && feed.size > 0 ? "queued" : "no-adapter";
-    feed?.emit(notification);
   }
   return {
     sender: approvedView(scope, senderId, allow),
@@ -114,29 +117,29 @@ export async function reject(
 ): Promise<PendingRequest> {
   const scope = ctx.scope(channel, accountId);
   const code = await codeOrMiss(ctx, role, scope, rawCode);
-  const hit = await ctx.mutex.run(scope.key, async () => {
-    const found = await findLiveByCode(ctx, scope, code);
+  const hit = await ctx.store.transact(scope.key, async (tx) => {
+    const found = await findLiveByCode(ctx, tx, scope, code);
     if (found === undefined) return undefined;
     const audit = ctx.audit.op({ action: "pairing.reject", role, channel: scope.channel, accountId: scope.accountId, subjectId: found.senderId });
-    await ctx.store.write([...ctx.removeRequestOps(scope, found.senderId, found.record), audit], { sync: true });
-    ctx.noteStored(scope, -1);
+    applyOps(tx, [...ctx.removeRequestOps(scope, found.senderId, found.record), audit]);
+    ctx.publish(tx, {
+      type: "rejected",
+      channel: scope.channel,
+      accountId: scope.accountId,
+      senderId: found.senderId,
+      code,
+      atMs: ctx.clock.now(),
+      meta: found.record.meta,
+    });
     return found;
   });
   if (hit === undefined) {
     await approveMissed(ctx, role, scope, "not-found");
     throw notFoundError(code);
   }
+  ctx.noteStored(scope, -1);
   const { senderId, record } = hit;
   ctx.log.info("pairing rejected", { channel: scope.channel, account: scope.accountId, sender: senderId, code: maskCode(code) });
-  ctx.events.emit({
-    type: "rejected",
-    channel: scope.channel,
-    accountId: scope.accountId,
-    senderId,
-    code,
-    atMs: ctx.clock.now(),
-    meta: record.meta,
-  });
   return toPending(scope, senderId, record);
 }
 
@@ -147,7 +150,7 @@ export async function reject(
 export async function sweepExpired(ctx: DmContext, limit = 1000): Promise<number> {
   const now = ctx.clock.now();
   const due: Array<{ channel: string; accountId: string }> = [];
-  for await (const [, entry] of ctx.store.collection("dmExpiry").entries({ lt: ms16(now + 1), limit })) {
+  for await (const [, entry] of ctx.store.entries("dmExpiry", { lt: ms16(now + 1), limit })) {
     due.push({ channel: entry.channel, accountId: entry.accountId });
   }
   let removed = 0;
@@ -156,7 +159,11 @@ export async function sweepExpired(ctx: DmContext, limit = 1000): Promise<number
     const scope = ctx.scope(channel, accountId);
     if (done.has(scope.key)) continue;
     done.add(scope.key);
-    removed += (await ctx.mutex.run(scope.key, () => ctx.expireScope(scope, ctx.clock.now()))).expired;
+    // Each dead request is deleted (and reported) by the one transaction that still finds it, so with
+    // several daemons sweeping each "expired" is published once.
+    const scan = await ctx.store.transact(scope.key, (tx) => ctx.expireScope(tx, scope, ctx.clock.now()), { durable: false });
+    ctx.noteScanned(scope, scan);
+    removed += scan.expired.length;
   }
   return removed;
 }
@@ -218,21 +225,32 @@ export async function approveMissed(ctx: DmContext, role: CallerRole, scope: Sco
 }
 
 /**
- * The live request holding `code` in `scope`, or undefined; the caller holds the scope lock. Unknown,
- * expired and consumed codes do the same two reads and no write (an expired request found here is
- * removed after the answer, under the lock), so their answers take the same time.
+ * The live request holding `code` in `scope`, or undefined, read in `tx` (a scope-lock transaction).
+ * Unknown, expired and consumed codes do the same two reads and no write (an expired request found
+ * here is removed after the answer, in its own transaction), so their answers take the same time.
  */
-async function findLiveByCode(ctx: DmContext, scope: Scope, code: string): Promise<{ senderId: string; record: DmRequestRecord } | undefined> {
-  const index = await ctx.store.collection("dmCodes").get(scope.key + code);
+async function findLiveByCode(ctx: DmContext, tx: StoreTx, scope: Scope, code: string): Promise<{ senderId: string; record: DmRequestRecord } | undefined> {
+  const index = await tx.get("dmCodes", scope.key + code);
   const senderId = index?.senderId ?? "\u0000";
-  const record = await ctx.store.collection("dmRequests").get(scope.key + senderId);
+  const record = await tx.get("dmRequests", scope.key + senderId);
   if (index === undefined || record === undefined || record.code !== code) return undefined;
   if (!isLive(record, ctx.clock.now())) {
     setImmediate(() => {
-      ctx.mutex
-        .run(scope.key, async () => {
-          const still = await ctx.store.collection("dmRequests").get(scope.key + senderId);
-          if (still !== undefined && still.code === code && !isLive(still, ctx.clock.now())) await ctx.expireOne(scope, senderId, still);
+      ctx.store
+        .transact(
+          scope.key,
+          async (later) => {
+            const still = await later.get("dmRequests", scope.key + senderId);
+            if (still === undefined || still.code !== code || isLive(still, ctx.clock.now())) return undefined;
+            ctx.expireOne(later, scope, senderId, still);
+            return still;
+          },
+          { durable: false },
+        )
+        .then((expired) => {
+          if (expired === undefined) return;
+          ctx.noteStored(scope, -1);
+          ctx.logExpired(scope, senderId, expired);
         })
         .catch((err: unknown) => ctx.log.error("expiring a request after a miss failed", { cause: String(err) }));
     });

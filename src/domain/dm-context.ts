@@ -6,11 +6,16 @@ import type { DmAllowRecord, DmRequestRecord } from "./dm-records";
 import type { AccountPolicy, DmPolicies } from "./dm-policies";
 import type { AllowedSender, Notification, PairingEvent, PendingRequest } from "./dm-types";
 import { EventHub } from "./event-hub";
-import { KeyedMutex } from "./keyed-mutex";
 import { type Logger, maskCode } from "./logger";
 import { cryptoRandomInt, type RandomInt } from "./pairing-code";
 import type { UnpairedResponse } from "./reply-text";
-import { del, KEY_SEP, ms16, prefixEnd, put, scopeKey, type Store, type WriteOp } from "./store";
+import { applyOps, type SharedStore, type StoreTx, type Subscription } from "./shared-store";
+import { del, KEY_SEP, ms16, prefixEnd, put, scopeKey, type WriteOp } from "./store";
+
+/** Change-feed topic of pairing events (every instance's watchers see every instance's changes). */
+export const DM_EVENTS_TOPIC = "dm.events";
+/** Change-feed topic of approval notices for adapters (delivered by the instance the adapter is on). */
+export const DM_NOTIFY_TOPIC = "dm.notify";
 
 /** Reference constants (Clawdbot/OpenClaw): pending TTL 1 h from creation, 3 pending per channel account. */
 export const DEFAULT_PENDING_TTL_MS = 60 * 60 * 1000;
@@ -20,7 +25,7 @@ export const DEFAULT_HISTORY_GRACE_MS = 30_000;
 
 /** Dependencies and settings of the DM pairing engine. */
 export interface DmPairingOptions {
-  store: Store;
+  store: SharedStore;
   clock: Clock;
   logger: Logger;
   policies: DmPolicies;
@@ -73,12 +78,13 @@ export interface Scope {
 }
 
 /**
- * DmContext is what every DM use case shares: dependencies, settings, the per-scope lock, in-memory
- * summaries and the request bookkeeping that inbound, approval and expiry all use. Mutations of one
- * channel account run under `mutex.run(scope.key, …)`.
+ * DmContext is what every DM use case shares: dependencies, settings, in-memory summaries and the
+ * request bookkeeping that inbound, approval and expiry all use. Mutations of one channel account run
+ * in `store.transact(scope.key, …)` (one lock across every daemon sharing the store); their events are
+ * published in the same transaction and reach `events` / `feeds` from the store's change feed.
  */
 export class DmContext {
-  readonly store: Store;
+  readonly store: SharedStore;
   readonly clock: Clock;
   readonly log: Logger;
   /** Builds the audit record each state change writes in its own batch. */
@@ -97,9 +103,9 @@ export class DmContext {
   readonly misses: ApproveMissCounter;
   readonly sleep: (ms: number) => Promise<void>;
   readonly product: string;
-  readonly mutex = new KeyedMutex();
-  /** Pairing events (requested, approved, rejected, expired, revoked). */
+  /** Pairing events (requested, approved, rejected, expired, revoked) of every instance, from the feed. */
   readonly events = new EventHub<PairingEvent>();
+  readonly #subscriptions: Subscription[];
   /** Unknown senders turned away by a full queue since start, per scope key. */
   readonly queueFullDrops = new Map<string, number>();
   /** Monotonic time of the last "queue full" warning per channel account (see Clock.monotonic). */
@@ -108,7 +114,8 @@ export class DmContext {
    * Per scope, how many request records the store holds and a lower bound of their earliest expiry,
    * loaded by the first scan of the scope and kept in step under the scope lock. It lets the hot
    * "queue full" path answer without iterating the store: when `stored >= max` and nothing can have
-   * expired yet, every stored request is live.
+   * expired yet, every stored request is live. Kept only when the store is exclusive (another daemon
+   * sharing the store would change what it counts).
    */
   readonly occupancy = new Map<string, { stored: number; nextExpiryMs: number }>();
   /** Live notification feeds (adapter streams) per scope key. */
@@ -132,6 +139,29 @@ export class DmContext {
     this.misses = new ApproveMissCounter(options.clock, options.approveMissDelays);
     // Unref: a delayed miss never keeps a stopping daemon alive.
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms).unref()));
+    const onError = (err: unknown): void => this.log.error("change feed failed: pairing events from other instances are not seen", { cause: String(err) });
+    this.#subscriptions = [
+      this.store.subscribe(DM_EVENTS_TOPIC, (e) => this.events.emit(e.event as PairingEvent), { onError }),
+      this.store.subscribe(DM_NOTIFY_TOPIC, (e) => {
+        const n = e.event as Notification;
+        this.feeds.get(scopeKey(n.channel, n.accountId))?.emit(n);
+      }, { onError }),
+    ];
+  }
+
+  /** Resolves once the change-feed subscriptions are live. */
+  async ready(): Promise<void> {
+    await Promise.all(this.#subscriptions.map((s) => s.ready));
+  }
+
+  /** Ends the change-feed subscriptions (at daemon stop). */
+  close(): void {
+    for (const s of this.#subscriptions) s.close();
+  }
+
+  /** Publishes a pairing event in `tx` (delivered to every instance's watchers after commit). */
+  publish(tx: StoreTx, event: PairingEvent): void {
+    tx.publish(DM_EVENTS_TOPIC, event);
   }
 
   /**
@@ -155,10 +185,10 @@ export class DmContext {
     return { spec, channel: spec.id, accountId: account, key: scopeKey(spec.id, account) };
   }
 
-  /** Why `senderId` is allowed in `scope` (config or approved store), or undefined. */
-  allowedBy(scope: Scope, policy: AccountPolicy, senderId: string): string | undefined {
+  /** Why `senderId` is allowed in `scope` (config or approved store), or undefined. Throws UnavailableError. */
+  async allowedBy(scope: Scope, policy: AccountPolicy, senderId: string, tx?: StoreTx): Promise<string | undefined> {
     if (policy.allowSet.has(senderId)) return "sender is in config allowFrom";
-    if (this.store.collection("dmAllow").getSync(scope.key + senderId) !== undefined) return "sender is approved";
+    if ((await (tx ?? this.store).get("dmAllow", scope.key + senderId)) !== undefined) return "sender is approved";
     return undefined;
   }
 
@@ -171,29 +201,34 @@ export class DmContext {
     ];
   }
 
-  /** The write op moving the scope's approved counter by `delta`. */
-  async statsOp(scope: Scope, delta: number): Promise<WriteOp> {
-    const stats = await this.store.collection("dmScopeStats").get(scope.key);
+  /** The write op moving the scope's approved counter by `delta` (read in `tx`). */
+  async statsOp(tx: StoreTx, scope: Scope, delta: number): Promise<WriteOp> {
+    const stats = await tx.get("dmScopeStats", scope.key);
     return put("dmScopeStats", scope.key, { approvedCount: Math.max(0, (stats?.approvedCount ?? 0) + delta) });
   }
 
   /**
-   * Expires every dead request of `scope` and counts the live ones (one scan); the caller holds the
-   * scope lock.
+   * Expires every dead request of `scope` and counts the live ones (one scan), in `tx`, a transaction
+   * of the scope lock. The occupancy summary is updated by {@link noteScanned} after the commit.
    */
-  async expireScope(scope: Scope, now: number): Promise<{ expired: number; live: number }> {
+  async expireScope(tx: StoreTx, scope: Scope, now: number): Promise<{ expired: Array<[string, DmRequestRecord]>; live: number; nextExpiryMs: number }> {
     const dead: Array<[string, DmRequestRecord]> = [];
     let live = 0;
     let nextExpiry = Infinity;
-    for await (const [key, record] of this.store.collection("dmRequests").entries(scopeRange(scope))) {
+    for await (const [key, record] of tx.entries("dmRequests", scopeRange(scope))) {
       if (isLive(record, now)) {
         live++;
         nextExpiry = Math.min(nextExpiry, record.expiresAtMs);
       } else dead.push([key.slice(scope.key.length), record]);
     }
-    for (const [senderId, record] of dead) await this.expireOne(scope, senderId, record);
-    this.occupancy.set(scope.key, { stored: live, nextExpiryMs: nextExpiry });
-    return { expired: dead.length, live };
+    for (const [senderId, record] of dead) this.expireOne(tx, scope, senderId, record);
+    return { expired: dead, live, nextExpiryMs: nextExpiry };
+  }
+
+  /** After a committed {@link expireScope}: records the scope's summary and logs what expired. */
+  noteScanned(scope: Scope, scan: { expired: Array<[string, DmRequestRecord]>; live: number; nextExpiryMs: number }): void {
+    if (this.store.exclusive) this.occupancy.set(scope.key, { stored: scan.live, nextExpiryMs: scan.nextExpiryMs });
+    for (const [senderId, record] of scan.expired) this.logExpired(scope, senderId, record);
   }
 
   /**
@@ -202,24 +237,18 @@ export class DmContext {
    * that is too early only costs one extra scan. Unknown scopes stay unknown until their first scan.
    */
   noteStored(scope: Scope, delta: 1 | -1, expiresAtMs = Infinity): void {
+    if (!this.store.exclusive) return;
     const known = this.occupancy.get(scope.key);
     if (known === undefined) return;
     known.stored = Math.max(0, known.stored + delta);
     known.nextExpiryMs = Math.min(known.nextExpiryMs, expiresAtMs);
   }
 
-  /** Removes one expired request and emits "expired"; the caller holds the scope lock. */
-  async expireOne(scope: Scope, senderId: string, record: DmRequestRecord): Promise<void> {
+  /** Removes one expired request in `tx` (a scope-lock transaction) and publishes "expired" with it. */
+  expireOne(tx: StoreTx, scope: Scope, senderId: string, record: DmRequestRecord): void {
     const audit = this.audit.op({ action: "pairing.expire", role: "daemon", channel: scope.channel, accountId: scope.accountId, subjectId: senderId });
-    await this.store.write([...this.removeRequestOps(scope, senderId, record), audit], { sync: false });
-    this.noteStored(scope, -1);
-    this.log.info("pairing request expired", {
-      channel: scope.channel,
-      account: scope.accountId,
-      sender: senderId,
-      code: maskCode(record.code),
-    });
-    this.events.emit({
+    applyOps(tx, [...this.removeRequestOps(scope, senderId, record), audit]);
+    this.publish(tx, {
       type: "expired",
       channel: scope.channel,
       accountId: scope.accountId,
@@ -227,6 +256,16 @@ export class DmContext {
       code: record.code,
       atMs: this.clock.now(),
       meta: record.meta,
+    });
+  }
+
+  /** Logs one committed expiry. */
+  logExpired(scope: Scope, senderId: string, record: DmRequestRecord): void {
+    this.log.info("pairing request expired", {
+      channel: scope.channel,
+      account: scope.accountId,
+      sender: senderId,
+      code: maskCode(record.code),
     });
   }
 }

@@ -1,4 +1,5 @@
 import type { AuditRole } from "./audit-log";
+import { applyOps, type StoreTx } from "./shared-store";
 import { normalizeSenderId } from "./channels";
 import { type DmContext, expiryKey, isLive, type Scope, scopeRange } from "./dm-context";
 import { sanitizeMeta } from "./dm-inbound";
@@ -86,7 +87,12 @@ export async function importState(ctx: DmContext, input: ImportInput, role: Audi
   const requests = input.requests.map((e) => resolve("request", e)).filter((r) => r !== undefined);
   const scopes = [...new Set([...senders, ...requests].map((r) => r.scope.key))].sort();
 
-  const body = async (): Promise<void> => {
+  const skippedBeforeBody = summary.skipped.length;
+  const body = async (tx: StoreTx): Promise<boolean> => {
+    // A retried attempt (PostgreSQL) starts its counts over.
+    summary.skipped.length = skippedBeforeBody;
+    summary.sendersImported = 0;
+    summary.requestsImported = 0;
     const ops: WriteOp[] = [];
     const now = ctx.clock.now();
     const allowAdded = new Set<string>();
@@ -94,7 +100,7 @@ export async function importState(ctx: DmContext, input: ImportInput, role: Audi
     for (const { entry, scope, senderId } of senders) {
       const key = scope.key + senderId;
       const policy = ctx.policies.resolve(scope.channel, scope.accountId);
-      if (allowAdded.has(key) || (await ctx.store.collection("dmAllow").get(key)) !== undefined) {
+      if (allowAdded.has(key) || (await tx.get("dmAllow", key)) !== undefined) {
         skip("sender", entry, "already allowed");
         continue;
       }
@@ -111,7 +117,7 @@ export async function importState(ctx: DmContext, input: ImportInput, role: Audi
       statsDelta.set(scope.key, d);
       summary.sendersImported++;
     }
-    for (const { scope, delta } of statsDelta.values()) ops.push(await ctx.statsOp(scope, delta));
+    for (const { scope, delta } of statsDelta.values()) ops.push(await ctx.statsOp(tx, scope, delta));
 
     const added: Array<{ scope: Scope; expiresAtMs: number; replaced: boolean }> = [];
     const liveCount = new Map<string, number>();
@@ -138,23 +144,23 @@ export async function importState(ctx: DmContext, input: ImportInput, role: Audi
         skip("request", entry, `dmPolicy of ${scope.channel}/${scope.accountId} is "${policy.policy}": no pairing requests`);
         continue;
       }
-      if (allowAdded.has(scope.key + senderId) || ctx.allowedBy(scope, policy, senderId) !== undefined) {
+      if (allowAdded.has(scope.key + senderId) || (await ctx.allowedBy(scope, policy, senderId, tx)) !== undefined) {
         skip("request", entry, "sender already allowed");
         continue;
       }
-      const existing = await ctx.store.collection("dmRequests").get(scope.key + senderId);
+      const existing = await tx.get("dmRequests", scope.key + senderId);
       if (existing !== undefined && isLive(existing, now)) {
         skip("request", entry, existing.code === code ? "already pending" : "sender already has a pending request");
         continue;
       }
-      if (codesTaken.has(scope.key + code) || (await ctx.store.collection("dmCodes").get(scope.key + code)) !== undefined) {
+      if (codesTaken.has(scope.key + code) || (await tx.get("dmCodes", scope.key + code)) !== undefined) {
         skip("request", entry, "code in use");
         continue;
       }
       let live = liveCount.get(scope.key);
       if (live === undefined) {
         live = 0;
-        for await (const [, r] of ctx.store.collection("dmRequests").entries(scopeRange(scope))) if (isLive(r, now)) live++;
+        for await (const [, r] of tx.entries("dmRequests", scopeRange(scope))) if (isLive(r, now)) live++;
       }
       if (live >= ctx.maxPending) {
         skip("request", entry, `pending queue of ${scope.channel}/${scope.accountId} is full (dm.maxPending ${ctx.maxPending})`);
@@ -188,15 +194,20 @@ export async function importState(ctx: DmContext, input: ImportInput, role: Audi
       added.push({ scope, expiresAtMs, replaced: existing !== undefined });
       summary.requestsImported++;
     }
-    if (input.dryRun || ops.length === 0) return;
-    await ctx.store.write(ops, { sync: true });
+    if (input.dryRun || ops.length === 0) return false;
+    applyOps(tx, ops);
+    addedRequests = added;
+    return true;
+  };
+  let addedRequests: Array<{ scope: Scope; expiresAtMs: number; replaced: boolean }> = [];
+  const wrote = await withLocks(ctx, scopes, body);
+  if (wrote) {
     // Keep the per-scope occupancy summaries in step (a replaced dead record leaves, the new one arrives).
-    for (const a of added) {
+    for (const a of addedRequests) {
       if (a.replaced) ctx.noteStored(a.scope, -1);
       ctx.noteStored(a.scope, +1, a.expiresAtMs);
     }
-  };
-  await withLocks(ctx, scopes, body);
+  }
   ctx.log.info("state imported", {
     source: input.source,
     senders: summary.sendersImported,
@@ -207,9 +218,15 @@ export async function importState(ctx: DmContext, input: ImportInput, role: Audi
   return summary;
 }
 
-/** Runs `fn` holding the lock of every scope key (taken in sorted order, so two imports never deadlock). */
-function withLocks(ctx: DmContext, keys: readonly string[], fn: () => Promise<void>): Promise<void> {
+/**
+ * Runs `fn` in one synced transaction holding the lock of every scope key (taken in sorted order, so
+ * two imports never deadlock), committed only when `fn` returns true (a dry run writes nothing).
+ */
+async function withLocks(ctx: DmContext, keys: readonly string[], fn: (tx: StoreTx) => Promise<boolean>): Promise<boolean> {
   const [first, ...rest] = keys;
-  if (first === undefined) return fn();
-  return ctx.mutex.run(first, () => withLocks(ctx, rest, fn));
+  if (first === undefined) return false;
+  return ctx.store.transact(first, async (tx) => {
+    for (const key of rest) await tx.lock(key);
+    return fn(tx);
+  });
 }

@@ -7,7 +7,8 @@ import { InternalError, InvalidArgumentError } from "./errors";
 import { maskCode } from "./logger";
 import { generatePairingCode, PAIRING_CODE_MAX_ATTEMPTS } from "./pairing-code";
 import { pairingReplyText } from "./reply-text";
-import { ms16, put } from "./store";
+import type { StoreTx } from "./shared-store";
+import { ms16 } from "./store";
 
 /** The lock every request creation takes (after its scope's) so the global pending bound holds exactly. */
 const GLOBAL_PENDING_LOCK = "\u0000pending-total";
@@ -34,7 +35,7 @@ export async function checkInbound(ctx: DmContext, message: InboundMessage): Pro
     return { ...base, decision: "deny", reason: "direct messages are disabled (dmPolicy=disabled)" };
   }
   if (policy.policy === "open") return { ...base, decision: "allow", reason: "dmPolicy=open" };
-  const allowedBy = ctx.allowedBy(scope, policy, senderId);
+  const allowedBy = await ctx.allowedBy(scope, policy, senderId);
   if (allowedBy !== undefined) return { ...base, decision: "allow", reason: allowedBy };
   if (policy.policy === "allowlist") {
     ctx.log.info("blocked sender not on allowlist", { channel: scope.channel, account: scope.accountId, sender: senderId });
@@ -47,12 +48,28 @@ export async function checkInbound(ctx: DmContext, message: InboundMessage): Pro
       reason: "message predates daemon start by more than 30 s (history sync): no reply, no pairing request",
     };
   }
-  return ctx.mutex.run(scope.key, () => pairingPath(ctx, scope, policy, senderId, meta));
+  // Requests are reconstructible (the sender's next message makes one again): not synced.
+  const effects: Array<() => void> = [];
+  const verdict = await ctx.store.transact(
+    scope.key,
+    (tx) => {
+      effects.length = 0; // a retried attempt starts over
+      return pairingPath(ctx, tx, effects, scope, policy, senderId, meta);
+    },
+    { durable: false },
+  );
+  for (const effect of effects) effect();
+  return verdict;
 }
 
-/** The unknown-sender path under the scope lock: reuse the live code, refuse when full, or mint one. */
+/**
+ * The unknown-sender path in a transaction of the scope lock: reuse the live code, refuse when full,
+ * or mint one. What must happen only after the commit (logs, in-memory summaries) goes to `effects`.
+ */
 async function pairingPath(
   ctx: DmContext,
+  tx: StoreTx,
+  effects: Array<() => void>,
   scope: Scope,
   policy: AccountPolicy,
   senderId: string,
@@ -60,20 +77,20 @@ async function pairingPath(
 ): Promise<InboundVerdict> {
   const base = { senderId, accountId: scope.accountId };
   // Re-check under the lock: an approval may have completed while we waited.
-  const allowedBy = ctx.allowedBy(scope, policy, senderId);
+  const allowedBy = await ctx.allowedBy(scope, policy, senderId, tx);
   if (allowedBy !== undefined) {
     return { ...base, decision: "allow", reason: allowedBy, pairingCode: "", replyText: "", codeExpiresAtMs: 0 };
   }
   const now = ctx.clock.now();
   const requestKey = scope.key + senderId;
-  const existing = ctx.store.collection("dmRequests").getSync(requestKey);
+  const existing = await tx.get("dmRequests", requestKey);
   if (existing !== undefined && isLive(existing, now)) {
     const updated: DmRequestRecord = {
       ...existing,
       lastSeenAtMs: now,
       meta: Object.keys(meta).length > 0 ? meta : existing.meta,
     };
-    await ctx.store.write([put("dmRequests", requestKey, updated)], { sync: false });
+    tx.put("dmRequests", requestKey, updated);
     return {
       ...base,
       decision: "pairing-required",
@@ -87,41 +104,51 @@ async function pairingPath(
   // Only scan the scope (expiring dead requests, counting live ones) when the summary cannot prove
   // the queue is full.
   const known = ctx.occupancy.get(scope.key);
-  const pending =
-    known !== undefined && known.stored >= ctx.maxPending && now < known.nextExpiryMs
-      ? known.stored
-      : (await ctx.expireScope(scope, now)).live;
+  let pending: number;
+  if (known !== undefined && known.stored >= ctx.maxPending && now < known.nextExpiryMs) pending = known.stored;
+  else {
+    const scan = await ctx.expireScope(tx, scope, now);
+    effects.push(() => ctx.noteScanned(scope, scan));
+    pending = scan.live;
+  }
   if (pending >= ctx.maxPending) {
-    return queueFull(ctx, scope, base, `pairing queue full (${pending} pending for ${scope.channel}/${scope.accountId}); no code issued`, pending, ctx.maxPending);
+    return queueFull(ctx, effects, scope, base, `pairing queue full (${pending} pending for ${scope.channel}/${scope.accountId}); no code issued`, pending, ctx.maxPending);
   }
   // The global bound (dm.maxPendingTotal): count the live requests of every account from the expiry
-  // index (at most maxPendingTotal keys), under one lock so two accounts cannot both take the last slot.
-  return ctx.mutex.run(GLOBAL_PENDING_LOCK, async () => {
-    let total = 0;
-    for await (const _ of ctx.store.collection("dmExpiry").entries({ gte: ms16(now + 1), limit: ctx.maxPendingTotal })) total++;
-    if (total >= ctx.maxPendingTotal) {
-      return queueFull(
-        ctx,
-        scope,
-        base,
-        `pairing queue full (${total} pending in all channel accounts, dm.maxPendingTotal); no code issued`,
-        total,
-        ctx.maxPendingTotal,
-      );
-    }
-    return createRequest(ctx, scope, senderId, meta, now);
-  });
+  // index (at most maxPendingTotal keys), under one more lock (always taken after the scope's) so two
+  // accounts cannot both take the last slot.
+  await tx.lock(GLOBAL_PENDING_LOCK);
+  let total = 0;
+  for await (const _ of tx.entries("dmExpiry", { gte: ms16(now + 1), limit: ctx.maxPendingTotal })) total++;
+  if (total >= ctx.maxPendingTotal) {
+    return queueFull(
+      ctx,
+      effects,
+      scope,
+      base,
+      `pairing queue full (${total} pending in all channel accounts, dm.maxPendingTotal); no code issued`,
+      total,
+      ctx.maxPendingTotal,
+    );
+  }
+  return createRequest(ctx, tx, effects, scope, senderId, meta, now);
 }
 
-/** Counts, logs (rate-limited) and answers an unknown sender turned away by a full queue. */
+/** Answers an unknown sender turned away by a full queue; counts and logs (rate-limited) after the commit. */
 function queueFull(
   ctx: DmContext,
+  effects: Array<() => void>,
   scope: Scope,
   base: { senderId: string; accountId: string },
   reason: string,
   pending: number,
   limit: number,
 ): InboundVerdict {
+  effects.push(() => countQueueFull(ctx, scope, reason, pending, limit));
+  return { ...base, decision: "pairing-required", pairingCode: "", replyText: "", codeExpiresAtMs: 0, reason };
+}
+
+function countQueueFull(ctx: DmContext, scope: Scope, reason: string, pending: number, limit: number): void {
   const drops = (ctx.queueFullDrops.get(scope.key) ?? 0) + 1;
   ctx.queueFullDrops.set(scope.key, drops);
   const mono = ctx.clock.monotonic(); // an in-memory rate limit: immune to wall-clock steps
@@ -136,12 +163,13 @@ function queueFull(
       turnedAwaySinceStart: drops,
     });
   }
-  return { ...base, decision: "pairing-required", pairingCode: "", replyText: "", codeExpiresAtMs: 0, reason };
 }
 
-/** Mints a code and stores the new request; the caller holds the scope lock and the global one. */
+/** Mints a code and stores the new request in `tx`, which holds the scope lock and the global one. */
 async function createRequest(
   ctx: DmContext,
+  tx: StoreTx,
+  effects: Array<() => void>,
   scope: Scope,
   senderId: string,
   meta: Record<string, string>,
@@ -149,7 +177,7 @@ async function createRequest(
 ): Promise<InboundVerdict> {
   const base = { senderId, accountId: scope.accountId };
   const requestKey = scope.key + senderId;
-  const code = await uniqueCode(ctx, scope);
+  const code = await uniqueCode(ctx, tx, scope);
   const record: DmRequestRecord = {
     code,
     createdAtMs: now,
@@ -157,26 +185,19 @@ async function createRequest(
     expiresAtMs: now + ctx.ttlMs,
     meta,
   };
-  await ctx.store.write(
-    [
-      put("dmRequests", requestKey, record),
-      put("dmCodes", scope.key + code, { senderId }),
-      put("dmExpiry", expiryKey(record.expiresAtMs, scope, senderId), {
-        channel: scope.channel,
-        accountId: scope.accountId,
-        senderId,
-      }),
-    ],
-    { sync: false },
-  );
-  ctx.noteStored(scope, +1, record.expiresAtMs);
-  ctx.log.info("pairing request created", {
-    channel: scope.channel,
-    account: scope.accountId,
-    sender: senderId,
-    code: maskCode(code),
+  tx.put("dmRequests", requestKey, record);
+  tx.put("dmCodes", scope.key + code, { senderId });
+  tx.put("dmExpiry", expiryKey(record.expiresAtMs, scope, senderId), { channel: scope.channel, accountId: scope.accountId, senderId });
+  ctx.publish(tx, { type: "requested", channel: scope.channel, accountId: scope.accountId, senderId, code, atMs: now, meta });
+  effects.push(() => {
+    ctx.noteStored(scope, +1, record.expiresAtMs);
+    ctx.log.info("pairing request created", {
+      channel: scope.channel,
+      account: scope.accountId,
+      sender: senderId,
+      code: maskCode(code),
+    });
   });
-  ctx.events.emit({ type: "requested", channel: scope.channel, accountId: scope.accountId, senderId, code, atMs: now, meta });
   return {
     ...base,
     decision: "pairing-required",
@@ -197,11 +218,10 @@ async function createRequest(
   };
 }
 
-async function uniqueCode(ctx: DmContext, scope: Scope): Promise<string> {
-  const codes = ctx.store.collection("dmCodes");
+async function uniqueCode(ctx: DmContext, tx: StoreTx, scope: Scope): Promise<string> {
   for (let i = 0; i < PAIRING_CODE_MAX_ATTEMPTS; i++) {
     const code = generatePairingCode(ctx.rand);
-    if ((await codes.get(scope.key + code)) === undefined) return code;
+    if ((await tx.get("dmCodes", scope.key + code)) === undefined) return code;
   }
   throw new InternalError("failed to generate a unique pairing code");
 }

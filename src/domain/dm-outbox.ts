@@ -3,6 +3,7 @@ import { type DmContext, type Scope, scopeRange } from "./dm-context";
 import type { Notification } from "./dm-types";
 import { InvalidArgumentError } from "./errors";
 import { EventHub } from "./event-hub";
+import { applyOps, recordLockKey } from "./shared-store";
 import { del, ms16, scopeKey } from "./store";
 
 /**
@@ -32,7 +33,7 @@ export async function openNotificationFeed(
   let replaying = true;
   const unsubscribe = hub.subscribe((n) => (replaying ? buffered.push(n) : once(n)));
   try {
-    for await (const [, n] of ctx.store.collection("dmOutbox").entries(scopeRange(scope))) once(n);
+    for await (const [, n] of ctx.store.entries("dmOutbox", scopeRange(scope))) once(n);
   } catch (err) {
     unsubscribe();
     throw err;
@@ -51,7 +52,10 @@ export async function ackNotification(ctx: DmContext, id: string): Promise<void>
   if (!/^n1\.[a-z]+\.[a-z0-9_-]{1,64}\.\d{16}\.[0-9a-f]{8}$/.test(id)) {
     throw new InvalidArgumentError("malformed notification id", "notification_id");
   }
-  await ctx.store.write([del("dmOutbox", outboxKey(id))], { sync: false });
+  const key = outboxKey(id);
+  // The outbox record's lock: approvals write it under the scope lock, but a record is never written
+  // again after its creation, so acking (deleting) it needs no other lock.
+  await ctx.store.transact(recordLockKey("dmOutbox", key), async (tx) => applyOps(tx, [del("dmOutbox", key)]), { durable: false });
 }
 
 /** A new notification id `n1.<channel>.<account>.<ms16>.<rand>`. */

@@ -47,6 +47,16 @@ export class DmPairing {
     this.#ctx = new DmContext(options);
   }
 
+  /** Resolves once the engine follows the store's change feed (events of other daemons). */
+  ready(): Promise<void> {
+    return this.#ctx.ready();
+  }
+
+  /** Stops following the change feed (daemon stop). */
+  close(): void {
+    this.#ctx.close();
+  }
+
   /** Applies a config reload: policies, allowFrom, limits and reply text, atomically. See {@link DmContext.reconfigure}. */
   reconfigure(settings: DmLiveSettings): void {
     this.#ctx.reconfigure(settings);

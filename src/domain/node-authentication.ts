@@ -5,7 +5,6 @@ import { checkNodeId } from "./node-input";
 import { livePreviousTokenHash, type NodeRecord, tokenUsed } from "./node-records";
 import type { NodeScopedEvent, NodeWatch } from "./node-types";
 import { digestBody, SignPurpose } from "./signed-payload";
-import { put } from "./store";
 
 /** What Authenticate returns. */
 export interface AuthenticateResult {
@@ -42,41 +41,38 @@ export async function authenticate(
   token: string,
 ): Promise<AuthenticateResult> {
   checkNodeId(nodeId);
-  ctx.challenges.consume(nonce, nodeId);
-  const node = ctx.pairedOrFail(nodeId);
+  await ctx.challenges.consume(nonce, nodeId);
+  const node = await ctx.pairedOrFail(nodeId);
   ctx.verify(ctx.keyOf(node), SignPurpose.connect, nodeId, nonce, digestBody(token), signature);
   if (node.tokenHash === "") throw new UnauthenticatedError("token not claimed yet");
   const match = matchToken(node, token, ctx.clock.now());
   if (match === "none") throw new UnauthenticatedError("token mismatch");
   if (match === "previous" || tokenUsed(node)) return openSession(ctx, node, match);
-  return ctx.mutex.run(NODE_LOCK, async () => {
+  const first = await ctx.store.transact(NODE_LOCK, async (tx) => {
     // Re-read under the lock: a revocation, repair, rotation or another first use may have won.
-    const current = await ctx.store.collection("nodes").get(nodeId);
+    const current = await tx.get("nodes", nodeId);
     if (current === undefined || current.publicKey !== node.publicKey) throw new UnauthenticatedError("node not paired");
     const now = ctx.clock.now();
     const again = current.tokenHash === "" ? "none" : matchToken(current, token, now);
     if (again === "none") throw new UnauthenticatedError("token replaced meanwhile");
-    if (again === "current" && !tokenUsed(current)) {
-      await ctx.store.write(
-        [put("nodes", nodeId, { ...current, tokenUsedAtMs: now, previousTokenHash: "", previousTokenExpiresAtMs: 0 })],
-        { sync: true },
-      );
-      ctx.log.info("node token first used", { node: nodeId, previousRetired: (current.previousTokenHash ?? "") !== "" });
-    }
-    return openSession(ctx, current, again);
+    const recorded = again === "current" && !tokenUsed(current);
+    if (recorded) tx.put("nodes", nodeId, { ...current, tokenUsedAtMs: now, previousTokenHash: "", previousTokenExpiresAtMs: 0 });
+    return { current, again, recorded };
   });
+  if (first.recorded) ctx.log.info("node token first used", { node: nodeId, previousRetired: (first.current.previousTokenHash ?? "") !== "" });
+  return openSession(ctx, first.current, first.again);
 }
 
-function openSession(ctx: NodeContext, node: NodeRecord, match: "current" | "previous"): AuthenticateResult {
-  const session = ctx.sessions.issue(node.nodeId);
+async function openSession(ctx: NodeContext, node: NodeRecord, match: "current" | "previous"): Promise<AuthenticateResult> {
+  const session = await ctx.sessions.issue(node);
   ctx.lastSeen.set(node.nodeId, ctx.clock.now());
   ctx.log.info("node authenticated", { node: node.nodeId, ...(match === "previous" ? { token: "previous" } : {}) });
   return { sessionToken: session.token, expiresAtMs: session.expiresAtMs, displayName: node.displayName };
 }
 
-/** Heartbeat: checks the session. Throws UnauthenticatedError. */
-export function heartbeat(ctx: NodeContext, sessionToken: string): { serverTimeMs: number; sessionExpiresAtMs: number } {
-  const session = ctx.sessions.check(sessionToken);
+/** Heartbeat: checks the session. Throws UnauthenticatedError, UnavailableError. */
+export async function heartbeat(ctx: NodeContext, sessionToken: string): Promise<{ serverTimeMs: number; sessionExpiresAtMs: number }> {
+  const session = await ctx.sessions.check(sessionToken);
   const now = ctx.clock.now();
   ctx.lastSeen.set(session.nodeId, now);
   return { serverTimeMs: now, sessionExpiresAtMs: ctx.sessions.expiresAtMs(session) };
@@ -87,18 +83,34 @@ export function heartbeat(ctx: NodeContext, sessionToken: string): { serverTimeM
  * current name), then renamed / token-rotated / revoked events; `ended` rejects with UnauthenticatedError when the node is revoked or re-paired or
  * the session expires. Throws UnauthenticatedError for a bad session.
  */
-export function watchNode(ctx: NodeContext, sessionToken: string, deliver: (e: NodeScopedEvent) => void): NodeWatch {
-  const session = ctx.sessions.check(sessionToken);
+export async function watchNode(ctx: NodeContext, sessionToken: string, deliver: (e: NodeScopedEvent) => void): Promise<NodeWatch> {
+  const session = await ctx.sessions.check(sessionToken);
   let fail!: (err: Error) => void;
   const ended = new Promise<void>((_, reject) => (fail = reject));
   ended.catch(() => undefined);
-  const unsubscribe = ctx.nodeEvents.subscribe((e) => {
-    if (e.nodeId !== session.nodeId) return;
+  // Subscribe before reading the node, holding back what arrives meanwhile: no change can fall between.
+  let held: NodeScopedEvent[] | undefined = [];
+  const onEvent = (e: NodeScopedEvent): void => {
     deliver(e);
     if (e.type === "revoked" || e.type === "repaired") fail(new UnauthenticatedError(`node ${e.type}`));
+  };
+  const unsubscribe = ctx.nodeEvents.subscribe((e) => {
+    if (e.nodeId !== session.nodeId) return;
+    if (held !== undefined) held.push(e);
+    else onEvent(e);
   });
+  let node: NodeRecord;
+  try {
+    node = await ctx.pairedOrFail(session.nodeId);
+  } catch (err) {
+    unsubscribe();
+    throw err;
+  }
   // First message: the subscription is live (every later change reaches it) and the current name.
-  deliver({ type: "subscribed", nodeId: session.nodeId, displayName: ctx.pairedOrFail(session.nodeId).displayName, atMs: ctx.clock.now() });
+  deliver({ type: "subscribed", nodeId: session.nodeId, displayName: node.displayName, atMs: ctx.clock.now() });
+  const early = held;
+  held = undefined;
+  for (const e of early) onEvent(e);
   const timer = setTimeout(
     () => fail(new UnauthenticatedError("session expired")),
     Math.max(0, session.dueMono - ctx.clock.monotonic()),

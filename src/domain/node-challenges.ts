@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { type Clock, wallTimeOf } from "./clock";
 import { ResourceExhaustedError, UnauthenticatedError } from "./errors";
+import { recordLockKey, type SharedStore } from "./shared-store";
 
 /** Challenge lifetime and default bounds (each is a `nodes.limits` config key). */
 export const CHALLENGE_TTL_MS = 60_000;
@@ -132,11 +133,15 @@ export class NodeChallenges {
    * the unknown pool. Throws ResourceExhaustedError (with `retryAfterMs`) when the peer's quota or
    * the pool is used up.
    */
-  issue(nodeId: string, peer: string, paired: boolean): Challenge {
+  issue(nodeId: string, peer: string, paired: boolean, evicted?: string[]): Challenge {
     const now = this.#clock.monotonic();
     const pool = paired ? this.#paired : this.#unknown;
     const pair = this.#byNodePeer.get(nodeId + "\0" + peer);
-    while (pair !== undefined && pair.size >= this.#perNodePerPeer) this.#remove(first(pair)!);
+    while (pair !== undefined && pair.size >= this.#perNodePerPeer) {
+      const oldest = first(pair)!;
+      evicted?.push(oldest);
+      this.#remove(oldest);
+    }
 
     const mine = this.#byPeer.get(peer);
     if (mine !== undefined && mine.size >= this.#perPeer) {
@@ -150,7 +155,10 @@ export class NodeChallenges {
     }
     if (pool.keys.size >= pool.limit) {
       this.#pruneFrom(pool.keys, now);
-      if (pool.keys.size >= pool.limit) this.#yieldOrRefuse(pool, peer, now);
+      if (pool.keys.size >= pool.limit) {
+        const yielded = this.#yieldOrRefuse(pool, peer, now);
+        evicted?.push(yielded);
+      }
     }
 
     const nonce = randomBytes(CHALLENGE_NONCE_BYTES);
@@ -189,12 +197,23 @@ export class NodeChallenges {
     return this.#byNonce.size;
   }
 
-  /** A full pool: the busiest peer yields its oldest nonce if that is fairer, else the caller waits. */
-  #yieldOrRefuse(pool: Pool, peer: string, now: number): void {
+  /**
+   * Removes `nonceHex` without judging it (another daemon sharing the store consumes it, or its store
+   * write failed) and returns for whom it was issued and when it ends, if this table held it.
+   */
+  release(nonceHex: string): { nodeId: string; dueMono: number } | undefined {
+    const entry = this.#byNonce.get(nonceHex);
+    if (entry === undefined) return undefined;
+    this.#remove(nonceHex);
+    return { nodeId: entry.nodeId, dueMono: entry.dueMono };
+  }
+
+  /** A full pool: the busiest peer yields its oldest nonce (returned) if that is fairer, else the caller waits. */
+  #yieldOrRefuse(pool: Pool, peer: string, now: number): string {
     const busiest = pool.busiest();
     if (busiest !== undefined && busiest.count >= 2 && busiest.count > pool.count(peer) + 1) {
       this.#remove(busiest.key);
-      return;
+      return busiest.key;
     }
     throw new ResourceExhaustedError("too many outstanding challenges; retry later", {
       retryAfterMs: this.#dueOf(first(pool.keys)!) - now,
@@ -221,6 +240,99 @@ export class NodeChallenges {
     e.pool.remove(e.peer, key);
     deleteFrom(this.#byPeer, e.peer, key);
     deleteFrom(this.#byNodePeer, e.nodeId + "\0" + e.peer, key);
+  }
+}
+
+/**
+ * Where the use cases get and spend nonces: {@link NodeChallenges} alone when the daemon is its
+ * store's only user, {@link StoreChallenges} when several daemons share the store.
+ */
+export interface ChallengeTable {
+  /** See NodeChallenges.issue. Throws ResourceExhaustedError, UnavailableError. */
+  issue(nodeId: string, peer: string, paired: boolean): Promise<Challenge>;
+  /** See NodeChallenges.consume. Throws UnauthenticatedError, UnavailableError. */
+  consume(nonce: Uint8Array, nodeId: string): Promise<void>;
+  /** Drops expired nonces. Throws UnavailableError. */
+  prune(): Promise<void>;
+  /** Outstanding nonces this daemon issued. */
+  readonly size: number;
+}
+
+/** The in-memory table as a {@link ChallengeTable} (the embedded store). */
+export class MemoryChallenges implements ChallengeTable {
+  constructor(readonly local: NodeChallenges) {}
+
+  async issue(nodeId: string, peer: string, paired: boolean): Promise<Challenge> {
+    return this.local.issue(nodeId, peer, paired);
+  }
+
+  async consume(nonce: Uint8Array, nodeId: string): Promise<void> {
+    this.local.consume(nonce, nodeId);
+  }
+
+  async prune(): Promise<void> {
+    this.local.prune();
+  }
+
+  get size(): number {
+    return this.local.size;
+  }
+}
+
+/**
+ * Nonces for several daemons over one store: this daemon's quotas and pools stay in memory (limits
+ * are per listener), and each nonce is also stored (collection `nodeChallenges`, with its expiry) so
+ * that any daemon can consume it, exactly once (`take`). Nonces evicted here are deleted from the
+ * store in the same transaction that stores the new one.
+ */
+export class StoreChallenges implements ChallengeTable {
+  constructor(
+    readonly local: NodeChallenges,
+    readonly store: SharedStore,
+    readonly clock: Clock,
+  ) {}
+
+  async issue(nodeId: string, peer: string, paired: boolean): Promise<Challenge> {
+    const evicted: string[] = [];
+    let challenge: Challenge;
+    try {
+      challenge = this.local.issue(nodeId, peer, paired, evicted);
+    } catch (err) {
+      // Refused after evicting: the evicted nonces must not stay valid at other daemons.
+      for (const old of evicted) await this.store.take("nodeChallenges", old);
+      throw err;
+    }
+    const key = challenge.nonce.toString("hex");
+    try {
+      await this.store.transact(recordLockKey("nodeChallenges", key), async (tx) => {
+        for (const old of evicted) tx.del("nodeChallenges", old);
+        tx.put("nodeChallenges", key, { nodeId, expiresAtMs: challenge.expiresAtMs }, { expiresAtMs: challenge.expiresAtMs });
+      });
+    } catch (err) {
+      this.local.release(key);
+      throw err;
+    }
+    return challenge;
+  }
+
+  async consume(nonce: Uint8Array, nodeId: string): Promise<void> {
+    const key = Buffer.from(nonce).toString("hex");
+    const mine = this.local.release(key);
+    const taken = await this.store.take("nodeChallenges", key);
+    if (taken === undefined) throw new UnauthenticatedError("unknown, already used or evicted nonce");
+    if (taken.value.nodeId !== nodeId) throw new UnauthenticatedError("nonce was issued to another node");
+    // Issued here: its lifetime runs on this daemon's monotonic clock; else on the stored wall-clock end.
+    const expired = mine !== undefined ? this.clock.monotonic() >= mine.dueMono : this.clock.now() >= taken.value.expiresAtMs;
+    if (expired) throw new UnauthenticatedError("nonce expired");
+  }
+
+  async prune(): Promise<void> {
+    this.local.prune();
+    await this.store.sweep("nodeChallenges", this.clock.now(), 1000);
+  }
+
+  get size(): number {
+    return this.local.size;
   }
 }
 

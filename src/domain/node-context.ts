@@ -5,14 +5,13 @@ import { publicKeyObject, verifyEd25519 } from "./ed25519-key";
 import { UnauthenticatedError } from "./errors";
 import { EventHub } from "./event-hub";
 import type { GatewayIdentity } from "./gateway-identity";
-import { KeyedMutex } from "./keyed-mutex";
 import type { Logger } from "./logger";
-import { NodeChallenges, type NodeChallengesOptions } from "./node-challenges";
+import { type ChallengeTable, MemoryChallenges, NodeChallenges, type NodeChallengesOptions, StoreChallenges } from "./node-challenges";
 import { deviceInfoOf, livePreviousTokenHash, type NodeRecord, type NodeRequestRecord, tokenUsed } from "./node-records";
-import { NodeSessions } from "./node-sessions";
+import { NodeSessions, type SessionTable, StoreSessions } from "./node-sessions";
 import type { NodeEvent, NodeScopedEvent, PairedNodeView, RequestUpdate } from "./node-types";
+import type { SharedStore, StoreTx, Subscription } from "./shared-store";
 import { buildSignedPayload, type SignPurposeValue } from "./signed-payload";
-import type { Store } from "./store";
 
 /** Pending requests live 5 minutes from their last refresh; at most 32 (config) at once. */
 export const NODE_PENDING_TTL_MS = 5 * 60_000;
@@ -24,10 +23,17 @@ export const NODE_TOKEN_PREFIX = "pgn_";
 const MAX_CACHED_KEYS = 10_000;
 /** The one lock of node pairing state: node state changes are rare, so one lock keeps them simple. */
 export const NODE_LOCK = "nodes";
+/** Change-feed topics: owner-facing node events, per-node events (WatchNode, Connect), request updates (AwaitPairing). */
+export const NODE_EVENTS_TOPIC = "node.events";
+export const NODE_SCOPED_TOPIC = "node.scoped";
+export const NODE_REQUESTS_TOPIC = "node.requests";
+/** How long AwaitPairing still answers for a resolved (approved/rejected/expired) request. */
+export const RESOLVED_MEMORY_MS = 10 * 60_000;
+const MAX_RESOLVED_MEMORY = 4096;
 
 /** Dependencies and settings of the node pairing engine. */
 export interface NodePairingOptions {
-  store: Store;
+  store: SharedStore;
   clock: Clock;
   logger: Logger;
   identity: GatewayIdentity;
@@ -61,12 +67,13 @@ export interface NodeLiveSettings {
 }
 
 /**
- * NodeContext is what every node use case shares: dependencies, settings, the one node lock, the
- * in-memory challenge and session tables, the key cache and the event hubs. State changes run under
- * `mutex.run(NODE_LOCK, …)`.
+ * NodeContext is what every node use case shares: dependencies, settings, the challenge and session
+ * tables (memory on the embedded store, the store when several daemons share it), the key cache and
+ * the event hubs. State changes run in `store.transact(NODE_LOCK, …)` and publish their events in the
+ * same transaction; the hubs are fed from the store's change feed, so every daemon sees every change.
  */
 export class NodeContext {
-  readonly store: Store;
+  readonly store: SharedStore;
   readonly clock: Clock;
   readonly log: Logger;
   /** Builds the audit record each state change writes in its own batch. */
@@ -81,9 +88,8 @@ export class NodeContext {
   readonly maxActiveInvites: number;
   /** Changed only through reconfigure() (config reload). */
   autoApproveLoopback: boolean;
-  readonly mutex = new KeyedMutex();
-  readonly challenges: NodeChallenges;
-  readonly sessions: NodeSessions;
+  readonly challenges: ChallengeTable;
+  readonly sessions: SessionTable;
   /** Owner-facing events (requested, approved, rejected, expired, revoked, renamed). */
   readonly events = new EventHub<NodeEvent>();
   /** Per-node events for WatchNode streams. */
@@ -98,6 +104,7 @@ export class NodeContext {
   /** When each node was last seen (authenticate, heartbeat); memory only. */
   readonly lastSeen = new Map<string, number>();
   readonly #keys = new Map<string, KeyObject>();
+  readonly #subscriptions: Subscription[];
 
   constructor(options: NodePairingOptions) {
     this.store = options.store;
@@ -112,8 +119,62 @@ export class NodeContext {
     this.ttlMs = options.pendingTtlMs ?? NODE_PENDING_TTL_MS;
     this.maxActiveInvites = options.maxActiveInvites ?? DEFAULT_MAX_ACTIVE_INVITES;
     this.autoApproveLoopback = options.autoApproveLoopback ?? false;
-    this.challenges = new NodeChallenges(options.clock, options.challenges);
-    this.sessions = new NodeSessions(options.clock);
+    const local = new NodeChallenges(options.clock, options.challenges);
+    const exclusive = options.store.exclusive;
+    this.challenges = exclusive ? new MemoryChallenges(local) : new StoreChallenges(local, options.store, options.clock);
+    this.sessions = exclusive ? new NodeSessions(options.clock) : new StoreSessions(options.store, options.clock);
+    const onError = (err: unknown): void => this.log.error("change feed failed: node events from other instances are not seen", { cause: String(err) });
+    this.#subscriptions = [
+      this.store.subscribe(NODE_EVENTS_TOPIC, (e) => this.events.emit(e.event as NodeEvent), { onError }),
+      this.store.subscribe(NODE_SCOPED_TOPIC, (e) => this.#onNodeEvent(e.event as NodeScopedEvent), { onError }),
+      this.store.subscribe(NODE_REQUESTS_TOPIC, (e) => this.#onRequestUpdate(e.event as RequestUpdate), { onError }),
+    ];
+  }
+
+  /** Resolves once the change-feed subscriptions are live. */
+  async ready(): Promise<void> {
+    await Promise.all(this.#subscriptions.map((s) => s.ready));
+  }
+
+  /** Ends the change-feed subscriptions (at daemon stop). */
+  close(): void {
+    for (const s of this.#subscriptions) s.close();
+  }
+
+  /** Publishes an owner-facing node event in `tx`. */
+  publishEvent(tx: StoreTx, event: NodeEvent): void {
+    tx.publish(NODE_EVENTS_TOPIC, event);
+  }
+
+  /** Publishes a per-node event in `tx`; revoked / repaired also end the node's sessions everywhere. */
+  publishNodeEvent(tx: StoreTx, event: NodeScopedEvent): void {
+    tx.publish(NODE_SCOPED_TOPIC, event);
+  }
+
+  /** Publishes a request update in `tx` (resolved ones are remembered by every daemon for a while). */
+  publishRequest(tx: StoreTx, update: RequestUpdate): void {
+    tx.publish(NODE_REQUESTS_TOPIC, update);
+  }
+
+  #onNodeEvent(e: NodeScopedEvent): void {
+    if (e.type === "revoked" || e.type === "repaired") {
+      this.sessions.endNode(e.nodeId);
+      this.forgetKey(e.nodeId);
+      if (e.type === "revoked") this.lastSeen.delete(e.nodeId);
+    }
+    this.nodeEvents.emit(e);
+  }
+
+  #onRequestUpdate(u: RequestUpdate): void {
+    if (u.status !== "pending") {
+      const now = this.clock.monotonic();
+      for (const [id, e] of this.resolved) {
+        if (this.resolved.size < MAX_RESOLVED_MEMORY && now - e.atMono < RESOLVED_MEMORY_MS) break;
+        this.resolved.delete(id);
+      }
+      this.resolved.set(u.requestId, { ...u, atMono: now });
+    }
+    this.requestUpdates.emit(u);
   }
 
   /** Applies a config reload: the pending limit and loopback auto-approval, synchronously. */
@@ -122,9 +183,9 @@ export class NodeContext {
     this.autoApproveLoopback = settings.autoApproveLoopback;
   }
 
-  /** The paired node `nodeId` (synchronous read). Throws UnauthenticatedError when it is not paired. */
-  pairedOrFail(nodeId: string): NodeRecord {
-    const node = this.store.collection("nodes").getSync(nodeId);
+  /** The paired node `nodeId` (read in `tx` when given). Throws UnauthenticatedError when it is not paired, UnavailableError. */
+  async pairedOrFail(nodeId: string, tx?: StoreTx): Promise<NodeRecord> {
+    const node = await (tx ?? this.store).get("nodes", nodeId);
     if (node === undefined) throw new UnauthenticatedError("node not paired");
     return node;
   }

@@ -3,6 +3,7 @@ import type { AuditRole } from "./audit-log";
 import { nodeIdOf, validatePublicKey } from "./ed25519-key";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, ResourceExhaustedError } from "./errors";
 import { NODE_LOCK, type NodeContext, nodeEvent } from "./node-context";
+import { applyOps, type StoreTx } from "./shared-store";
 import { checkHexPrefix, checkRequestId, cleanCaps, cleanText, normalizeDisplayName, prefixRange } from "./node-input";
 import { type ApprovedVia, deviceInfoOf, type NodeDeviceInfo, type NodeRecord, type NodeRequestRecord } from "./node-records";
 import type {
@@ -19,10 +20,6 @@ import { peerNetworkOf } from "./peer-network";
 import { pairRequestBody, SignPurpose } from "./signed-payload";
 import { del, KEY_SEP, ms16, put, type WriteOp } from "./store";
 
-/** How long AwaitPairing still answers for a resolved (approved/rejected/expired) request. */
-const RESOLVED_MEMORY_MS = 10 * 60_000;
-const MAX_RESOLVED_MEMORY = 4096;
-
 /**
  * Handles RequestPairing: validates the key, consumes the nonce, verifies the PAIR_REQUEST signature,
  * then creates or refreshes the node's one pending request (auto-approving it for loopback peers when
@@ -35,16 +32,15 @@ export async function requestPairing(ctx: NodeContext, input: NodePairingInput, 
     throw new InvalidArgumentError("invite_id and invite_proof need a pairing by invite", "invite_id");
   }
   const { publicKey, fields, nodeId } = checkPairingInput(input);
-  ctx.challenges.consume(input.nonce, nodeId);
+  await ctx.challenges.consume(input.nonce, nodeId);
   const body = pairRequestBody({ ...input, publicKey });
   ctx.verify(ctx.key(nodeId, publicKey), SignPurpose.pairRequest, nodeId, input.nonce, body, input.signature);
 
-  const { record } = await ctx.mutex.run(NODE_LOCK, async () => {
+  const outcome = await ctx.store.transact(NODE_LOCK, async (tx) => {
     const now = ctx.clock.now();
-    const nodes = ctx.store.collection("nodes");
-    const isRepair = (await nodes.get(nodeId)) !== undefined;
-    const existingId = (await ctx.store.collection("nodeRequestByNode").get(nodeId))?.requestId;
-    const existing = existingId === undefined ? undefined : await ctx.store.collection("nodeRequests").get(existingId);
+    const isRepair = (await tx.get("nodes", nodeId)) !== undefined;
+    const existingId = (await tx.get("nodeRequestByNode", nodeId))?.requestId;
+    const existing = existingId === undefined ? undefined : await tx.get("nodeRequests", existingId);
     if (existing !== undefined && now < existing.expiresAtMs) {
       const refreshed: NodeRequestRecord = {
         ...existing,
@@ -54,20 +50,18 @@ export async function requestPairing(ctx: NodeContext, input: NodePairingInput, 
         refreshedAtMs: now,
         expiresAtMs: now + ctx.ttlMs,
       };
-      await ctx.store.write(
-        [
-          put("nodeRequests", refreshed.requestId, refreshed),
-          del("nodeRequestExpiry", expiryKey(existing)),
-          put("nodeRequestExpiry", expiryKey(refreshed), { requestId: refreshed.requestId }),
-        ],
-        { sync: false },
-      );
-      ctx.log.info("node pairing request refreshed", { node: nodeId, request: refreshed.requestId });
-      ctx.requestUpdates.emit(update(refreshed, "pending"));
-      return { record: refreshed, created: false };
+      applyOps(tx, [
+        put("nodeRequests", refreshed.requestId, refreshed),
+        del("nodeRequestExpiry", expiryKey(existing)),
+        put("nodeRequestExpiry", expiryKey(refreshed), { requestId: refreshed.requestId }),
+      ]);
+      ctx.publishRequest(tx, update(refreshed, "pending"));
+      return { record: refreshed, created: false, expired: [] as NodeRequestRecord[], refused: undefined };
     }
-    await expireDue(ctx, now);
-    await makeRoom(ctx, origin.remoteIp, nodeId, now);
+    const expired = await expireDue(ctx, tx, now);
+    const room = await makeRoom(ctx, tx, origin.remoteIp, nodeId, now);
+    // A refusal still commits the expirations (and nothing else): it is thrown after the commit.
+    if (room.refused !== undefined) return { record: undefined, created: false, expired, refused: room.refused, yielded: room.yielded };
     const record: NodeRequestRecord = {
       requestId: randomBytes(16).toString("hex"),
       nodeId,
@@ -79,18 +73,28 @@ export async function requestPairing(ctx: NodeContext, input: NodePairingInput, 
       refreshedAtMs: now,
       expiresAtMs: now + ctx.ttlMs,
     };
-    await ctx.store.write(
-      [
-        put("nodeRequests", record.requestId, record),
-        put("nodeRequestByNode", nodeId, { requestId: record.requestId }),
-        put("nodeRequestExpiry", expiryKey(record), { requestId: record.requestId }),
-      ],
-      { sync: false },
-    );
-    ctx.log.info("node pairing requested", { node: nodeId, request: record.requestId, repair: isRepair });
-    ctx.events.emit(nodeEvent("requested", record, now));
-    return { record, created: true };
-  });
+    applyOps(tx, [
+      put("nodeRequests", record.requestId, record),
+      put("nodeRequestByNode", nodeId, { requestId: record.requestId }),
+      put("nodeRequestExpiry", expiryKey(record), { requestId: record.requestId }),
+    ]);
+    ctx.publishEvent(tx, nodeEvent("requested", record, now));
+    return { record, created: true, expired, refused: undefined, yielded: room.yielded };
+  }, { durable: false });
+  for (const r of outcome.expired) ctx.log.info("node pairing request expired", { node: r.nodeId, request: r.requestId });
+  if ("yielded" in outcome && outcome.yielded !== undefined) {
+    const { victim, held } = outcome.yielded;
+    ctx.log.warn("node pairing queue full: the busiest address's oldest request yields", {
+      node: victim.nodeId,
+      request: victim.requestId,
+      peer: peerNetworkOf(victim.remoteIp),
+      held,
+    });
+  }
+  if (outcome.refused !== undefined) throw outcome.refused;
+  const record = outcome.record!;
+  if (outcome.created) ctx.log.info("node pairing requested", { node: nodeId, request: record.requestId, repair: record.isRepair });
+  else ctx.log.info("node pairing request refreshed", { node: nodeId, request: record.requestId });
 
   if (ctx.autoApproveLoopback && origin.loopback) {
     await approve(ctx, record.requestId, "auto-loopback");
@@ -151,7 +155,7 @@ export async function listPending(ctx: NodeContext, page: PageRequest, requestId
   const skip = page.pageToken === "" ? 0 : decodePageToken(page.pageToken, isOffsetCursor).offset;
   const now = ctx.clock.now();
   const all: PendingNodeView[] = [];
-  for await (const [, r] of ctx.store.collection("nodeRequests").entries(prefixRange(requestIdPrefix))) {
+  for await (const [, r] of ctx.store.entries("nodeRequests", prefixRange(requestIdPrefix))) {
     if (now < r.expiresAtMs) all.push(r);
   }
   all.sort((a, b) => a.createdAtMs - b.createdAtMs || a.requestId.localeCompare(b.requestId));
@@ -171,10 +175,12 @@ export async function approve(
   role: AuditRole = via === "owner" ? "owner" : "node",
 ): Promise<PairedNodeView> {
   checkRequestId(requestId);
-  const { record, node, repaired, now } = await ctx.mutex.run(NODE_LOCK, async () => {
-    const r = await livePendingOrFail(ctx, requestId);
+  const outcome = await ctx.store.transact(NODE_LOCK, async (tx) => {
+    const found = await livePending(ctx, tx, requestId);
+    if ("error" in found) return found;
+    const r = found.record;
     const now = ctx.clock.now();
-    const previous = await ctx.store.collection("nodes").get(r.nodeId);
+    const previous = await tx.get("nodes", r.nodeId);
     const node: NodeRecord = {
       nodeId: r.nodeId,
       publicKey: r.publicKey,
@@ -188,64 +194,85 @@ export async function approve(
       tokenIssuedAtMs: 0,
     };
     const audit = ctx.audit.op({ action: "node.approve", role, subjectId: r.nodeId, requestId: r.requestId, via, detail: previous === undefined ? "" : "repair" });
-    await ctx.store.write([...removeRequestOps(r), put("nodes", r.nodeId, node), audit], { sync: true });
-    return { record: r, node, repaired: previous !== undefined, now };
+    applyOps(tx, [...removeRequestOps(r), put("nodes", r.nodeId, node), audit]);
+    const repaired = previous !== undefined;
+    // A repair ends the node's sessions and streams on every daemon (see NodeContext).
+    if (repaired) ctx.publishNodeEvent(tx, { type: "repaired", nodeId: node.nodeId, displayName: node.displayName, atMs: now });
+    resolveRequest(ctx, tx, r, "approved");
+    ctx.publishEvent(tx, nodeEvent("approved", r, now, { approvedVia: via, inviteId: "" }));
+    return { node, repaired };
   });
-  if (repaired) {
-    ctx.sessions.endNode(node.nodeId);
-    ctx.nodeEvents.emit({ type: "repaired", nodeId: node.nodeId, displayName: node.displayName, atMs: now });
-  }
+  if ("error" in outcome) throw failed(ctx, outcome);
+  const { node, repaired } = outcome;
   ctx.log.info("node pairing approved", { node: node.nodeId, request: requestId, via, repair: repaired });
-  resolveRequest(ctx, record, "approved");
-  ctx.events.emit(nodeEvent("approved", record, now, { approvedVia: via, inviteId: "" }));
   return ctx.view(node);
 }
 
 /** Rejects a pending request (synced). Throws NotFoundError, FailedPreconditionError, InvalidArgumentError. */
 export async function reject(ctx: NodeContext, requestId: string, role: AuditRole = "owner"): Promise<PendingNodeView> {
   checkRequestId(requestId);
-  const { record, now } = await ctx.mutex.run(NODE_LOCK, async () => {
-    const r = await livePendingOrFail(ctx, requestId);
+  const outcome = await ctx.store.transact(NODE_LOCK, async (tx) => {
+    const found = await livePending(ctx, tx, requestId);
+    if ("error" in found) return found;
+    const r = found.record;
     const audit = ctx.audit.op({ action: "node.reject", role, subjectId: r.nodeId, requestId: r.requestId });
-    await ctx.store.write([...removeRequestOps(r), audit], { sync: true });
-    return { record: r, now: ctx.clock.now() };
+    applyOps(tx, [...removeRequestOps(r), audit]);
+    resolveRequest(ctx, tx, r, "rejected");
+    ctx.publishEvent(tx, nodeEvent("rejected", r, ctx.clock.now()));
+    return { record: r };
   });
-  ctx.log.info("node pairing rejected", { node: record.nodeId, request: requestId });
-  resolveRequest(ctx, record, "rejected");
-  ctx.events.emit(nodeEvent("rejected", record, now));
-  return record;
-}
-
-/** Expires every request due at `now` (emitting "expired"); returns how many. The caller holds the lock. */
-export async function expireDue(ctx: NodeContext, now: number): Promise<number> {
-  const due: string[] = [];
-  for await (const [, e] of ctx.store.collection("nodeRequestExpiry").entries({ lt: ms16(now + 1) })) due.push(e.requestId);
-  let n = 0;
-  for (const requestId of due) {
-    const r = await ctx.store.collection("nodeRequests").get(requestId);
-    if (r === undefined || now < r.expiresAtMs) continue;
-    const audit = ctx.audit.op({ action: "node.expire", role: "daemon", subjectId: r.nodeId, requestId });
-    await ctx.store.write([...removeRequestOps(r), audit], { sync: false });
-    ctx.log.info("node pairing request expired", { node: r.nodeId, request: requestId });
-    resolveRequest(ctx, r, "expired");
-    ctx.events.emit(nodeEvent("expired", r, now));
-    n++;
-  }
-  return n;
+  if ("error" in outcome) throw failed(ctx, outcome);
+  ctx.log.info("node pairing rejected", { node: outcome.record.nodeId, request: requestId });
+  return outcome.record;
 }
 
 /**
- * Makes room for one more request from `remoteIp` (the caller holds the lock; due requests are already
- * expired). A peer network over its quota is refused until its oldest request expires. A full queue
- * makes the busiest peer network yield its oldest request (it ends as EXPIRED for its AwaitPairing),
- * if it holds at least two more than the requester; otherwise the request is refused. Throws
- * ResourceExhaustedError with `retryAfterMs`.
+ * Expires every request due at `now` in `tx` (a NODE_LOCK transaction), publishing "expired" for each
+ * with the commit; returns them (the caller logs them after the commit). With several daemons
+ * sweeping, each request is expired by the one transaction that still finds it.
  */
-async function makeRoom(ctx: NodeContext, remoteIp: string, nodeId: string, now: number): Promise<void> {
+export async function expireDue(ctx: NodeContext, tx: StoreTx, now: number): Promise<NodeRequestRecord[]> {
+  const due: string[] = [];
+  for await (const [, e] of tx.entries("nodeRequestExpiry", { lt: ms16(now + 1) })) due.push(e.requestId);
+  const expired: NodeRequestRecord[] = [];
+  for (const requestId of due) {
+    const r = await tx.get("nodeRequests", requestId);
+    if (r === undefined || now < r.expiresAtMs) continue;
+    const audit = ctx.audit.op({ action: "node.expire", role: "daemon", subjectId: r.nodeId, requestId });
+    applyOps(tx, [...removeRequestOps(r), audit]);
+    resolveRequest(ctx, tx, r, "expired");
+    ctx.publishEvent(tx, nodeEvent("expired", r, now));
+    expired.push(r);
+  }
+  return expired;
+}
+
+/** Sweeps due requests in one unsynced transaction and logs them; returns how many expired. */
+export async function sweepDue(ctx: NodeContext): Promise<number> {
+  const expired = await ctx.store.transact(NODE_LOCK, (tx) => expireDue(ctx, tx, ctx.clock.now()), { durable: false });
+  for (const r of expired) ctx.log.info("node pairing request expired", { node: r.nodeId, request: r.requestId });
+  return expired.length;
+}
+
+/**
+ * Makes room for one more request from `remoteIp` in `tx` (a NODE_LOCK transaction; due requests are
+ * already expired). A peer network over its quota is refused until its oldest request expires. A full
+ * queue makes the busiest peer network yield its oldest request (it ends as EXPIRED for its
+ * AwaitPairing), if it holds at least two more than the requester; otherwise the request is refused.
+ * Returns the refusal (ResourceExhaustedError with `retryAfterMs`) rather than throwing it, so the
+ * caller can commit what it did before.
+ */
+async function makeRoom(
+  ctx: NodeContext,
+  tx: StoreTx,
+  remoteIp: string,
+  nodeId: string,
+  now: number,
+): Promise<{ refused?: ResourceExhaustedError; yielded?: { victim: NodeRequestRecord; held: number } }> {
   const peer = peerNetworkOf(remoteIp);
   const byPeer = new Map<string, NodeRequestRecord[]>();
   let pending = 0;
-  for await (const [, r] of ctx.store.collection("nodeRequests").entries({})) {
+  for await (const [, r] of tx.entries("nodeRequests", {})) {
     const key = peerNetworkOf(r.remoteIp);
     byPeer.set(key, [...(byPeer.get(key) ?? []), r]);
     pending++;
@@ -254,11 +281,13 @@ async function makeRoom(ctx: NodeContext, remoteIp: string, nodeId: string, now:
   const mine = oldestFirst(byPeer.get(peer) ?? []);
   if (mine.length >= ctx.maxPendingPerPeer) {
     ctx.log.warn("node pairing request refused: per-address quota used up", { node: nodeId, peer, limit: ctx.maxPendingPerPeer });
-    throw new ResourceExhaustedError(`too many pending node pairing requests from this address (${mine.length}); try again later`, {
-      retryAfterMs: Math.min(...mine.map((r) => r.expiresAtMs)) - now,
-    });
+    return {
+      refused: new ResourceExhaustedError(`too many pending node pairing requests from this address (${mine.length}); try again later`, {
+        retryAfterMs: Math.min(...mine.map((r) => r.expiresAtMs)) - now,
+      }),
+    };
   }
-  if (pending < ctx.maxPending) return;
+  if (pending < ctx.maxPending) return {};
   let busiest: NodeRequestRecord[] = [];
   for (const rs of byPeer.values()) if (rs.length > busiest.length) busiest = rs;
   const victim = oldestFirst(busiest)[0];
@@ -266,41 +295,50 @@ async function makeRoom(ctx: NodeContext, remoteIp: string, nodeId: string, now:
     ctx.log.warn("node pairing queue full: request refused", { node: nodeId, pending, limit: ctx.maxPending });
     let soonest = Infinity;
     for (const rs of byPeer.values()) for (const r of rs) soonest = Math.min(soonest, r.expiresAtMs);
-    throw new ResourceExhaustedError(`too many pending node pairing requests (${pending}); try again later`, {
-      retryAfterMs: soonest - now,
-    });
+    return { refused: new ResourceExhaustedError(`too many pending node pairing requests (${pending}); try again later`, { retryAfterMs: soonest - now }) };
   }
   const audit = ctx.audit.op({ action: "node.expire", role: "daemon", subjectId: victim.nodeId, requestId: victim.requestId, detail: "queue full" });
-  await ctx.store.write([...removeRequestOps(victim), audit], { sync: false });
-  ctx.log.warn("node pairing queue full: the busiest address's oldest request yields", {
-    node: victim.nodeId,
-    request: victim.requestId,
-    peer: peerNetworkOf(victim.remoteIp),
-    held: busiest.length,
-  });
-  resolveRequest(ctx, victim, "expired");
-  ctx.events.emit(nodeEvent("expired", victim, now));
+  applyOps(tx, [...removeRequestOps(victim), audit]);
+  resolveRequest(ctx, tx, victim, "expired");
+  ctx.publishEvent(tx, nodeEvent("expired", victim, now));
+  return { yielded: { victim, held: busiest.length } };
 }
 
-async function livePendingOrFail(ctx: NodeContext, requestId: string): Promise<NodeRequestRecord> {
-  const r = await ctx.store.collection("nodeRequests").get(requestId);
+/** A request that cannot be resolved: the error to throw after the commit, and what expired meanwhile. */
+interface NotPending {
+  error: NotFoundError | FailedPreconditionError;
+  expired: NodeRequestRecord[];
+}
+
+/**
+ * The live pending request `requestId`, read in `tx`, or why there is none (an expired one is
+ * expired in `tx`, so the caller commits that before answering NOT_FOUND).
+ */
+async function livePending(ctx: NodeContext, tx: StoreTx, requestId: string): Promise<{ record: NodeRequestRecord } | NotPending> {
+  const r = await tx.get("nodeRequests", requestId);
   if (r === undefined) {
     const resolved = ctx.resolved.get(requestId);
     if (resolved !== undefined && resolved.status !== "expired") {
-      throw new FailedPreconditionError(`node pairing request ${requestId} was already ${resolved.status}`);
+      return { error: new FailedPreconditionError(`node pairing request ${requestId} was already ${resolved.status}`), expired: [] };
     }
-    throw new NotFoundError(`no pending node pairing request ${requestId}`);
+    return { error: new NotFoundError(`no pending node pairing request ${requestId}`), expired: [] };
   }
   const now = ctx.clock.now();
   if (now >= r.expiresAtMs) {
-    await expireDue(ctx, now);
-    throw new NotFoundError(`no pending node pairing request ${requestId} (it expired)`);
+    const expired = await expireDue(ctx, tx, now);
+    return { error: new NotFoundError(`no pending node pairing request ${requestId} (it expired)`), expired };
   }
-  return r;
+  return { record: r };
+}
+
+/** Logs what expired on the way to a refusal and returns the refusal to throw. */
+function failed(ctx: NodeContext, outcome: NotPending): Error {
+  for (const r of outcome.expired) ctx.log.info("node pairing request expired", { node: r.nodeId, request: r.requestId });
+  return outcome.error;
 }
 
 async function requestStatus(ctx: NodeContext, requestId: string, nodeId: string): Promise<RequestUpdate> {
-  const r = await ctx.store.collection("nodeRequests").get(requestId);
+  const r = await ctx.store.get("nodeRequests", requestId);
   if (r !== undefined && r.nodeId === nodeId) {
     return ctx.clock.now() < r.expiresAtMs ? update(r, "pending") : { requestId, nodeId, status: "expired", expiresAtMs: 0 };
   }
@@ -308,21 +346,17 @@ async function requestStatus(ctx: NodeContext, requestId: string, nodeId: string
   if (resolved !== undefined && resolved.nodeId === nodeId) {
     return { requestId, nodeId, status: resolved.status, expiresAtMs: 0 };
   }
-  const node = await ctx.store.collection("nodes").get(nodeId);
+  const node = await ctx.store.get("nodes", nodeId);
   if (node !== undefined && node.requestId === requestId) return { requestId, nodeId, status: "approved", expiresAtMs: 0 };
   throw new NotFoundError(`no node pairing request ${requestId} for this node`);
 }
 
-/** Remembers a resolved request for a while and tells its AwaitPairing streams. */
-export function resolveRequest(ctx: NodeContext, r: NodeRequestRecord, status: NodePairingStatus): void {
-  const now = ctx.clock.monotonic();
-  for (const [id, e] of ctx.resolved) {
-    if (ctx.resolved.size < MAX_RESOLVED_MEMORY && now - e.atMono < RESOLVED_MEMORY_MS) break;
-    ctx.resolved.delete(id);
-  }
-  const u: RequestUpdate = { requestId: r.requestId, nodeId: r.nodeId, status, expiresAtMs: 0 };
-  ctx.resolved.set(r.requestId, { ...u, atMono: now });
-  ctx.requestUpdates.emit(u);
+/**
+ * Publishes a request's resolution in `tx`: after the commit every daemon remembers it for a while
+ * (AwaitPairing and approve tell "already approved" from "unknown") and tells its AwaitPairing streams.
+ */
+export function resolveRequest(ctx: NodeContext, tx: StoreTx, r: NodeRequestRecord, status: NodePairingStatus): void {
+  ctx.publishRequest(tx, { requestId: r.requestId, nodeId: r.nodeId, status, expiresAtMs: 0 });
 }
 
 function expiryKey(r: NodeRequestRecord): string {

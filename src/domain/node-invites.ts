@@ -8,6 +8,7 @@ import { type NodeDeviceInfo, type NodeInviteRecord, type NodeRecord } from "./n
 import type { CreatedInvite, NodeInviteView, NodePairingInput, NodePairingTicket, RequestOrigin } from "./node-types";
 import { buildInviteProof, inviteKeySeed, pairInviteBody, pairRequestBody, type PairRequestFields, SignPurpose } from "./signed-payload";
 import { del, put, type WriteOp } from "./store";
+import { applyOps, type StoreTx } from "./shared-store";
 
 /** Invite lifetime unless asked otherwise: 10 minutes; allowed 1 minute to 24 hours. */
 export const DEFAULT_INVITE_TTL_MS = 10 * 60_000;
@@ -69,19 +70,18 @@ export async function createInvite(ctx: NodeContext, request: InviteRequest): Pr
   if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > MAX_INVITE_USES) {
     throw new InvalidArgumentError(`max_uses must be between 1 and ${MAX_INVITE_USES}`, "max_uses");
   }
-  return ctx.mutex.run(NODE_LOCK, async () => {
+  const created = await ctx.store.transact(NODE_LOCK, async (tx) => {
     const now = ctx.clock.now();
-    await sweepInvites(ctx, now);
-    const invites = ctx.store.collection("nodeInvites");
+    await sweepInvites(ctx, tx, now);
     let live = 0;
-    for await (const [, r] of invites.entries({})) if (now < r.expiresAtMs) live++;
+    for await (const [, r] of tx.entries("nodeInvites", {})) if (now < r.expiresAtMs) live++;
     if (live >= ctx.maxActiveInvites) {
       throw new ResourceExhaustedError(
         `too many live node invites (${live}, nodes.invites.maxActive); revoke one (pairgate nodes invites revoke <id>) or wait until one expires`,
       );
     }
     let inviteId = randomBytes(8).toString("hex");
-    while ((await invites.get(inviteId)) !== undefined) inviteId = randomBytes(8).toString("hex");
+    while ((await tx.get("nodeInvites", inviteId)) !== undefined) inviteId = randomBytes(8).toString("hex");
     const secret = randomBytes(32);
     const record: NodeInviteRecord = {
       inviteId,
@@ -95,17 +95,18 @@ export async function createInvite(ctx: NodeContext, request: InviteRequest): Pr
       lastNodeId: "",
     };
     const audit = ctx.audit.op({ action: "node.invite_create", role: "owner", subjectId: inviteId, detail: `uses ${maxUses}, ttl ${Math.round(ttlMs / 1000)} s` });
-    await ctx.store.write([put("nodeInvites", inviteId, record), audit], { sync: true });
-    ctx.log.info("node invite created", { invite: inviteId, expiresAtMs: record.expiresAtMs, maxUses });
+    applyOps(tx, [put("nodeInvites", inviteId, record), audit]);
     return { invite: inviteView(record), secret };
   });
+  ctx.log.info("node invite created", { invite: created.invite.inviteId, expiresAtMs: created.invite.expiresAtMs, maxUses });
+  return created;
 }
 
 /** The live (unexpired) invites, used-up ones included, oldest first. */
 export async function listInvites(ctx: NodeContext): Promise<NodeInviteView[]> {
   const now = ctx.clock.now();
   const out: NodeInviteRecord[] = [];
-  for await (const [, r] of ctx.store.collection("nodeInvites").entries({})) if (now < r.expiresAtMs) out.push(r);
+  for await (const [, r] of ctx.store.entries("nodeInvites", {})) if (now < r.expiresAtMs) out.push(r);
   out.sort((a, b) => a.createdAtMs - b.createdAtMs || a.inviteId.localeCompare(b.inviteId));
   return out.map(inviteView);
 }
@@ -113,20 +114,21 @@ export async function listInvites(ctx: NodeContext): Promise<NodeInviteView[]> {
 /** Deletes a live invite (synced). Throws InvalidArgumentError for a malformed id, NotFoundError. */
 export async function revokeInvite(ctx: NodeContext, inviteId: string): Promise<NodeInviteView> {
   checkInviteId(inviteId);
-  return ctx.mutex.run(NODE_LOCK, async () => {
-    const r = await ctx.store.collection("nodeInvites").get(inviteId);
+  const revoked = await ctx.store.transact(NODE_LOCK, async (tx) => {
+    const r = await tx.get("nodeInvites", inviteId);
     if (r === undefined || ctx.clock.now() >= r.expiresAtMs) throw new NotFoundError(`no live node invite ${inviteId}`);
-    await ctx.store.write([del("nodeInvites", inviteId), ctx.audit.op({ action: "node.invite_revoke", role: "owner", subjectId: inviteId })], { sync: true });
-    ctx.log.info("node invite revoked", { invite: inviteId });
+    applyOps(tx, [del("nodeInvites", inviteId), ctx.audit.op({ action: "node.invite_revoke", role: "owner", subjectId: inviteId })]);
     return inviteView(r);
   });
+  ctx.log.info("node invite revoked", { invite: inviteId });
+  return revoked;
 }
 
-/** Deletes every invite expired at `now`; returns how many. The caller holds the node lock. */
-export async function sweepInvites(ctx: NodeContext, now: number): Promise<number> {
+/** Deletes every invite expired at `now` in `tx`, a NODE_LOCK transaction; returns how many. */
+export async function sweepInvites(_ctx: NodeContext, tx: StoreTx, now: number): Promise<number> {
   const ops: WriteOp[] = [];
-  for await (const [id, r] of ctx.store.collection("nodeInvites").entries({})) if (now >= r.expiresAtMs) ops.push(del("nodeInvites", id));
-  if (ops.length > 0) await ctx.store.write(ops, { sync: false });
+  for await (const [id, r] of tx.entries("nodeInvites", {})) if (now >= r.expiresAtMs) ops.push(del("nodeInvites", id));
+  applyOps(tx, ops);
   return ops.length;
 }
 
@@ -142,7 +144,7 @@ export async function requestPairingByInvite(ctx: NodeContext, input: NodePairin
   checkInviteId(inviteId);
   if (inviteProof.length !== 64) throw new InvalidArgumentError("invite_proof must be exactly 64 bytes", "invite_proof");
   const { publicKey, fields, nodeId } = checkPairingInput(input);
-  ctx.challenges.consume(input.nonce, nodeId);
+  await ctx.challenges.consume(input.nonce, nodeId);
   const sent = { ...input, publicKey };
   const body = pairInviteBody(sent, inviteId, inviteProof);
   ctx.verify(ctx.key(nodeId, publicKey), SignPurpose.pairInvite, nodeId, input.nonce, body, input.signature);
@@ -169,9 +171,9 @@ interface InvitePairing {
  * PermissionDeniedError (unknown or revoked invite, wrong secret, expired, used up); nothing changes.
  */
 async function pairByInvite(ctx: NodeContext, p: InvitePairing, origin: RequestOrigin): Promise<NodePairingTicket> {
-  const result = await ctx.mutex.run(NODE_LOCK, async () => {
+  const result = await ctx.store.transact(NODE_LOCK, async (tx) => {
     const now = ctx.clock.now();
-    const invite = await ctx.store.collection("nodeInvites").get(p.inviteId);
+    const invite = await tx.get("nodeInvites", p.inviteId);
     if (invite === undefined) throw refuse(ctx, p, `invite ${p.inviteId} is unknown or was revoked; ask the owner for a new one (pairgate nodes invite)`);
     const message = buildInviteProof({
       gatewayId: ctx.identity.gatewayId,
@@ -187,9 +189,9 @@ async function pairByInvite(ctx: NodeContext, p: InvitePairing, origin: RequestO
     if (invite.uses >= invite.maxUses) {
       throw refuse(ctx, p, `invite ${p.inviteId} was already used (${invite.uses} of ${invite.maxUses}); ask the owner for a new one`);
     }
-    const previous = await ctx.store.collection("nodes").get(p.nodeId);
-    const pendingId = (await ctx.store.collection("nodeRequestByNode").get(p.nodeId))?.requestId;
-    const pending = pendingId === undefined ? undefined : await ctx.store.collection("nodeRequests").get(pendingId);
+    const previous = await tx.get("nodes", p.nodeId);
+    const pendingId = (await tx.get("nodeRequestByNode", p.nodeId))?.requestId;
+    const pending = pendingId === undefined ? undefined : await tx.get("nodeRequests", pendingId);
     const node: NodeRecord = {
       nodeId: p.nodeId,
       publicKey: p.publicKey.toString("base64url"),
@@ -213,19 +215,15 @@ async function pairByInvite(ctx: NodeContext, p: InvitePairing, origin: RequestO
       via: "invite",
       detail: `invite ${p.inviteId}${previous === undefined ? "" : ", repair"}`,
     });
-    await ctx.store.write([...(pending === undefined ? [] : removeRequestOps(pending)), put("nodes", p.nodeId, node), put("nodeInvites", p.inviteId, used), audit], {
-      sync: true,
-    });
-    return { node, pending, repaired: previous !== undefined, now, usesLeft: used.maxUses - used.uses };
+    applyOps(tx, [...(pending === undefined ? [] : removeRequestOps(pending)), put("nodes", p.nodeId, node), put("nodeInvites", p.inviteId, used), audit]);
+    const repaired = previous !== undefined;
+    if (repaired) ctx.publishNodeEvent(tx, { type: "repaired", nodeId: node.nodeId, displayName: node.displayName, atMs: now });
+    if (pending !== undefined) resolveRequest(ctx, tx, pending, "approved");
+    ctx.publishEvent(tx, { ...nodeEvent("approved", node, now, { approvedVia: "invite", inviteId: p.inviteId }), isRepair: repaired });
+    return { node, repaired, usesLeft: used.maxUses - used.uses };
   });
-  const { node, pending, repaired, now } = result;
-  if (repaired) {
-    ctx.sessions.endNode(node.nodeId);
-    ctx.nodeEvents.emit({ type: "repaired", nodeId: node.nodeId, displayName: node.displayName, atMs: now });
-  }
-  if (pending !== undefined) resolveRequest(ctx, pending, "approved");
+  const { node, repaired } = result;
   ctx.log.info("node paired by invite", { node: node.nodeId, invite: p.inviteId, repair: repaired, usesLeft: result.usesLeft });
-  ctx.events.emit({ ...nodeEvent("approved", node, now, { approvedVia: "invite", inviteId: p.inviteId }), isRepair: repaired });
   return { requestId: node.requestId, nodeId: node.nodeId, status: "approved", expiresAtMs: 0, isRepair: repaired };
 }
 

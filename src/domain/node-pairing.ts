@@ -55,16 +55,27 @@ export type * from "./node-types";
  * use-case modules (node-enrollment, node-tokens, node-authentication, node-registry), which share one
  * {@link NodeContext}.
  *
- * Every state change is one atomic store write (approve, reject, revoke, claim and rotate are synced)
- * made under one in-process lock, so two approvals of one request grant once. Secrets (node tokens,
- * session tokens) are only ever stored as SHA-256 and compared with timingSafeEqual; nonces and
- * sessions live in memory.
+ * Every state change is one atomic store transaction (approve, reject, revoke, claim and rotate are
+ * synced) under one lock shared by every daemon on the store, so two approvals of one request grant
+ * once. Secrets (node tokens, session tokens) are only ever stored as SHA-256 and compared with
+ * timingSafeEqual; nonces and sessions live in memory on the embedded store and in the store when
+ * several daemons share it.
  */
 export class NodePairing {
   readonly #ctx: NodeContext;
 
   constructor(options: NodePairingOptions) {
     this.#ctx = new NodeContext(options);
+  }
+
+  /** Resolves once the engine follows the store's change feed (events of other daemons). */
+  ready(): Promise<void> {
+    return this.#ctx.ready();
+  }
+
+  /** Stops following the change feed (daemon stop). */
+  close(): void {
+    this.#ctx.close();
   }
 
   /** Applies a config reload (pending limit, loopback auto-approval). See {@link NodeContext.reconfigure}. */
@@ -104,11 +115,11 @@ export class NodePairing {
    * `clientNonce`. Throws InvalidArgumentError for a malformed id or client nonce,
    * ResourceExhaustedError with `retryAfterMs`.
    */
-  createChallenge(nodeId: string, remoteIp: string, clientNonce: Uint8Array = new Uint8Array()): Challenge & { gatewaySignature: Buffer } {
+  async createChallenge(nodeId: string, remoteIp: string, clientNonce: Uint8Array = new Uint8Array()): Promise<Challenge & { gatewaySignature: Buffer }> {
     checkNodeId(nodeId);
     checkClientNonce(clientNonce);
-    const paired = this.#ctx.store.collection("nodes").getSync(nodeId) !== undefined;
-    const challenge = this.#ctx.challenges.issue(nodeId, peerNetworkOf(remoteIp), paired);
+    const paired = (await this.#ctx.store.get("nodes", nodeId)) !== undefined;
+    const challenge = await this.#ctx.challenges.issue(nodeId, peerNetworkOf(remoteIp), paired);
     const gatewaySignature = proveChallenge(this.#ctx.identity, nodeId, challenge.nonce, challenge.expiresAtMs, clientNonce);
     return { ...challenge, gatewaySignature };
   }
@@ -163,7 +174,7 @@ export class NodePairing {
   }
 
   /** See {@link heartbeat}. */
-  heartbeat(sessionToken: string): { serverTimeMs: number; sessionExpiresAtMs: number } {
+  heartbeat(sessionToken: string): Promise<{ serverTimeMs: number; sessionExpiresAtMs: number }> {
     return heartbeat(this.#ctx, sessionToken);
   }
 
@@ -173,7 +184,7 @@ export class NodePairing {
   }
 
   /** See {@link watchNode}. */
-  watchNode(sessionToken: string, deliver: (e: NodeScopedEvent) => void): NodeWatch {
+  watchNode(sessionToken: string, deliver: (e: NodeScopedEvent) => void): Promise<NodeWatch> {
     return watchNode(this.#ctx, sessionToken, deliver);
   }
 
@@ -213,12 +224,18 @@ export class NodePairing {
    */
   async sweepExpired(): Promise<number> {
     const ctx = this.#ctx;
-    ctx.challenges.prune();
-    ctx.sessions.prune();
-    return ctx.mutex.run(NODE_LOCK, async () => {
-      const now = ctx.clock.now();
-      await sweepInvites(ctx, now);
-      return expireDue(ctx, now);
-    });
+    await ctx.challenges.prune();
+    await ctx.sessions.prune();
+    const expired = await ctx.store.transact(
+      NODE_LOCK,
+      async (tx) => {
+        const now = ctx.clock.now();
+        await sweepInvites(ctx, tx, now);
+        return expireDue(ctx, tx, now);
+      },
+      { durable: false },
+    );
+    for (const r of expired) ctx.log.info("node pairing request expired", { node: r.nodeId, request: r.requestId });
+    return expired.length;
   }
 }

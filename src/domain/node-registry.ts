@@ -5,6 +5,7 @@ import { checkHexPrefix, checkNodeId, isAfterCursor, normalizeDisplayName, prefi
 import type { PairedNodeView } from "./node-types";
 import { decodePageToken, effectivePageSize, encodePageToken, type Page, type PageRequest } from "./paging";
 import { del, put } from "./store";
+import { applyOps } from "./shared-store";
 
 /** Lists paired nodes in node id order, optionally by id prefix. Throws InvalidArgumentError. */
 export async function listNodes(ctx: NodeContext, page: PageRequest, nodeIdPrefix = ""): Promise<Page<PairedNodeView>> {
@@ -15,7 +16,7 @@ export async function listNodes(ctx: NodeContext, page: PageRequest, nodeIdPrefi
   const items: PairedNodeView[] = [];
   let more = false;
   const iterRange = after === undefined ? { ...range, limit: size + 1 } : { gt: after, lt: range.lt, limit: size + 1 };
-  for await (const [, n] of ctx.store.collection("nodes").entries(iterRange)) {
+  for await (const [, n] of ctx.store.entries("nodes", iterRange)) {
     if (items.length === size) {
       more = true;
       break;
@@ -30,17 +31,18 @@ export async function listNodes(ctx: NodeContext, page: PageRequest, nodeIdPrefi
 export async function rename(ctx: NodeContext, nodeId: string, rawName: string, role: AuditRole = "owner"): Promise<PairedNodeView> {
   checkNodeId(nodeId);
   const displayName = normalizeDisplayName(rawName);
-  const { node, now } = await ctx.mutex.run(NODE_LOCK, async () => {
-    const current = await ctx.store.collection("nodes").get(nodeId);
+  const { node } = await ctx.store.transact(NODE_LOCK, async (tx) => {
+    const current = await tx.get("nodes", nodeId);
     if (current === undefined) throw new NotFoundError(`no paired node ${nodeId}`);
     const node = { ...current, displayName };
     const audit = ctx.audit.op({ action: "node.rename", role, subjectId: nodeId, detail: displayName });
-    await ctx.store.write([put("nodes", nodeId, node), audit], { sync: true });
-    return { node, now: ctx.clock.now() };
+    applyOps(tx, [put("nodes", nodeId, node), audit]);
+    const now = ctx.clock.now();
+    ctx.publishNodeEvent(tx, { type: "renamed", nodeId, displayName, atMs: now });
+    ctx.publishEvent(tx, { ...nodeEvent("renamed", node, now), requestId: "" });
+    return { node };
   });
   ctx.log.info("node renamed", { node: nodeId });
-  ctx.nodeEvents.emit({ type: "renamed", nodeId, displayName, atMs: now });
-  ctx.events.emit({ ...nodeEvent("renamed", node, now), requestId: "" });
   return ctx.view(node);
 }
 
@@ -50,18 +52,18 @@ export async function rename(ctx: NodeContext, nodeId: string, rawName: string, 
  */
 export async function revoke(ctx: NodeContext, nodeId: string, role: AuditRole = "owner"): Promise<PairedNodeView> {
   checkNodeId(nodeId);
-  const { node, now } = await ctx.mutex.run(NODE_LOCK, async () => {
-    const current = await ctx.store.collection("nodes").get(nodeId);
+  // The view is taken before the commit: the commit's feed delivery ends the sessions it counts.
+  let view: PairedNodeView | undefined;
+  await ctx.store.transact(NODE_LOCK, async (tx) => {
+    const current = await tx.get("nodes", nodeId);
     if (current === undefined) throw new NotFoundError(`no paired node ${nodeId}`);
-    await ctx.store.write([del("nodes", nodeId), ctx.audit.op({ action: "node.revoke", role, subjectId: nodeId })], { sync: true });
-    return { node: current, now: ctx.clock.now() };
+    applyOps(tx, [del("nodes", nodeId), ctx.audit.op({ action: "node.revoke", role, subjectId: nodeId })]);
+    const now = ctx.clock.now();
+    // Every daemon ends the node's sessions, streams and cached key when this event reaches it.
+    ctx.publishNodeEvent(tx, { type: "revoked", nodeId, displayName: current.displayName, atMs: now });
+    ctx.publishEvent(tx, { ...nodeEvent("revoked", current, now), requestId: "" });
+    view = ctx.view(current);
   });
-  const view = ctx.view(node);
-  ctx.sessions.endNode(nodeId);
-  ctx.forgetKey(nodeId);
-  ctx.lastSeen.delete(nodeId);
   ctx.log.info("node revoked", { node: nodeId });
-  ctx.nodeEvents.emit({ type: "revoked", nodeId, displayName: node.displayName, atMs: now });
-  ctx.events.emit({ ...nodeEvent("revoked", node, now), requestId: "" });
-  return view;
+  return view!;
 }

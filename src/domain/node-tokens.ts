@@ -4,6 +4,7 @@ import { checkNodeId } from "./node-input";
 import { PREVIOUS_TOKEN_GRACE_MS, type NodeRecord, tokenUsed } from "./node-records";
 import { digestBody, SignPurpose } from "./signed-payload";
 import { put } from "./store";
+import { applyOps } from "./shared-store";
 
 /**
  * ClaimToken: consumes the nonce, verifies the CLAIM signature with the paired key and, while no token
@@ -18,11 +19,11 @@ export async function claimToken(
   signature: Uint8Array,
 ): Promise<{ token: string; displayName: string }> {
   checkNodeId(nodeId);
-  ctx.challenges.consume(nonce, nodeId);
-  const node = ctx.pairedOrFail(nodeId);
+  await ctx.challenges.consume(nonce, nodeId);
+  const node = await ctx.pairedOrFail(nodeId);
   ctx.verify(ctx.keyOf(node), SignPurpose.claim, nodeId, nonce, Buffer.alloc(0), signature);
-  return ctx.mutex.run(NODE_LOCK, async () => {
-    const current = await ctx.store.collection("nodes").get(nodeId);
+  const claimed = await ctx.store.transact(NODE_LOCK, async (tx) => {
+    const current = await tx.get("nodes", nodeId);
     if (current === undefined || current.publicKey !== node.publicKey) throw new UnauthenticatedError("node not paired");
     if (tokenUsed(current)) throw new UnauthenticatedError("token already claimed and used");
     if ((current.previousTokenHash ?? "") !== "") throw new UnauthenticatedError("claim after a rotation");
@@ -37,10 +38,11 @@ export async function claimToken(
       previousTokenHash: "",
       previousTokenExpiresAtMs: 0,
     };
-    await ctx.store.write([put("nodes", nodeId, next), ctx.audit.op({ action: "node.claim", role: "node", subjectId: nodeId, detail: reclaim ? "reclaim" : "" })], { sync: true });
-    ctx.log.info("node token claimed", { node: nodeId, reclaim });
-    return { token, displayName: current.displayName };
+    applyOps(tx, [put("nodes", nodeId, next), ctx.audit.op({ action: "node.claim", role: "node", subjectId: nodeId, detail: reclaim ? "reclaim" : "" })]);
+    return { token, displayName: current.displayName, reclaim };
   });
+  ctx.log.info("node token claimed", { node: nodeId, reclaim: claimed.reclaim });
+  return { token: claimed.token, displayName: claimed.displayName };
 }
 
 /**
@@ -57,12 +59,12 @@ export async function rotateToken(
   nonce: Uint8Array,
   signature: Uint8Array,
 ): Promise<{ token: string }> {
-  const { nodeId } = ctx.sessions.check(sessionToken);
-  ctx.challenges.consume(nonce, nodeId);
-  const node = ctx.pairedOrFail(nodeId);
+  const { nodeId } = await ctx.sessions.check(sessionToken);
+  await ctx.challenges.consume(nonce, nodeId);
+  const node = await ctx.pairedOrFail(nodeId);
   ctx.verify(ctx.keyOf(node), SignPurpose.rotate, nodeId, nonce, digestBody(sessionToken), signature);
-  const result = await ctx.mutex.run(NODE_LOCK, async () => {
-    const current = await ctx.store.collection("nodes").get(nodeId);
+  const result = await ctx.store.transact(NODE_LOCK, async (tx) => {
+    const current = await tx.get("nodes", nodeId);
     if (current === undefined || current.tokenHash === "") throw new UnauthenticatedError("node not paired or token unclaimed");
     const token = newNodeToken();
     const now = ctx.clock.now();
@@ -72,10 +74,10 @@ export async function rotateToken(
       ? { previousTokenHash: current.tokenHash, previousTokenExpiresAtMs: now + PREVIOUS_TOKEN_GRACE_MS }
       : { previousTokenHash: current.previousTokenHash ?? "", previousTokenExpiresAtMs: current.previousTokenExpiresAtMs ?? 0 };
     const next: NodeRecord = { ...current, tokenHash: sha256Hex(token), tokenIssuedAtMs: now, tokenUsedAtMs: 0, ...previous };
-    await ctx.store.write([put("nodes", nodeId, next), ctx.audit.op({ action: "node.rotate", role: "node", subjectId: nodeId })], { sync: true });
-    ctx.log.info("node token rotated", { node: nodeId, previousValidUntilMs: previous.previousTokenExpiresAtMs });
-    return { token, displayName: current.displayName, now };
+    applyOps(tx, [put("nodes", nodeId, next), ctx.audit.op({ action: "node.rotate", role: "node", subjectId: nodeId })]);
+    ctx.publishNodeEvent(tx, { type: "token-rotated", nodeId, displayName: current.displayName, atMs: now });
+    return { token, validUntilMs: previous.previousTokenExpiresAtMs };
   });
-  ctx.nodeEvents.emit({ type: "token-rotated", nodeId, displayName: result.displayName, atMs: result.now });
+  ctx.log.info("node token rotated", { node: nodeId, previousValidUntilMs: result.validUntilMs });
   return { token: result.token };
 }

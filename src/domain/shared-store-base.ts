@@ -205,6 +205,8 @@ export class TxWrites {
 export interface CommittedReads {
   getRecord(collection: SharedCollectionName, key: string): Promise<StoredRecord<unknown> | undefined>;
   scan(collection: SharedCollectionName, range: KeyRange): AsyncIterable<[string, unknown]>;
+  /** The committed value only (optional: adapters where that is cheaper than the record with its expiry). */
+  get?(collection: SharedCollectionName, key: string): Promise<unknown>;
   /** Takes one more lock for the rest of the transaction (see StoreTx.lock). */
   lock(lockKey: string): Promise<void>;
 }
@@ -219,7 +221,13 @@ export function openTx(writes: TxWrites, committed: CommittedReads): { tx: Store
     if (!live) throw new Error("a transaction's tx was used after the transaction ended");
   };
   const tx: StoreTx = {
-    get: async (collection, key) => (await tx.getRecord(collection, key))?.value,
+    get: async (collection, key) => {
+      if (committed.get === undefined) return (await tx.getRecord(collection, key))?.value;
+      guard();
+      const mine = writes.lookup(collection, key);
+      if (mine !== undefined) return mine === null ? undefined : (mine.value as never);
+      return (await committed.get(collection, key)) as never;
+    },
     getRecord: async (collection, key) => {
       guard();
       const mine = writes.lookup(collection, key);

@@ -95,6 +95,13 @@ export interface SharedStore {
 export interface SharedCollectionTypes extends CollectionTypes {
   /** Store metadata by name (gateway identity, config fingerprint); any JSON value. */
   meta: unknown;
+  /**
+   * Outstanding node challenges when several daemons share the store, by nonce (64 hex), each with
+   * its expiry (single use across daemons: consumed with `take`). The embedded store keeps them in memory.
+   */
+  nodeChallenges: { nodeId: string; expiresAtMs: number };
+  /** Node sessions when several daemons share the store, by SHA-256 of the token (hex), with expiry. */
+  nodeSessions: { nodeId: string; expiresAtMs: number; approvedAtMs: number };
 }
 
 /** The name of a collection of the shared store. */

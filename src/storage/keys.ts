@@ -1,4 +1,5 @@
 import type { CollectionName } from "../domain/store";
+import type { SharedCollectionName } from "../domain/shared-store";
 
 /**
  * The on-disk layout, version 1.
@@ -68,7 +69,13 @@ export const SCHEMA_VERSION_KEY = "schema_version";
  * One database holds either the untenanted default or tenants, never both (an untenanted range scan
  * would see tenants' keys).
  */
-export const SHARED_SUBLEVELS: Readonly<Record<CollectionName | "meta", string>> = { ...SUBLEVELS, meta: META_SUBLEVEL };
+export const SHARED_SUBLEVELS: Readonly<Record<SharedCollectionName, string>> = {
+  ...SUBLEVELS,
+  meta: META_SUBLEVEL,
+  // Used only where several daemons share a store (PostgreSQL); the embedded store keeps them in memory.
+  nodeChallenges: "x_node_challenges",
+  nodeSessions: "x_node_sessions",
+};
 /** Expiry order of records with an expiry (shared-store port). */
 export const EXPIRY_SUBLEVEL = "x_expiry";
 /** A record's current expiry, to find its `x_expiry` entry on overwrite or delete (shared-store port). */

@@ -66,7 +66,8 @@ export class LevelSharedStore extends TransactSharedStore {
 
   static async #wrap(level: LevelStore, owned: boolean, options: LevelSharedStoreOptions): Promise<LevelSharedStore> {
     const store = new LevelSharedStore(level, owned, options.tenant ?? "");
-    await Promise.all([store.#expiry.open(), store.#expiryOf.open()]);
+    // Point reads are synchronous (getSync), which needs every sublevel open first.
+    await Promise.all([store.#expiry.open(), store.#expiryOf.open(), ...Object.values(SHARED_SUBLEVELS).map((name) => level.sublevel(name).open())]);
     return store;
   }
 
@@ -97,6 +98,7 @@ export class LevelSharedStore extends TransactSharedStore {
     const writes = new TxWrites();
     const { tx, end } = openTx(writes, {
       getRecord: (collection, key) => this.getRecord(collection, key),
+      get: (collection, key) => this.get(collection, key),
       scan: (collection, range) => this.#scan(collection, range),
       lock: async (key) => {
         if (held.has(key)) return;

@@ -44,7 +44,7 @@ describe("storage config", () => {
     expect(() => resolveStorage({ kind: "level" }, { [STORAGE_URL_ENV]: "redis://x" }, "f.json")).to.throw(ConfigError, /PAIRGATE_STORAGE_URL must start with/);
   });
 
-  it("refuses to start on PostgreSQL from the config with a clear message that never shows the URL", async () => {
+  it("refuses to start when the PostgreSQL of the config cannot be reached, with a message that masks the password and never creates a LevelDB store", async () => {
     const dir = tempDir();
     try {
       const err = await withStorageEnv(undefined, () =>
@@ -53,8 +53,9 @@ describe("storage config", () => {
           DaemonStartError,
         ),
       );
-      expect(err.message).to.include("multi-daemon PostgreSQL mode is not available in this build");
-      expect(err.message).to.include('set "storage": {"kind": "level"} (or remove "storage") in pg.json');
+      expect(err.message).to.include("cannot open the PostgreSQL store");
+      expect(err.message).to.include("(from storage.url in pg.json)");
+      expect(err.message).to.include(":***@");
       expect(err.message).to.not.include("s3cret");
       expect(existsSync(join(dir.path, "db"))).to.equal(false);
     } finally {
@@ -62,15 +63,16 @@ describe("storage config", () => {
     }
   });
 
-  it("refuses to start when PAIRGATE_STORAGE_URL is set, naming the variable, and starts on LevelDB without it", async () => {
+  it("uses PAIRGATE_STORAGE_URL over the file, naming the variable when it cannot connect, and starts on LevelDB without it", async () => {
     const dir = tempDir();
     try {
       const err = await withStorageEnv(SECRET_URL, () =>
         expectRejection(startDaemon({ home: dir.path, config: parseConfig({}), logger: silentLogger }), DaemonStartError),
       );
-      expect(err.message).to.include("from PAIRGATE_STORAGE_URL");
-      expect(err.message).to.include("unset PAIRGATE_STORAGE_URL");
+      expect(err.message).to.include("(from PAIRGATE_STORAGE_URL)");
+      expect(err.message).to.include("check that the server runs");
       expect(err.message).to.not.include("s3cret");
+      expect(existsSync(join(dir.path, "db")), "no embedded store is created instead").to.equal(false);
     } finally {
       dir.cleanup();
     }

@@ -116,7 +116,7 @@ export function connectHandler(
     try {
       // The guard's request deadline covers the first message; the proof has its own.
       const hello = validate(helloSchema, await expect(incoming, "hello", 2 ** 31 - 1, ctx));
-      const challenge = nodes.createChallenge(hello.nodeId, remoteIp, hello.clientNonce);
+      const challenge = await nodes.createChallenge(hello.nodeId, remoteIp, hello.clientNonce);
       sink.send({ message: { $case: "challenge", value: challenge } });
       const proof = validate(proofSchema, await expect(incoming, "proof", options.proofTimeoutMs, ctx));
       const session = await nodes.authenticate(hello.nodeId, challenge.nonce, proof.signature, proof.token);
@@ -129,7 +129,7 @@ export function connectHandler(
       unregister = connected.add(hello.nodeId, () =>
         supersede(new FailedPreconditionError("superseded by a newer Connect stream of this node")),
       );
-      watch = nodes.watchNode(session.sessionToken, (e) => {
+      watch = await nodes.watchNode(session.sessionToken, (e) => {
         const type = EVENT[e.type];
         if (type !== undefined) sink.send({ message: { $case: "event", value: { type, displayName: e.displayName, atMs: e.atMs } } });
       });
@@ -140,7 +140,7 @@ export function connectHandler(
           if (next.value.message?.$case !== "heartbeat") {
             throw new InvalidArgumentError(`expected heartbeat, got ${next.value.message?.$case ?? "an empty message"}`, "message");
           }
-          sink.send({ message: { $case: "heartbeat", value: nodes.heartbeat(session.sessionToken) } });
+          sink.send({ message: { $case: "heartbeat", value: await nodes.heartbeat(session.sessionToken) } });
         }
       })();
       heartbeats.catch(() => undefined); // a late failure after the race is settled is not "unhandled"

@@ -211,9 +211,9 @@ export function nodePairingHandlers(
       // The stream cap is checked before the watch starts, so a refused stream sends nothing (not even
       // SUBSCRIBED) before its RESOURCE_EXHAUSTED.
       const release = limits.openStream("WatchNode", remoteIpOf(ctx), session);
-      let watch: ReturnType<typeof nodes.watchNode> | undefined;
+      let watch: Awaited<ReturnType<typeof nodes.watchNode>> | undefined;
       try {
-        watch = nodes.watchNode(session, (e) => {
+        watch = await nodes.watchNode(session, (e) => {
           const type = NODE_EVENT[e.type];
           if (type !== undefined) sink.send({ type, displayName: e.displayName, atMs: e.atMs });
         });

@@ -3,24 +3,24 @@ import { type AuditEntry, AuditLog } from "../../../src/domain/audit-log";
 import { DmPairing, type ImportInput } from "../../../src/domain/dm-pairing";
 import { DmPolicies } from "../../../src/domain/dm-policies";
 import { InvalidArgumentError, NotFoundError, UnavailableError } from "../../../src/domain/errors";
-import type { Store } from "../../../src/domain/store";
 import { silentLogger } from "../../../src/domain/logger";
-import type { LevelStore } from "../../../src/storage/level-store";
+import type { LevelSharedStore } from "../../../src/storage/level-shared-store";
 import { expectRejection } from "../../helpers/expect-error";
 import { FakeClock } from "../../helpers/fake-clock";
-import { memoryStore } from "../../helpers/memory-store";
+import { memorySharedStore } from "../../helpers/memory-store";
+import { RecordingStore } from "../../helpers/recording-store";
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 
 describe("audit trail (domain, fake clock, in-memory store)", () => {
-  let store: LevelStore;
+  let store: LevelSharedStore;
   let clock: FakeClock;
   let audit: AuditLog;
   let dm: DmPairing;
 
   beforeEach(async () => {
-    store = await memoryStore();
+    store = await memorySharedStore();
     clock = new FakeClock();
     audit = new AuditLog(store, clock);
     dm = new DmPairing({ store, clock, logger: silentLogger, policies: new DmPolicies(), startedAtMs: clock.now(), audit });
@@ -67,19 +67,15 @@ describe("audit trail (domain, fake clock, in-memory store)", () => {
 
   it("writes a grant and its record in one batch: a failed write leaves neither", async () => {
     const a = await code("100");
-    let fail = true;
-    const failing: Store = {
-      collection: (name) => store.collection(name),
-      write: (ops, options) => (fail ? Promise.reject(new UnavailableError("disk full")) : store.write(ops, options)),
-    };
+    const failing = new RecordingStore(store);
+    failing.failNextDurable = true;
     const broken = new DmPairing({ store: failing, clock, logger: silentLogger, policies: new DmPolicies(), startedAtMs: clock.now(), audit });
     await expectRejection(broken.approve("telegram", "", a, false), UnavailableError);
     expect((await all()).filter((r) => r.action === "pairing.approve")).to.deep.equal([]);
-    expect(await store.collection("dmAllow").get("telegram\u0000default\u0000100")).to.equal(undefined);
-    fail = false;
+    expect(await store.get("dmAllow", "telegram\u0000default\u0000100")).to.equal(undefined);
     await broken.approve("telegram", "", a, false);
     expect((await all()).map((r) => r.action)).to.include("pairing.approve");
-    expect(await store.collection("dmAllow").get("telegram\u0000default\u0000100")).to.not.equal(undefined);
+    expect(await store.get("dmAllow", "telegram\u0000default\u0000100")).to.not.equal(undefined);
   });
 
   it("lists by time and action and pages after an id", async () => {
@@ -112,12 +108,12 @@ describe("audit trail (domain, fake clock, in-memory store)", () => {
 });
 
 describe("importing state (domain)", () => {
-  let store: LevelStore;
+  let store: LevelSharedStore;
   let clock: FakeClock;
   let dm: DmPairing;
 
   beforeEach(async () => {
-    store = await memoryStore();
+    store = await memorySharedStore();
     clock = new FakeClock();
     dm = new DmPairing({
       store,

@@ -4,16 +4,16 @@ import { DmPolicies, type ChannelPolicyInput } from "../../../src/domain/dm-poli
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError } from "../../../src/domain/errors";
 import { silentLogger } from "../../../src/domain/logger";
 import { PAIRING_CODE_ALPHABET } from "../../../src/domain/pairing-code";
-import type { Store, WriteOp, WriteOptions } from "../../../src/domain/store";
-import type { LevelStore } from "../../../src/storage/level-store";
+import type { LevelSharedStore } from "../../../src/storage/level-shared-store";
 import { expectRejection } from "../../helpers/expect-error";
 import { FakeClock } from "../../helpers/fake-clock";
-import { memoryStore } from "../../helpers/memory-store";
+import { memorySharedStore } from "../../helpers/memory-store";
+import { RecordingStore } from "../../helpers/recording-store";
 
 const HOUR = 3600_000;
 
 describe("DmPairing (domain, fake clock, in-memory store)", () => {
-  let store: LevelStore;
+  let store: LevelSharedStore;
   let clock: FakeClock;
   let events: PairingEvent[];
 
@@ -34,7 +34,7 @@ describe("DmPairing (domain, fake clock, in-memory store)", () => {
     dm.checkInbound({ channel: "telegram", accountId: "", senderId, senderMeta: {}, sentAtMs: 0, ...more });
 
   beforeEach(async () => {
-    store = await memoryStore();
+    store = await memorySharedStore();
     clock = new FakeClock();
     events = [];
   });
@@ -194,20 +194,14 @@ describe("DmPairing (domain, fake clock, in-memory store)", () => {
 
   describe("approve", () => {
     it("answers unknown, expired and already used codes alike: same NOT_FOUND text, same reads, only the miss's audit write", async () => {
-      const dm = await engine();
+      const recording = new RecordingStore(store);
+      const dm = await engine({}, { store: recording });
       const used = (await inbound(dm, "20")).pairingCode;
       await dm.approve("telegram", "", used, false);
       const expired = (await inbound(dm, "21")).pairingCode;
       clock.advance(HOUR);
       const unknown = "ZZZZZZZZ";
-      const trace: string[] = [];
-      const collection = store.collection.bind(store);
-      const write = store.write.bind(store);
-      (store as { collection: unknown }).collection = (name: string) => {
-        const c = collection(name as never);
-        return { ...c, get: (k: string) => (trace.push(`get ${name}`), c.get(k)), getSync: c.getSync.bind(c), entries: c.entries.bind(c) };
-      };
-      (store as { write: unknown }).write = (ops: WriteOp[], o: WriteOptions) => (trace.push("write"), write(ops, o));
+      const trace = recording.trace;
       const answers: Array<{ message: string; trace: string[] }> = [];
       for (const code of [unknown, expired, used]) {
         trace.length = 0;
@@ -259,10 +253,10 @@ describe("DmPairing (domain, fake clock, in-memory store)", () => {
     });
 
     it("leaves no half state when the approval batch fails: the request stays and nobody is allowed", async () => {
-      const failing = new FailingStore(store);
+      const failing = new RecordingStore(store);
       const dm = new DmPairing({ store: failing, clock, logger: silentLogger, policies: new DmPolicies(), startedAtMs: clock.now() });
       const { pairingCode } = await inbound(dm, "10");
-      failing.failNextSyncedWrite = true;
+      failing.failNextDurable = true;
       await expectRejection(dm.approve("telegram", "", pairingCode, true), UnavailableError);
       expect((await inbound(dm, "10")).decision).to.equal("pairing-required");
       expect((await dm.listRequests("telegram", "", { pageSize: 0, pageToken: "" })).items.map((r) => r.code)).to.deep.equal([pairingCode]);
@@ -274,14 +268,14 @@ describe("DmPairing (domain, fake clock, in-memory store)", () => {
     });
 
     it("writes grants with sync: true in one batch, with their audit record", async () => {
-      const recording = new FailingStore(store);
+      const recording = new RecordingStore(store);
       const dm = new DmPairing({ store: recording, clock, logger: silentLogger, policies: new DmPolicies(), startedAtMs: clock.now() });
       const { pairingCode } = await inbound(dm, "10");
-      recording.writes.length = 0;
+      recording.transactions.length = 0;
       await dm.approve("telegram", "", pairingCode, true);
-      expect(recording.writes).to.have.length(1);
-      const [write] = recording.writes;
-      expect(write?.options.sync).to.equal(true);
+      expect(recording.transactions).to.have.length(1);
+      const [write] = recording.transactions;
+      expect(write?.durable).to.equal(true);
       expect(write?.ops.map((o) => `${o.type}:${o.collection}`).sort()).to.deep.equal(
         ["del:dmCodes", "del:dmExpiry", "del:dmRequests", "put:audit", "put:dmAllow", "put:dmOutbox", "put:dmScopeStats"].sort(),
       );
@@ -470,17 +464,3 @@ describe("DmPairing (domain, fake clock, in-memory store)", () => {
 });
 
 /** A Store that records writes and can fail the next synced one (a failed fsync'd batch). */
-class FailingStore implements Store {
-  failNextSyncedWrite = false;
-  readonly writes: Array<{ ops: readonly WriteOp[]; options: WriteOptions }> = [];
-  constructor(private readonly inner: Store) {}
-  collection: Store["collection"] = (name) => this.inner.collection(name);
-  async write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
-    this.writes.push({ ops, options });
-    if (options.sync && this.failNextSyncedWrite) {
-      this.failNextSyncedWrite = false;
-      throw new UnavailableError("storage write failed", { cause: new Error("EIO (injected)") });
-    }
-    await this.inner.write(ops, options);
-  }
-}

@@ -13,21 +13,10 @@ import { InvalidArgumentError, NotFoundError, PermissionDeniedError, ResourceExh
 import { gatewayIdentityOf, newGatewayKey } from "../../../src/domain/gateway-identity";
 import { silentLogger } from "../../../src/domain/logger";
 import { type NodeEvent, NodePairing } from "../../../src/domain/node-pairing";
-import type { Store, WriteOp, WriteOptions } from "../../../src/domain/store";
 import { expectRejection } from "../../helpers/expect-error";
 import { FakeClock } from "../../helpers/fake-clock";
-import { memoryStore } from "../../helpers/memory-store";
-
-/** A Store that records every write before passing it on. */
-class RecordingStore implements Store {
-  readonly writes: Array<{ ops: readonly WriteOp[]; options: WriteOptions }> = [];
-  constructor(private readonly inner: Store) {}
-  collection: Store["collection"] = (name) => this.inner.collection(name);
-  async write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
-    this.writes.push({ ops, options });
-    await this.inner.write(ops, options);
-  }
-}
+import { memorySharedStore } from "../../helpers/memory-store";
+import { RecordingStore } from "../../helpers/recording-store";
 
 const META = { displayName: "Pixel 8", platform: "android", version: "1", deviceFamily: "phone", modelIdentifier: "P8", caps: [] as string[] };
 const ORIGIN = { remoteIp: "10.0.0.5", loopback: false };
@@ -41,7 +30,7 @@ describe("Node invites (pairing by invite)", () => {
 
   beforeEach(async () => {
     clock = new FakeClock();
-    store = new RecordingStore(await memoryStore());
+    store = new RecordingStore(await memorySharedStore());
     nodes = new NodePairing({ store, clock, logger: silentLogger, identity, gatewayName: "gw", version: "0.1.0", maxActiveInvites: 3 });
     events = [];
     nodes.events.subscribe((e) => events.push(e));
@@ -50,8 +39,8 @@ describe("Node invites (pairing by invite)", () => {
   /** A node that builds invite requests like docs/protocol.md §3b says; `tamper` breaks one part. */
   function node(keys = nacl.sign.keyPair()) {
     const nodeId = nodeIdFromPublicKey(keys.publicKey);
-    const byInvite = (inviteId: string, secret: Uint8Array, options: { proofFor?: string; nonce?: Uint8Array } = {}) => {
-      const nonce = options.nonce ?? nodes.createChallenge(nodeId, ORIGIN.remoteIp).nonce;
+    const byInvite = async (inviteId: string, secret: Uint8Array, options: { proofFor?: string; nonce?: Uint8Array } = {}) => {
+      const nonce = options.nonce ?? (await nodes.createChallenge(nodeId, ORIGIN.remoteIp)).nonce;
       const fields = { ...META, publicKey: keys.publicKey };
       const inviteKey = nacl.sign.keyPair.fromSeed(inviteKeySeed(secret));
       const proof = nacl.sign.detached(
@@ -64,10 +53,10 @@ describe("Node invites (pairing by invite)", () => {
     };
     return {
       nodeId,
-      pair: (inviteId: string, secret: Uint8Array, options: { proofFor?: string } = {}) => nodes.requestPairing(byInvite(inviteId, secret, options).input, ORIGIN),
+      pair: async (inviteId: string, secret: Uint8Array, options: { proofFor?: string } = {}) => nodes.requestPairing((await byInvite(inviteId, secret, options)).input, ORIGIN),
       byInvite,
-      ordinary: () => {
-        const { nonce } = nodes.createChallenge(nodeId, ORIGIN.remoteIp);
+      ordinary: async () => {
+        const { nonce } = await nodes.createChallenge(nodeId, ORIGIN.remoteIp);
         const fields = { ...META, publicKey: keys.publicKey };
         const signature = nacl.sign.detached(nodeSignedPayload(NodeSignPurpose.pairRequest, identity.gatewayId, nodeId, nonce, pairRequestDigest(fields)), keys.secretKey);
         return nodes.requestPairing({ ...fields, nonce, signature }, ORIGIN);
@@ -76,9 +65,9 @@ describe("Node invites (pairing by invite)", () => {
   }
 
   async function noChange(fn: () => Promise<unknown>, type: abstract new (...args: never[]) => Error): Promise<Error> {
-    const writes = store.writes.length;
+    const writes = store.transactions.length;
     const err = await expectRejection(fn(), type);
-    expect(store.writes.length, "a refused request writes nothing").to.equal(writes);
+    expect(store.transactions.length, "a refused request writes nothing").to.equal(writes);
     expect((await nodes.listPending({ pageSize: 0, pageToken: "" })).items, "and creates no pending request").to.have.length(0);
     return err;
   }
@@ -88,20 +77,20 @@ describe("Node invites (pairing by invite)", () => {
     expect(invite).to.include({ name: "Alice's phone", maxUses: 1, uses: 0, expiresAtMs: clock.now() + 10 * 60_000 });
     expect(invite.inviteId).to.match(/^[0-9a-f]{16}$/);
     expect(secret).to.have.length(32);
-    const stored = JSON.stringify(await store.collection("nodeInvites").get(invite.inviteId));
+    const stored = JSON.stringify(await store.get("nodeInvites", invite.inviteId));
     expect(stored, "the secret is never stored").to.not.include(secret.toString("base64url")).and.not.include(secret.toString("hex"));
-    expect(store.writes.at(-1)!.options.sync).to.equal(true);
+    expect(store.transactions.at(-1)!.durable).to.equal(true);
 
     const n = node();
-    store.writes.length = 0;
+    store.transactions.length = 0;
     const ticket = await n.pair(invite.inviteId, secret);
     expect(ticket).to.include({ status: "approved", nodeId: n.nodeId, isRepair: false, expiresAtMs: 0 });
-    expect(store.writes).to.have.length(1);
-    expect(store.writes[0]!.options.sync).to.equal(true);
-    expect(store.writes[0]!.ops.map((o) => `${o.type}:${o.collection}`).sort()).to.deep.equal(["put:audit", "put:nodeInvites", "put:nodes"]);
+    expect(store.transactions).to.have.length(1);
+    expect(store.transactions[0]!.durable).to.equal(true);
+    expect(store.transactions[0]!.ops.map((o) => `${o.type}:${o.collection}`).sort()).to.deep.equal(["put:audit", "put:nodeInvites", "put:nodes"]);
     // Audited as "by invite", in that same write, with no secret in it.
     const audit: Array<Record<string, unknown>> = [];
-    for await (const [, r] of store.collection("audit").entries({})) audit.push(r as unknown as Record<string, unknown>);
+    for await (const [, r] of store.entries("audit", {})) audit.push(r as unknown as Record<string, unknown>);
     const approval = audit.find((r) => r.action === "node.approve");
     expect(approval).to.include({ role: "node", subjectId: n.nodeId, via: "invite", detail: `invite ${invite.inviteId}` });
     expect(audit.map((r) => r.action)).to.deep.equal(["node.invite_create", "node.approve"]);
@@ -150,7 +139,7 @@ describe("Node invites (pairing by invite)", () => {
   it("refuses a replayed request: its nonce is spent (UNAUTHENTICATED), even while the invite has uses left", async () => {
     const { invite, secret } = await nodes.createInvite({ name: "", ttlMs: 0, maxUses: 5 });
     const n = node();
-    const { input } = n.byInvite(invite.inviteId, secret);
+    const { input } = await n.byInvite(invite.inviteId, secret);
     await nodes.requestPairing(input, ORIGIN);
     await noChange(() => nodes.requestPairing(input, ORIGIN), UnauthenticatedError);
     expect((await nodes.listInvites())[0]!.uses).to.equal(1);
@@ -165,7 +154,7 @@ describe("Node invites (pairing by invite)", () => {
     const err = await noChange(() => node().pair(invite.inviteId, secret), PermissionDeniedError);
     expect(err.message).to.match(/has expired/);
     await nodes.sweepExpired();
-    expect(await store.collection("nodeInvites").get(invite.inviteId), "the sweep deletes it").to.equal(undefined);
+    expect(await store.get("nodeInvites", invite.inviteId), "the sweep deletes it").to.equal(undefined);
     await noChange(() => node().pair(invite.inviteId, secret), PermissionDeniedError);
   });
 
@@ -173,10 +162,10 @@ describe("Node invites (pairing by invite)", () => {
     const { invite, secret } = await nodes.createInvite({ name: "", ttlMs: 0, maxUses: 2 });
     const first = node();
     await first.pair(invite.inviteId, secret);
-    store.writes.length = 0;
+    store.transactions.length = 0;
     const revoked = await nodes.revokeInvite(invite.inviteId);
     expect(revoked.inviteId).to.equal(invite.inviteId);
-    expect(store.writes.map((w) => w.options.sync)).to.deep.equal([true]);
+    expect(store.transactions.map((w) => w.durable)).to.deep.equal([true]);
     const err = await noChange(() => node().pair(invite.inviteId, secret), PermissionDeniedError);
     expect(err.message).to.match(/unknown or was revoked/);
     expect((await nodes.listNodes({ pageSize: 0, pageToken: "" })).items.map((n) => n.nodeId)).to.deep.equal([first.nodeId]);
@@ -209,13 +198,13 @@ describe("Node invites (pairing by invite)", () => {
     await nodes.createInvite({ name: "after expiry", ttlMs: 0, maxUses: 0 });
 
     const n = node();
-    const { input, nonce } = n.byInvite("0123456789abcdef", Buffer.alloc(32));
+    const { input, nonce } = await n.byInvite("0123456789abcdef", Buffer.alloc(32));
     await expectRejection(nodes.requestPairing({ ...input, inviteId: "XYZ" }, ORIGIN), InvalidArgumentError);
     await expectRejection(nodes.requestPairing({ ...input, inviteProof: new Uint8Array(10) }, ORIGIN), InvalidArgumentError);
     // Proof without an invite id is not an ordinary request either.
     await expectRejection(nodes.requestPairing({ ...input, inviteId: "" }, ORIGIN), InvalidArgumentError);
     // The nonce survived every INVALID_ARGUMENT: the real request (unknown invite) still gets past it.
-    const err = await expectRejection(nodes.requestPairing(n.byInvite("0123456789abcdef", Buffer.alloc(32), { nonce }).input, ORIGIN), PermissionDeniedError);
+    const err = await expectRejection(nodes.requestPairing((await n.byInvite("0123456789abcdef", Buffer.alloc(32), { nonce })).input, ORIGIN), PermissionDeniedError);
     expect(err.message).to.match(/unknown or was revoked/);
   });
 
@@ -223,7 +212,7 @@ describe("Node invites (pairing by invite)", () => {
     const { invite, secret } = await nodes.createInvite({ name: "", ttlMs: 0, maxUses: 0 });
     const keys = nacl.sign.keyPair();
     const n = node(keys);
-    const { input, nonce } = n.byInvite(invite.inviteId, secret);
+    const { input, nonce } = await n.byInvite(invite.inviteId, secret);
     const fields = { ...META, publicKey: keys.publicKey };
     const asOrdinary = nacl.sign.detached(nodeSignedPayload(NodeSignPurpose.pairRequest, identity.gatewayId, n.nodeId, nonce, pairRequestDigest(fields)), keys.secretKey);
     await noChange(() => nodes.requestPairing({ ...input, signature: asOrdinary }, ORIGIN), UnauthenticatedError);

@@ -11,21 +11,12 @@ import { FailedPreconditionError, NotFoundError, UnauthenticatedError } from "..
 import { gatewayIdentityOf, newGatewayKey } from "../../../src/domain/gateway-identity";
 import { silentLogger } from "../../../src/domain/logger";
 import { type NodeEvent, NodePairing } from "../../../src/domain/node-pairing";
-import { put, type Store, type WriteOp, type WriteOptions } from "../../../src/domain/store";
+import { put } from "../../../src/domain/store";
+import { applyOps } from "../../../src/domain/shared-store";
 import { expectRejection } from "../../helpers/expect-error";
 import { FakeClock } from "../../helpers/fake-clock";
-import { memoryStore } from "../../helpers/memory-store";
-
-/** A Store that records every write before passing it on. */
-class RecordingStore implements Store {
-  readonly writes: Array<{ ops: readonly WriteOp[]; options: WriteOptions }> = [];
-  constructor(private readonly inner: Store) {}
-  collection: Store["collection"] = (name) => this.inner.collection(name);
-  async write(ops: readonly WriteOp[], options: WriteOptions): Promise<void> {
-    this.writes.push({ ops, options });
-    await this.inner.write(ops, options);
-  }
-}
+import { memorySharedStore } from "../../helpers/memory-store";
+import { RecordingStore } from "../../helpers/recording-store";
 
 const META = { displayName: "Pixel 8", platform: "android", version: "1", deviceFamily: "phone", modelIdentifier: "P8", caps: [] };
 
@@ -38,7 +29,7 @@ describe("NodePairing engine", () => {
 
   beforeEach(async () => {
     clock = new FakeClock();
-    store = new RecordingStore(await memoryStore());
+    store = new RecordingStore(await memorySharedStore());
     nodes = new NodePairing({ store, clock, logger: silentLogger, identity, gatewayName: "gw", version: "0.1.0" });
     events = [];
     nodes.events.subscribe((e) => events.push(e));
@@ -47,72 +38,72 @@ describe("NodePairing engine", () => {
   function node() {
     const keys = nacl.sign.keyPair();
     const nodeId = nodeIdFromPublicKey(keys.publicKey);
-    const signed = (purpose: 1 | 2 | 3 | 4, body: Uint8Array) => {
-      const { nonce } = nodes.createChallenge(nodeId, "10.0.0.5");
+    const signed = async (purpose: 1 | 2 | 3 | 4, body: Uint8Array) => {
+      const { nonce } = await nodes.createChallenge(nodeId, "10.0.0.5");
       return { nonce, signature: nacl.sign.detached(nodeSignedPayload(purpose, identity.gatewayId, nodeId, nonce, body), keys.secretKey) };
     };
     return {
       nodeId,
-      request: (meta = META) =>
+      request: async (meta = META) =>
         nodes.requestPairing(
-          { ...meta, publicKey: keys.publicKey, ...signed(NodeSignPurpose.pairRequest, pairRequestDigest({ ...meta, publicKey: keys.publicKey })) },
+          { ...meta, publicKey: keys.publicKey, ...(await signed(NodeSignPurpose.pairRequest, pairRequestDigest({ ...meta, publicKey: keys.publicKey }))) },
           { remoteIp: "10.0.0.5", loopback: false },
         ),
-      claim: () => {
-        const s = signed(NodeSignPurpose.claim, new Uint8Array());
+      claim: async () => {
+        const s = await signed(NodeSignPurpose.claim, new Uint8Array());
         return nodes.claimToken(nodeId, s.nonce, s.signature);
       },
-      auth: (token: string) => {
-        const s = signed(NodeSignPurpose.connect, tokenDigest(token));
+      auth: async (token: string) => {
+        const s = await signed(NodeSignPurpose.connect, tokenDigest(token));
         return nodes.authenticate(nodeId, s.nonce, s.signature, token);
       },
-      rotate: (session: string) => {
-        const s = signed(NodeSignPurpose.rotate, tokenDigest(session));
+      rotate: async (session: string) => {
+        const s = await signed(NodeSignPurpose.rotate, tokenDigest(session));
         return nodes.rotateToken(session, s.nonce, s.signature);
       },
     };
   }
 
   function lastWrite() {
-    const w = store.writes[store.writes.length - 1]!;
-    return { sync: w.options.sync, ops: w.ops.map((o) => `${o.type}:${o.collection}`).sort() };
+    const w = store.transactions[store.transactions.length - 1]!;
+    return { sync: w.durable, ops: w.ops.map((o) => `${o.type}:${o.collection}`).sort() };
   }
 
   it("approves, claims, rotates and revokes each in one synced write with its audit record, storing only the token's hash", async () => {
     const n = node();
     const ticket = await n.request();
-    store.writes.length = 0;
+    store.transactions.length = 0;
     await nodes.approve(ticket.requestId);
-    expect(store.writes).to.have.length(1);
+    expect(store.transactions).to.have.length(1);
     expect(lastWrite()).to.deep.equal({ sync: true, ops: ["del:nodeRequestByNode", "del:nodeRequestExpiry", "del:nodeRequests", "put:audit", "put:nodes"] });
     const { token } = await n.claim();
     expect(lastWrite()).to.deep.equal({ sync: true, ops: ["put:audit", "put:nodes"] });
-    const stored = JSON.stringify(await store.collection("nodes").get(n.nodeId));
+    const stored = JSON.stringify(await store.get("nodes", n.nodeId));
     expect(stored).to.not.contain(token).and.not.contain(token.slice(4));
-    const before = store.writes.length;
+    const before = store.transactions.length;
     await n.auth(token);
-    expect(store.writes.length, "the first use of a token is one write").to.equal(before + 1);
+    expect(store.transactions.length, "the first use of a token is one write").to.equal(before + 1);
     expect(lastWrite()).to.deep.equal({ sync: true, ops: ["put:nodes"] });
     const { sessionToken } = await n.auth(token);
-    nodes.heartbeat(sessionToken);
-    expect(store.writes.length, "later authentications and heartbeats do not write").to.equal(before + 1);
+    await nodes.heartbeat(sessionToken);
+    expect(store.transactions.length, "later authentications and heartbeats do not write").to.equal(before + 1);
     await n.rotate(sessionToken);
     expect(lastWrite()).to.deep.equal({ sync: true, ops: ["put:audit", "put:nodes"] });
     await nodes.revoke(n.nodeId);
     expect(lastWrite()).to.deep.equal({ sync: true, ops: ["del:nodes", "put:audit"] });
-    expect(() => nodes.heartbeat(sessionToken)).to.throw(UnauthenticatedError);
+    await expectRejection(nodes.heartbeat(sessionToken), UnauthenticatedError);
   });
 
   it("reads a node record written before token delivery tracking as a used token with no previous token", async () => {
     const n = node();
     await nodes.approve((await n.request()).requestId);
     const { token } = await n.claim();
-    const { tokenUsedAtMs, previousTokenHash, previousTokenExpiresAtMs, ...legacy } = (await store.collection("nodes").get(n.nodeId))!;
+    const { tokenUsedAtMs, previousTokenHash, previousTokenExpiresAtMs, ...legacy } = (await store.get("nodes", n.nodeId))!;
     expect([tokenUsedAtMs, previousTokenHash, previousTokenExpiresAtMs]).to.deep.equal([0, "", 0]);
-    await store.write([put("nodes", n.nodeId, legacy)], { sync: true });
-    const before = store.writes.length;
+    await store.transact("nodes", async (tx) => applyOps(tx, [put("nodes", n.nodeId, legacy)]), { durable: true });
+    const before = store.transactions.length;
     const { sessionToken } = await n.auth(token);
-    expect(store.writes.length, "no first-use write for a legacy token").to.equal(before);
+    expect(store.transactions.length, "no first-use write for a legacy token").to.equal(before);
     await expectRejection(n.claim(), UnauthenticatedError);
     await n.rotate(sessionToken);
     await n.auth(token);

@@ -3,9 +3,9 @@ import { DmPairing } from "../../../src/domain/dm-pairing";
 import { DmPolicies } from "../../../src/domain/dm-policies";
 import { silentLogger } from "../../../src/domain/logger";
 import { DEFAULT_REPLY_TEMPLATE, pairingReplyText, unknownPlaceholders } from "../../../src/domain/reply-text";
-import type { LevelStore } from "../../../src/storage/level-store";
+import type { LevelSharedStore } from "../../../src/storage/level-shared-store";
 import { FakeClock } from "../../helpers/fake-clock";
-import { memoryStore } from "../../helpers/memory-store";
+import { memorySharedStore } from "../../helpers/memory-store";
 
 const facts = { product: "pairgate", channel: "telegram", channelLabel: "Telegram", accountId: "default", senderId: "42", code: "AB3D7X9K" };
 
@@ -44,8 +44,8 @@ describe("pairing reply text (dm.unpairedResponse, dm.replyTemplate)", () => {
   });
 
   describe("through the DM engine", () => {
-    let store: LevelStore;
-    beforeEach(async () => (store = await memoryStore()));
+    let store: LevelSharedStore;
+    beforeEach(async () => (store = await memorySharedStore()));
     afterEach(async () => store.close());
 
     const engine = (extra: Partial<ConstructorParameters<typeof DmPairing>[0]>): DmPairing => {
