@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { withPostgres, freshDatabase } from "../helpers/postgres";
 import { startTestDaemon, type TestDaemon } from "../helpers/test-daemon";
+import { TestNode } from "../helpers/test-node";
 
 /**
  * Two daemons in this process over one PostgreSQL database (the multi-process scenarios are in
@@ -11,9 +12,10 @@ withPostgres("daemons sharing a PostgreSQL store", () => {
     this.timeout(60_000);
     let a: TestDaemon;
     let b: TestDaemon;
+    let config: Record<string, unknown>;
     beforeEach(async () => {
       const url = await freshDatabase();
-      const config = { storage: { kind: "postgres", url }, nodes: { tls: "auto" } };
+      config = { storage: { kind: "postgres", url }, nodes: { tls: "auto" } };
       // Started together: the schema migration and the identity are each made exactly once.
       [a, b] = await Promise.all([startTestDaemon({ config }), startTestDaemon({ config })]);
     });
@@ -42,6 +44,27 @@ withPostgres("daemons sharing a PostgreSQL store", () => {
       await b.client.dmPairing.approvePairingCode({ channel: "telegram", accountId: "", code: first.pairingCode, notify: false });
       const allowed = await a.client.dmAccess.checkInbound({ channel: "telegram", accountId: "", senderId: "7", senderMeta: {}, sentAtMs: 0 });
       expect(allowed.reason).to.equal("sender is approved");
+    });
+
+    it("tells a daemon started after an approval that the request was already approved (resolved requests are in the store)", async () => {
+      const plain = await startTestDaemon({ config: { storage: (config as { storage: unknown }).storage } });
+      let late: TestDaemon | undefined;
+      const node = await new TestNode(plain.daemon.nodeAddress).init();
+      try {
+        const { requestId } = await node.requestPairing();
+        await plain.client.nodeAdmin.approveNode(requestId);
+        late = await startTestDaemon({ config: { storage: (config as { storage: unknown }).storage } });
+        const err = await late.client.nodeAdmin.approveNode(requestId).then(
+          () => undefined,
+          (e: Error & { code?: string }) => e,
+        );
+        expect(err?.code, "FAILED_PRECONDITION, not NOT_FOUND: the daemon that never saw the approval knows it").to.equal("failed_precondition");
+        expect(err?.message).to.include("already approved");
+      } finally {
+        node.client.close();
+        await late?.stop();
+        await plain.stop();
+      }
     });
   });
 });
