@@ -318,7 +318,8 @@ export interface AuthenticateRequest {
 export interface AuthenticateResponse {
   /**
    * The session token ("pgs_" + base64url of 32 random bytes); send it as
-   * `authorization: Bearer <session_token>`. Kept in the daemon's memory only.
+   * `authorization: Bearer <session_token>`. Stored only as its SHA-256: in the daemon's memory on
+   * the embedded store (a restart ends it), in the store when several daemons share it (any accepts it).
    */
   sessionToken: string;
   /** When the session ends, in Unix milliseconds (15 minutes after issue); authenticate again before. */
@@ -2928,7 +2929,8 @@ export const NodePairingServiceService = {
    * CreateChallenge issues a fresh server nonce for one node id. The nonce is valid for 60 s, for that
    * node only, and for exactly one signed call (RequestPairing, ClaimToken, Authenticate or
    * RotateToken): it is consumed by the first call that presents it, whether that call succeeds or
-   * fails. Nonces live in memory only. With a `client_nonce` the response carries
+   * fails. Nonces live in the daemon's memory (embedded store) or, when several daemons share a
+   * PostgreSQL store, in the store, so any of them can consume one, once. With a `client_nonce` the response carries
    * `gateway_signature`, the gateway's proof over the nonce, node id, expiry and client nonce
    * (docs/protocol.md §7): verify it before signing anything or sending the node token.
    * Errors: INVALID_ARGUMENT for a malformed node id or client nonce; RESOURCE_EXHAUSTED when the
@@ -3123,7 +3125,8 @@ export interface NodePairingServiceServer extends UntypedServiceImplementation {
    * CreateChallenge issues a fresh server nonce for one node id. The nonce is valid for 60 s, for that
    * node only, and for exactly one signed call (RequestPairing, ClaimToken, Authenticate or
    * RotateToken): it is consumed by the first call that presents it, whether that call succeeds or
-   * fails. Nonces live in memory only. With a `client_nonce` the response carries
+   * fails. Nonces live in the daemon's memory (embedded store) or, when several daemons share a
+   * PostgreSQL store, in the store, so any of them can consume one, once. With a `client_nonce` the response carries
    * `gateway_signature`, the gateway's proof over the nonce, node id, expiry and client nonce
    * (docs/protocol.md §7): verify it before signing anything or sending the node token.
    * Errors: INVALID_ARGUMENT for a malformed node id or client nonce; RESOURCE_EXHAUSTED when the
@@ -3254,7 +3257,8 @@ export interface NodePairingServiceClient extends Client {
    * CreateChallenge issues a fresh server nonce for one node id. The nonce is valid for 60 s, for that
    * node only, and for exactly one signed call (RequestPairing, ClaimToken, Authenticate or
    * RotateToken): it is consumed by the first call that presents it, whether that call succeeds or
-   * fails. Nonces live in memory only. With a `client_nonce` the response carries
+   * fails. Nonces live in the daemon's memory (embedded store) or, when several daemons share a
+   * PostgreSQL store, in the store, so any of them can consume one, once. With a `client_nonce` the response carries
    * `gateway_signature`, the gateway's proof over the nonce, node id, expiry and client nonce
    * (docs/protocol.md §7): verify it before signing anything or sending the node token.
    * Errors: INVALID_ARGUMENT for a malformed node id or client nonce; RESOURCE_EXHAUSTED when the
