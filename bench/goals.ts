@@ -3,6 +3,15 @@ import { type GoalCheck, ratioGoal, type Row, spreadGoal } from "./report";
 import type { RoundBook } from "./rounds";
 import type { StormResult } from "./storm";
 
+/** The workloads a baseline build (--baseline-cli) runs next to this build's, in the same rounds. */
+export const BASELINE_WORKLOADS = ["allowed@1k", "unknown", "handshake@1k", "heartbeat"];
+
+/** The largest accepted this-build / baseline CPU ratio: BENCH_BASELINE_MAX (e.g. 1.05), default 1.1. */
+function baselineMax(): number {
+  const v = Number(process.env.BENCH_BASELINE_MAX ?? "1.1");
+  return Number.isFinite(v) && v > 0 ? v : 1.1;
+}
+
 /** The goals of the benchmark issues, checked against a run's rows, rounds and scale facts. */
 
 
@@ -47,8 +56,8 @@ export function checkGoals(
     spreadGoal("scale: CheckInbound allowed p99 vs 1k (c=50)", book.crossRatio("allowed@big/c50", "allowed@1k/c50", p99), { max: 1.25 }),
     spreadGoal("scale: handshake CPU/handshake vs 1k (c=50)", book.crossRatio("handshake@big/c50", "handshake@1k/c50", cpu), { max: 1.25 }),
     spreadGoal("scale: handshake p99 vs 1k (c=50)", book.crossRatio("handshake@big/c50", "handshake@1k/c50", p99), { max: 1.25 }),
-    ...["allowed@1k", "handshake@1k", "heartbeat"].filter((id) => book.samples(`${id}@base/c50`).length > 0).map((id) =>
-      spreadGoal(`vs baseline build: ${id} server CPU/op at c=50 (this build / baseline, per round)`, book.crossRatio(`${id}/c50`, `${id}@base/c50`, cpu), { max: 1.1 }),
+    ...BASELINE_WORKLOADS.filter((id) => book.samples(`${id}@base/c50`).length > 0).map((id) =>
+      spreadGoal(`vs baseline build: ${id} server CPU/op at c=50 (this build / baseline, per round)`, book.crossRatio(`${id}/c50`, `${id}@base/c50`, cpu), { max: baselineMax() }),
     ),
     // Issue 12: PostgreSQL next to LevelDB, per round (both daemons measured in the same round).
     spreadGoal("PostgreSQL: CheckInbound allowed req/s vs LevelDB (c=50)", book.crossRatio("allowed@pg/c50", "allowed@1k/c50", rate), { min: 0.5 }),

@@ -4,7 +4,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { bulkLoad, type BulkLoadResult } from "./bulk-load";
 import { measureCliStartup, type StartupResult } from "./cli-startup";
-import { checkGoals } from "./goals";
+import { BASELINE_WORKLOADS, checkGoals } from "./goals";
 import { cliHasCommand, type CliTiming, runWorkload, timeCli, type Workload } from "./runner";
 import { type PostgresPhase, startPostgresPhase } from "./postgres-phase";
 import { UNKNOWN_ACCOUNTS, UNKNOWN_REPEAT_SHARE } from "./load-worker";
@@ -192,7 +192,7 @@ async function main(): Promise<void> {
         const preloadBase = await bulkLoad(baseHome, SMALL_SENDERS, SMALL_NODES);
         base = await startPairgate(baseHome, await freePort(), undefined, options.baselineCli);
         log(`baseline daemon (${options.baselineCli}) on its own 1k store`);
-        const known = new Set(["allowed@1k", "handshake@1k", "heartbeat"]);
+        const known = new Set(BASELINE_WORKLOADS);
         for (const w of daemonWorkloads.filter((x) => known.has(x.id))) {
           const target = w.baseline === "echo-unix" ? `unix:${base.socketPath}` : base.nodeTarget;
           const bw: Workload = { ...w, id: `${w.id}@base`, store: "1k (baseline build)", target, ...(w.gatewayId === undefined ? {} : { gatewayId: preloadBase.gatewayId }) };

@@ -81,6 +81,7 @@ export async function approve(
       tx.publish(DM_NOTIFY_TOPIC, notification);
     }
     applyOps(tx, ops);
+    tx.afterCommit(() => ctx.noteStored(scope, -1));
     ctx.publish(tx, { type: "approved", channel: scope.channel, accountId: scope.accountId, senderId, code, atMs: now, meta: record.meta });
     return { senderId, allow, notification };
   });
@@ -88,7 +89,6 @@ export async function approve(
     await approveMissed(ctx, role, scope, "not-found");
     throw notFoundError(code);
   }
-  ctx.noteStored(scope, -1);
   const { senderId, allow, notification } = result;
   ctx.log.info("pairing approved", { channel: scope.channel, account: scope.accountId, sender: senderId, code: maskCode(code) });
   let notifyStatus: NotifyStatus = "not-requested";
@@ -122,6 +122,7 @@ export async function reject(
     if (found === undefined) return undefined;
     const audit = ctx.audit.op({ action: "pairing.reject", role, channel: scope.channel, accountId: scope.accountId, subjectId: found.senderId });
     applyOps(tx, [...ctx.removeRequestOps(scope, found.senderId, found.record), audit]);
+    tx.afterCommit(() => ctx.noteStored(scope, -1));
     ctx.publish(tx, {
       type: "rejected",
       channel: scope.channel,
@@ -137,7 +138,6 @@ export async function reject(
     await approveMissed(ctx, role, scope, "not-found");
     throw notFoundError(code);
   }
-  ctx.noteStored(scope, -1);
   const { senderId, record } = hit;
   ctx.log.info("pairing rejected", { channel: scope.channel, account: scope.accountId, sender: senderId, code: maskCode(code) });
   return toPending(scope, senderId, record);
@@ -161,8 +161,15 @@ export async function sweepExpired(ctx: DmContext, limit = 1000): Promise<number
     done.add(scope.key);
     // Each dead request is deleted (and reported) by the one transaction that still finds it, so with
     // several daemons sweeping each "expired" is published once.
-    const scan = await ctx.store.transact(scope.key, (tx) => ctx.expireScope(tx, scope, ctx.clock.now()), { durable: false });
-    ctx.noteScanned(scope, scan);
+    const scan = await ctx.store.transact(
+      scope.key,
+      async (tx) => {
+        const result = await ctx.expireScope(tx, scope, ctx.clock.now());
+        tx.afterCommit(() => ctx.noteScanned(scope, result));
+        return result;
+      },
+      { durable: false },
+    );
     removed += scan.expired.length;
   }
   return removed;
@@ -243,13 +250,13 @@ async function findLiveByCode(ctx: DmContext, tx: StoreTx, scope: Scope, code: s
             const still = await later.get("dmRequests", scope.key + senderId);
             if (still === undefined || still.code !== code || isLive(still, ctx.clock.now())) return undefined;
             ctx.expireOne(later, scope, senderId, still);
+            later.afterCommit(() => ctx.noteStored(scope, -1));
             return still;
           },
           { durable: false },
         )
         .then((expired) => {
           if (expired === undefined) return;
-          ctx.noteStored(scope, -1);
           ctx.logExpired(scope, senderId, expired);
         })
         .catch((err: unknown) => ctx.log.error("expiring a request after a miss failed", { cause: String(err) }));

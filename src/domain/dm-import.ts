@@ -196,18 +196,16 @@ export async function importState(ctx: DmContext, input: ImportInput, role: Audi
     }
     if (input.dryRun || ops.length === 0) return false;
     applyOps(tx, ops);
-    addedRequests = added;
+    // Keep the per-scope occupancy summaries in step (a replaced dead record leaves, the new one arrives).
+    tx.afterCommit(() => {
+      for (const a of added) {
+        if (a.replaced) ctx.noteStored(a.scope, -1);
+        ctx.noteStored(a.scope, +1, a.expiresAtMs);
+      }
+    });
     return true;
   };
-  let addedRequests: Array<{ scope: Scope; expiresAtMs: number; replaced: boolean }> = [];
-  const wrote = await withLocks(ctx, scopes, body);
-  if (wrote) {
-    // Keep the per-scope occupancy summaries in step (a replaced dead record leaves, the new one arrives).
-    for (const a of addedRequests) {
-      if (a.replaced) ctx.noteStored(a.scope, -1);
-      ctx.noteStored(a.scope, +1, a.expiresAtMs);
-    }
-  }
+  await withLocks(ctx, scopes, body);
   ctx.log.info("state imported", {
     source: input.source,
     senders: summary.sendersImported,

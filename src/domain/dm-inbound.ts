@@ -49,27 +49,17 @@ export async function checkInbound(ctx: DmContext, message: InboundMessage): Pro
     };
   }
   // Requests are reconstructible (the sender's next message makes one again): not synced.
-  const effects: Array<() => void> = [];
-  const verdict = await ctx.store.transact(
-    scope.key,
-    (tx) => {
-      effects.length = 0; // a retried attempt starts over
-      return pairingPath(ctx, tx, effects, scope, policy, senderId, meta);
-    },
-    { durable: false },
-  );
-  for (const effect of effects) effect();
-  return verdict;
+  return ctx.store.transact(scope.key, (tx) => pairingPath(ctx, tx, scope, policy, senderId, meta), { durable: false });
 }
 
 /**
  * The unknown-sender path in a transaction of the scope lock: reuse the live code, refuse when full,
- * or mint one. What must happen only after the commit (logs, in-memory summaries) goes to `effects`.
+ * or mint one. What must happen only after the commit (logs, in-memory summaries) goes to
+ * `tx.afterCommit`, which the embedded store runs before the scope lock is released.
  */
 async function pairingPath(
   ctx: DmContext,
   tx: StoreTx,
-  effects: Array<() => void>,
   scope: Scope,
   policy: AccountPolicy,
   senderId: string,
@@ -108,11 +98,11 @@ async function pairingPath(
   if (known !== undefined && known.stored >= ctx.maxPending && now < known.nextExpiryMs) pending = known.stored;
   else {
     const scan = await ctx.expireScope(tx, scope, now);
-    effects.push(() => ctx.noteScanned(scope, scan));
+    tx.afterCommit(() => ctx.noteScanned(scope, scan));
     pending = scan.live;
   }
   if (pending >= ctx.maxPending) {
-    return queueFull(ctx, effects, scope, base, `pairing queue full (${pending} pending for ${scope.channel}/${scope.accountId}); no code issued`, pending, ctx.maxPending);
+    return queueFull(ctx, tx, scope, base, `pairing queue full (${pending} pending for ${scope.channel}/${scope.accountId}); no code issued`, pending, ctx.maxPending);
   }
   // The global bound (dm.maxPendingTotal): count the live requests of every account from the expiry
   // index (at most maxPendingTotal keys), under one more lock (always taken after the scope's) so two
@@ -123,7 +113,7 @@ async function pairingPath(
   if (total >= ctx.maxPendingTotal) {
     return queueFull(
       ctx,
-      effects,
+      tx,
       scope,
       base,
       `pairing queue full (${total} pending in all channel accounts, dm.maxPendingTotal); no code issued`,
@@ -131,20 +121,20 @@ async function pairingPath(
       ctx.maxPendingTotal,
     );
   }
-  return createRequest(ctx, tx, effects, scope, senderId, meta, now);
+  return createRequest(ctx, tx, scope, senderId, meta, now);
 }
 
 /** Answers an unknown sender turned away by a full queue; counts and logs (rate-limited) after the commit. */
 function queueFull(
   ctx: DmContext,
-  effects: Array<() => void>,
+  tx: StoreTx,
   scope: Scope,
   base: { senderId: string; accountId: string },
   reason: string,
   pending: number,
   limit: number,
 ): InboundVerdict {
-  effects.push(() => countQueueFull(ctx, scope, reason, pending, limit));
+  tx.afterCommit(() => countQueueFull(ctx, scope, reason, pending, limit));
   return { ...base, decision: "pairing-required", pairingCode: "", replyText: "", codeExpiresAtMs: 0, reason };
 }
 
@@ -169,7 +159,6 @@ function countQueueFull(ctx: DmContext, scope: Scope, reason: string, pending: n
 async function createRequest(
   ctx: DmContext,
   tx: StoreTx,
-  effects: Array<() => void>,
   scope: Scope,
   senderId: string,
   meta: Record<string, string>,
@@ -189,7 +178,7 @@ async function createRequest(
   tx.put("dmCodes", scope.key + code, { senderId });
   tx.put("dmExpiry", expiryKey(record.expiresAtMs, scope, senderId), { channel: scope.channel, accountId: scope.accountId, senderId });
   ctx.publish(tx, { type: "requested", channel: scope.channel, accountId: scope.accountId, senderId, code, atMs: now, meta });
-  effects.push(() => {
+  tx.afterCommit(() => {
     ctx.noteStored(scope, +1, record.expiresAtMs);
     ctx.log.info("pairing request created", {
       channel: scope.channel,

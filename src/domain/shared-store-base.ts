@@ -118,6 +118,19 @@ export class TxWrites {
   /** collection -> key -> pending write. */
   readonly writes = new Map<SharedCollectionName, Map<string, PendingWrite>>();
   readonly events: Array<{ topic: string; event: unknown }> = [];
+  /** Callbacks to run after the commit (see StoreTx.afterCommit). */
+  readonly committed: Array<() => void> = [];
+
+  /** Runs the afterCommit callbacks (each once; a throw is swallowed: the commit stands). */
+  runCommitted(): void {
+    for (const fn of this.committed.splice(0)) {
+      try {
+        fn();
+      } catch {
+        // see StoreTx.afterCommit
+      }
+    }
+  }
 
   put(collection: SharedCollectionName, key: string, value: unknown, options: RecordOptions = {}): void {
     checkValue(value);
@@ -242,6 +255,7 @@ export function openTx(writes: TxWrites, committed: CommittedReads): { tx: Store
     put: (collection, key, value, options) => (guard(), writes.put(collection, key, value, options)),
     del: (collection, key) => (guard(), writes.del(collection, key)),
     publish: (topic, event) => (guard(), writes.publish(topic, event)),
+    afterCommit: (fn) => (guard(), void writes.committed.push(fn)),
     lock: async (lockKey) => {
       guard();
       checkLockKey(lockKey);

@@ -171,6 +171,12 @@ export interface StoreTx {
    * Throws InvalidArgumentError for an empty lockKey.
    */
   lock(lockKey: string): Promise<void>;
+  /**
+   * Runs `fn` once this transaction has committed, before its locks are released on the embedded
+   * store (so in-memory summaries kept under a lock stay in step with it); never after a failed or
+   * retried attempt. `fn` must not throw (a throw is swallowed: the commit stands).
+   */
+  afterCommit(fn: () => void): void;
 }
 
 /** One committed change-feed event. */

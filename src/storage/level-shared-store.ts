@@ -110,6 +110,7 @@ export class LevelSharedStore extends TransactSharedStore {
       const result = await fn(tx);
       end();
       await this.#commit(writes, options.durable ?? true);
+      writes.runCommitted();
       return result;
     } finally {
       end();

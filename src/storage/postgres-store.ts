@@ -131,6 +131,7 @@ export class PostgresStore extends TransactSharedStore {
         committing = true;
         await this.#commit(client, writes);
         await client.query("COMMIT");
+        writes.runCommitted();
         return result;
       } catch (err) {
         await client.query("ROLLBACK").catch((e: Error) => (broken = e));

@@ -235,6 +235,31 @@ function contract(kind: Kind): void {
       expect(await f.a.get("meta", "g")).to.equal(0);
     });
 
+    it("runs afterCommit callbacks once the transaction has committed, and never for one that failed", async () => {
+      const seen: string[] = [];
+      await f.a.transact("cb", async (tx) => {
+        tx.put("meta", "cb", 1);
+        tx.afterCommit(() => seen.push("after commit"));
+        seen.push("in fn");
+      });
+      expect(seen).to.deep.equal(["in fn", "after commit"]);
+      await f.a
+        .transact("cb", async (tx) => {
+          tx.afterCommit(() => seen.push("must not run"));
+          throw new Error("boom");
+        })
+        .catch(() => undefined);
+      // A callback that throws does not undo the commit.
+      await f.b.transact("cb", async (tx) => {
+        tx.put("meta", "cb", 2);
+        tx.afterCommit(() => {
+          throw new Error("ignored");
+        });
+      });
+      expect(seen).to.not.include("must not run");
+      expect(await f.a.get("meta", "cb")).to.equal(2);
+    });
+
     it("lets exactly one concurrent take get each record, across instances", async () => {
       await f.a.transact("n", async (tx) => {
         for (let i = 0; i < 20; i++) tx.put("meta", `nonce${i}`, { i }, { expiresAtMs: 10_000 + i });
