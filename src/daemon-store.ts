@@ -13,10 +13,18 @@ import { LevelSharedStore } from "./storage/level-shared-store";
 import { type LevelStore, StoreLockedError } from "./storage/level-store";
 import { levelStoreAdmin } from "./storage/level-store-admin";
 import { PostgresStore } from "./storage/postgres-store";
-import { bindMarkerToGateway, openStateStore, StoreDamagedError } from "./storage/state-store";
+import { bindMarkerToGateway, dbPath, openStateStore, StoreDamagedError } from "./storage/state-store";
+import { markerPath, readMarker } from "./storage/store-marker";
 import type { WriteFaults } from "./storage/write-faults";
 import { DaemonStartError } from "./daemon-errors";
 import { type ModeRule, secureStateFiles, UnsafeFileModeError } from "./state-files";
+
+/** Store meta key of the auto TLS private key when several daemons share a store (PEM; as secret as the gateway key). */
+export const NODE_TLS_KEY = "node_tls_key";
+/** Store meta key set while `pairgate store migrate` copies into a PostgreSQL store (daemons refuse it meanwhile). */
+export const MIGRATION_KEY = "migration_in_progress";
+/** Store meta key set once a PostgreSQL store was migrated away (it is stale: daemons refuse it). */
+export const MIGRATED_TO_KEY = "migrated_to";
 
 /** What {@link openDaemonStore} needs. */
 export interface DaemonStoreOptions {
@@ -79,6 +87,7 @@ export async function openDaemonStore(o: DaemonStoreOptions): Promise<DaemonStor
   }
 
   if (storage.kind === "postgres") return openPostgres(storage, home, clock, source);
+  await refuseMigrated(home, source);
 
   let opened: Awaited<ReturnType<typeof openStateStore>>;
   try {
@@ -124,6 +133,26 @@ export async function openDaemonStore(o: DaemonStoreOptions): Promise<DaemonStor
   };
 }
 
+/**
+ * Refuses to start on an embedded store that `pairgate store migrate` copied elsewhere (stale: serving
+ * it would resurrect what was revoked since) or is still copying into. Throws DaemonStartError.
+ */
+async function refuseMigrated(home: string, source: string): Promise<void> {
+  const marker = await readMarker(home).catch(() => undefined); // an unreadable marker is reported by openStateStore
+  const db = dbPath(home);
+  if (marker?.migratedTo !== undefined) {
+    throw new DaemonStartError(
+      `the store at ${db} was migrated to ${marker.migratedTo.target} on ${new Date(marker.migratedTo.atMs).toISOString()} and is stale (${markerPath(home)} says so). ` +
+        `Run the daemon on that store (set ${STORAGE_URL_ENV}, or "storage" in ${source}), or bring the data back here with \`pairgate store migrate --to level\` run with that store configured`,
+    );
+  }
+  if (marker?.migrationInProgress !== undefined) {
+    throw new DaemonStartError(
+      `the store at ${db} holds an unfinished copy from ${marker.migrationInProgress.from} (${markerPath(home)} says so): run \`pairgate store migrate --to level\` with that store configured again to finish it`,
+    );
+  }
+}
+
 /** `postgres://user:***@host:port/db`: a URL fit for messages (the password masked). */
 export function maskedUrl(url: string): string {
   return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*):[^@]*@/, "$1:***@");
@@ -140,6 +169,18 @@ async function openPostgres(storage: Extract<StorageChoice, { kind: "postgres" }
       `cannot open the PostgreSQL store ${maskedUrl(storage.url)} (from ${from}): ${(err as Error).message}; ` +
         "check that the server runs and the URL, user and password are right (psql with the same URL tells)",
       { cause: err },
+    );
+  }
+  const name = `the PostgreSQL store ${maskedUrl(storage.url)}${storage.tenant === "" ? "" : ` (tenant ${storage.tenant})`}`;
+  const moved = (await pg.get("meta", MIGRATED_TO_KEY).catch(() => undefined)) as { target: string; atMs: number } | undefined;
+  const unfinished = (await pg.get("meta", MIGRATION_KEY).catch(() => undefined)) as { from: string } | undefined;
+  if (moved !== undefined || unfinished !== undefined) {
+    await pg.close();
+    throw new DaemonStartError(
+      moved !== undefined
+        ? `${name} was migrated to ${moved.target} on ${new Date(moved.atMs).toISOString()} (\`pairgate store migrate\`) and is stale: ` +
+            `run the daemon on that store, or bring the data back with \`pairgate store migrate --to <url>\` from it`
+        : `${name} holds an unfinished copy from ${unfinished!.from}: run \`pairgate store migrate\` from that store again to finish it`,
     );
   }
   const status: StoreStatus = { writable: true };

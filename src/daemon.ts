@@ -25,7 +25,7 @@ import { ConnectionGuard } from "./transport/grpc/connection-guard";
 import { PeerLimits } from "./transport/grpc/peer-limits";
 import { addHealth, addReflection, createServer, SERVER_OPTIONS, stopServer } from "./transport/grpc/server";
 import { DaemonStartError } from "./daemon-errors";
-import { type DaemonStore, openDaemonStore, restartRequiredChanges } from "./daemon-store";
+import { type DaemonStore, NODE_TLS_KEY, openDaemonStore, restartRequiredChanges } from "./daemon-store";
 import { channelSet, listenUnix, resolveGroup } from "./daemon-sockets";
 import { streamCapInterceptor } from "./transport/grpc/stream-caps";
 import { strictService } from "./transport/grpc/strict-decode";
@@ -36,8 +36,6 @@ export { DaemonStartError } from "./daemon-errors";
 /** pairgate's version, reported by GetGatewayInfo and `pairgate --version`. */
 export const VERSION = "0.1.0";
 
-/** Store meta key of the auto TLS private key when several daemons share a store (PEM; as secret as the gateway key). */
-const NODE_TLS_KEY = "node_tls_key";
 
 /** Longest unix socket path the OS accepts (sun_path is 108 bytes including NUL on Linux). */
 const MAX_SOCKET_PATH = 107;

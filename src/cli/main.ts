@@ -15,6 +15,7 @@ import { registerPairingCommands } from "./commands/pairing";
 import { registerServeCommand } from "./commands/serve";
 import { registerServiceCommands } from "./commands/service";
 import { registerStatusCommand } from "./commands/status";
+import { registerStoreCommands } from "./commands/store";
 import { CLI_VERSION, registerVersionCommand } from "./commands/version";
 import { completionScript, type Shell, SHELLS } from "./completion";
 import { type CliContext, createContext, EXIT_USAGE, report } from "./context";
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerChannelsCommands(program, ctx);
   registerNodesCommands(program, ctx);
   registerDbCommands(program, ctx);
+  registerStoreCommands(program, ctx);
   registerAuditCommand(program, ctx);
   registerStatusCommand(program, ctx);
   registerDoctorCommand(program, ctx);

@@ -30,9 +30,13 @@ export interface PostgresStoreOptions {
   feedRetentionMs?: number;
   /** Connection timeout. @default 5000 */
   connectTimeoutMs?: number;
+  /** `application_name` of the sessions; daemons use the default, `store migrate` its own. @default "pairgate" */
+  applicationName?: string;
 }
 
 const PAGE = 256;
+/** The `application_name` of a daemon's sessions (how `store migrate` tells that daemons are connected). */
+export const DAEMON_APPLICATION_NAME = "pairgate";
 const MAX_ATTEMPTS = 8;
 const PRUNE_INTERVAL_MS = 60_000;
 
@@ -71,7 +75,7 @@ export class PostgresStore extends TransactSharedStore {
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
       // Enforced for every session of the pool at connection start (and checked below).
       options: "-c synchronous_commit=on",
-      application_name: "pairgate",
+      application_name: options.applicationName ?? DAEMON_APPLICATION_NAME,
     };
     const pool = new pg.Pool({ ...config, max: options.poolSize ?? 10 });
     // An idle client losing its connection must not crash the daemon; the pool drops it.
@@ -94,6 +98,21 @@ export class PostgresStore extends TransactSharedStore {
       if (store === undefined) await pool.end().catch(() => undefined);
       throw mapError(err);
     }
+  }
+
+  /**
+   * How many sessions of pairgate daemons (any tenant) are connected to this database now, from
+   * `pg_stat_activity`. Throws UnavailableError.
+   */
+  async daemonSessions(): Promise<number> {
+    this.#open();
+    return this.#call(async () => {
+      const { rows } = await this.#pool.query<{ n: string }>(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+        [DAEMON_APPLICATION_NAME],
+      );
+      return Number(rows[0]?.n ?? 0);
+    });
   }
 
   override async get<N extends SharedCollectionName>(collection: N, key: string): Promise<SharedCollectionTypes[N] | undefined> {

@@ -24,8 +24,15 @@ export interface StoreMarker {
   pendingCreate?: true;
   /** Set when pairgate found the store damaged; cleared only by repair, restore or reset. */
   damaged?: { detectedAtMs: number; problem: string };
+  /**
+   * Set by `pairgate store migrate` once this store was copied to another (PostgreSQL): this copy is
+   * stale from then on, so the daemon refuses to start on it; `store migrate --to level` replaces it.
+   */
+  migratedTo?: { target: string; atMs: number };
+  /** Set while `pairgate store migrate --to level` copies into this store; the daemon refuses it until done. */
+  migrationInProgress?: { from: string; startedAtMs: number };
   /** The last repair or restore, for the operator's information. */
-  lastRecovery?: { kind: "repair" | "restore" | "reset"; atMs: number; detail: string };
+  lastRecovery?: { kind: "repair" | "restore" | "reset" | "migrate"; atMs: number; detail: string };
 }
 
 /** Thrown when `store.json` exists but cannot be read as a marker. */
