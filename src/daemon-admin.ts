@@ -1,4 +1,5 @@
 import type { AuditLog } from "./domain/audit-log";
+import type { InstanceRecord } from "./domain/instance-registry";
 import type { Logger } from "./domain/logger";
 import type { SharedStore } from "./domain/shared-store";
 import type { DaemonStatusView } from "./transport/grpc/admin-handlers";
@@ -20,6 +21,9 @@ export interface DaemonFacts {
   tls: CertificateInfo | undefined;
   nodeInsecure: boolean;
   nodeAutoApproveLoopback: boolean;
+  configFingerprint: string;
+  /** The daemons of a shared store (undefined on the embedded store). */
+  instances: { list(): Promise<InstanceRecord[]>; self: string } | undefined;
 }
 
 /** Counts the entries of one collection (keys only matter). */
@@ -32,10 +36,11 @@ async function count(store: SharedStore, name: "nodes" | "nodeRequests" | "audit
 /** GetDaemonStatus's view: the facts plus node and audit counts read from the store. Throws UnavailableError. */
 export async function daemonStatusView(store: SharedStore, facts: DaemonFacts): Promise<DaemonStatusView> {
   const now = Date.now();
-  const [pendingNodes, pairedNodes, auditRecords] = await Promise.all([
+  const [pendingNodes, pairedNodes, auditRecords, instances] = await Promise.all([
     count(store, "nodeRequests", (r) => now < (r as { expiresAtMs: number }).expiresAtMs),
     count(store, "nodes"),
     count(store, "audit"),
+    facts.instances?.list() ?? [],
   ]);
   return {
     version: facts.version,
@@ -54,6 +59,19 @@ export async function daemonStatusView(store: SharedStore, facts: DaemonFacts): 
     pendingNodes,
     pairedNodes,
     auditRecords,
+    configFingerprint: facts.configFingerprint,
+    instances: instances.map((r) => ({
+      instanceId: r.instanceId,
+      host: r.host,
+      pid: r.pid,
+      version: r.version,
+      startedAtMs: r.startedAtMs,
+      heartbeatAtMs: r.heartbeatAtMs,
+      configFingerprint: r.configFingerprint,
+      nodeListenAddress: r.nodeListenAddress,
+      adapterAccounts: r.adapterScopes.map(([channel, accountId]) => `${channel}/${accountId}`),
+      thisDaemon: r.instanceId === facts.instances?.self,
+    })),
   };
 }
 

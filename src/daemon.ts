@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { setMaxListeners } from "node:events";
 import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -25,6 +26,8 @@ import { ConnectionGuard } from "./transport/grpc/connection-guard";
 import { PeerLimits } from "./transport/grpc/peer-limits";
 import { addHealth, addReflection, createServer, SERVER_OPTIONS, stopServer } from "./transport/grpc/server";
 import { DaemonStartError } from "./daemon-errors";
+import { configFingerprint } from "./config/fingerprint";
+import { InstanceRegistry } from "./domain/instance-registry";
 import { type DaemonStore, NODE_TLS_KEY, openDaemonStore, restartRequiredChanges } from "./daemon-store";
 import { channelSet, listenUnix, resolveGroup } from "./daemon-sockets";
 import { streamCapInterceptor } from "./transport/grpc/stream-caps";
@@ -144,6 +147,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let nodeSweeper: NodeJS.Timeout | undefined;
   let auditSweeper: AuditSweeper | undefined;
   let nodeTls: NodeTls | undefined;
+  let registry: InstanceRegistry | undefined;
   // Only sockets this daemon bound are removed at stop (never a file someone put at socketPath).
   const boundSockets: string[] = [];
   const cleanup = async (): Promise<void> => {
@@ -154,6 +158,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     auditSweeper?.stop();
     await Promise.all(servers.map((s) => stopServer(s, 5_000)));
     await guard.close();
+    await registry?.close();
     dmEngine?.close();
     nodeEngine?.close();
     await ds.close();
@@ -166,7 +171,27 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const startedAtMs = clock.now();
     const startedMono = clock.monotonic();
     const audit = new AuditLog(store, clock);
+    // Several daemons over one store record themselves in it (doctor compares them; approvals see
+    // adapters subscribed at the other daemons).
+    const instances = store.exclusive
+      ? undefined
+      : new InstanceRegistry({
+          store,
+          clock,
+          logger: log.child({ component: "instances" }),
+          self: () => ({
+            host: hostname(),
+            pid: process.pid,
+            version: VERSION,
+            startedAtMs,
+            configFingerprint: configFingerprint(current.config),
+            nodeListenAddress: nodeAddress,
+          }),
+          adapterScopes: () => dmEngine?.adapterScopes() ?? [],
+        });
+    registry = instances;
     const dm = new DmPairing({
+      ...(instances === undefined ? {} : { presence: instances }),
       store,
       clock,
       audit,
@@ -241,6 +266,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
             tls: tlsView?.current(),
             nodeInsecure: current.config.nodes.insecure,
             nodeAutoApproveLoopback: current.config.nodes.autoApproveLoopback,
+            configFingerprint: configFingerprint(current.config),
+            instances: instances === undefined ? undefined : { list: () => instances.list(), self: instances.instanceId },
           }),
       }),
     );
@@ -305,6 +332,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       });
     });
     nodeAddress = `${nodeListen.host.includes(":") ? `[${nodeListen.host}]` : nodeListen.host}:${nodePort}`;
+    await instances?.start();
 
     const startSweepers = (nodeMs: number, dmMs: number): void => {
       if (sweeper !== undefined) clearInterval(sweeper);
@@ -358,6 +386,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         startSweepers(next.config.nodes.sweepIntervalMs, next.config.dm.sweepIntervalMs);
       }
       current = next;
+      instances?.changed(); // its config fingerprint
       const recorded = audit.append({ action: "config.reload", role: "daemon", detail: restartOnly.length === 0 ? "applied" : `applied; restart needed for ${restartOnly.join(",")}` }, log);
       auditSweeper?.reconfigure(next.config.audit.maxAgeDays, next.config.audit.maxRecords, recorded);
       log.info("config reloaded", {

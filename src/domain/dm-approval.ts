@@ -93,9 +93,11 @@ export async function approve(
   ctx.log.info("pairing approved", { channel: scope.channel, account: scope.accountId, sender: senderId, code: maskCode(code) });
   let notifyStatus: NotifyStatus = "not-requested";
   if (notification !== undefined) {
-    // The notice went out on the change feed with the commit; this instance's adapters count here.
+    // The notice went out on the change feed with the commit: an adapter here or at another daemon
+    // sharing the store (its presence record) delivers it.
     const feed = ctx.feeds.get(scope.key);
-    notifyStatus = feed !== undefined && feed.size > 0 ? "queued" : "no-adapter";
+    const here = feed !== undefined && feed.size > 0;
+    notifyStatus = here || (ctx.presence !== undefined && (await ctx.presence.adapterElsewhere(scope.key))) ? "queued" : "no-adapter";
   }
   return {
     sender: approvedView(scope, senderId, allow),

@@ -53,6 +53,19 @@ export interface DmPairingOptions {
   approveMissDelays?: MissDelaySchedule;
   /** How a delayed miss waits. @default setTimeout */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Adapter presence across daemons sharing the store (src/domain/instance-registry.ts): told when
+   * adapters subscribe or leave here, asked whether another daemon has one. @default none (one daemon)
+   */
+  presence?: AdapterPresence;
+}
+
+/** Adapter presence at the other daemons of a shared store (implemented by InstanceRegistry). */
+export interface AdapterPresence {
+  /** This daemon's adapters changed (subscribed or left). Never throws. */
+  changed(): void;
+  /** True when another daemon has an adapter subscribed for `scopeKey`. Never throws. */
+  adapterElsewhere(scopeKey: string): Promise<boolean>;
 }
 
 /** Pending requests across all channel accounts (dm.maxPendingTotal). */
@@ -118,11 +131,21 @@ export class DmContext {
    * sharing the store would change what it counts).
    */
   readonly occupancy = new Map<string, { stored: number; nextExpiryMs: number }>();
+  /**
+   * Embedded store only: Unix ms before which the accounts together are known to hold
+   * `maxPendingTotal` live requests (the earliest live expiry seen by the last full global count), so
+   * the global "queue full" answer needs no scan. Any removal bumps {@link removals} and clears it.
+   */
+  globalFullUntilMs = 0;
+  /** Request removals since start (a global count taken before one must not be cached after it). */
+  removals = 0;
   /** Live notification feeds (adapter streams) per scope key. */
   readonly feeds = new Map<string, EventHub<Notification>>();
+  readonly presence: AdapterPresence | undefined;
 
   constructor(options: DmPairingOptions) {
     this.store = options.store;
+    this.presence = options.presence;
     this.clock = options.clock;
     this.log = options.logger;
     this.audit = options.audit ?? new AuditLog(options.store, options.clock);
@@ -176,6 +199,7 @@ export class DmContext {
     this.unpairedResponse = settings.unpairedResponse;
     this.replyTemplate = settings.replyTemplate;
     if (settings.maxPendingTotal !== undefined) this.maxPendingTotal = settings.maxPendingTotal;
+    this.globalFullUntilMs = 0;
   }
 
   /** Resolves a channel account. Throws InvalidArgumentError for an unknown channel or bad account id. */
@@ -238,6 +262,10 @@ export class DmContext {
    */
   noteStored(scope: Scope, delta: 1 | -1, expiresAtMs = Infinity): void {
     if (!this.store.exclusive) return;
+    if (delta < 0) {
+      this.removals++;
+      this.globalFullUntilMs = 0;
+    }
     const known = this.occupancy.get(scope.key);
     if (known === undefined) return;
     known.stored = Math.max(0, known.stored + delta);

@@ -107,9 +107,22 @@ async function pairingPath(
   // The global bound (dm.maxPendingTotal): count the live requests of every account from the expiry
   // index (at most maxPendingTotal keys), under one more lock (always taken after the scope's) so two
   // accounts cannot both take the last slot.
-  await tx.lock(GLOBAL_PENDING_LOCK);
   let total = 0;
-  for await (const _ of tx.entries("dmExpiry", { gte: ms16(now + 1), limit: ctx.maxPendingTotal })) total++;
+  if (now < ctx.globalFullUntilMs) total = ctx.maxPendingTotal; // proven full by an earlier count (embedded store)
+  else {
+    await tx.lock(GLOBAL_PENDING_LOCK);
+    const removals = ctx.removals;
+    let earliest = Infinity;
+    for await (const [key] of tx.entries("dmExpiry", { gte: ms16(now + 1), limit: ctx.maxPendingTotal })) {
+      if (total++ === 0) earliest = Number(key.slice(0, 16));
+    }
+    if (total >= ctx.maxPendingTotal && ctx.store.exclusive) {
+      // Every counted request stays live until the earliest expiry, unless one is removed first.
+      tx.afterCommit(() => {
+        if (ctx.removals === removals) ctx.globalFullUntilMs = earliest;
+      });
+    }
+  }
   if (total >= ctx.maxPendingTotal) {
     return queueFull(
       ctx,

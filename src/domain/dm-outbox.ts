@@ -41,8 +41,10 @@ export async function openNotificationFeed(
   replaying = false;
   for (const n of buffered) once(n);
   ctx.log.info("adapter subscribed", { channel: scope.channel, account: scope.accountId, adapters: hub.size });
+  ctx.presence?.changed();
   return () => {
     unsubscribe();
+    ctx.presence?.changed();
     ctx.log.info("adapter unsubscribed", { channel: scope.channel, account: scope.accountId, adapters: hub.size });
   };
 }

@@ -52,6 +52,11 @@ export class DmPairing {
     return this.#ctx.ready();
   }
 
+  /** Scope keys with an adapter subscribed at this daemon now (for the shared store's presence records). */
+  adapterScopes(): string[] {
+    return [...this.#ctx.feeds].filter(([, hub]) => hub.size > 0).map(([key]) => key);
+  }
+
   /** Stops following the change feed (daemon stop). */
   close(): void {
     this.#ctx.close();

@@ -183,7 +183,13 @@ export class LevelSharedStore extends TransactSharedStore {
     if (ticket !== undefined) this.#feed.settle(ticket, writes.events);
   }
 
-  async *#scan(collection: SharedCollectionName, range: KeyRange): AsyncIterable<[string, unknown]> {
+  #scan(collection: SharedCollectionName, range: KeyRange): AsyncIterable<[string, unknown]> {
+    // Untenanted (the daemon's case): the sublevel's own keys, without another generator per entry.
+    if (this.#prefix === "" && !this.#closed) return iterate(this.#sub(collection), range);
+    return this.#scanPrefixed(collection, range);
+  }
+
+  async *#scanPrefixed(collection: SharedCollectionName, range: KeyRange): AsyncIterable<[string, unknown]> {
     this.#open();
     const p = this.#prefix;
     const bounds: KeyRange = { limit: range.limit, reverse: range.reverse };

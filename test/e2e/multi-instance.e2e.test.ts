@@ -18,7 +18,7 @@ import {
 import { until } from "../helpers/child";
 import { followStream } from "../helpers/follow-stream";
 import { withPostgres } from "../helpers/postgres";
-import { nodeSeed, type SharedDaemon, type SharedDaemons, startSharedDaemons } from "../helpers/shared-daemons";
+import { nodeSeed, type SharedDaemon, type SharedDaemons, startSharedDaemon, startSharedDaemons } from "../helpers/shared-daemons";
 import type { TestNode } from "../helpers/test-node";
 import { CLI } from "./cli";
 
@@ -301,9 +301,15 @@ withPostgres("several daemons over one PostgreSQL (issue 12)", () => {
         return (st?.adaptersConnected ?? 0) >= 1 ? true : undefined;
       }, "the adapter's subscription at B", 5_000);
 
+      // A learns of B's adapter from B's record in the store.
+      await until(async () => {
+        const st = await a.operator.admin.getDaemonStatus();
+        return st.instances.some((i) => !i.thisDaemon && i.adapterAccounts.includes(`${CHANNEL}/default`)) ? true : undefined;
+      }, "B's adapter in B's record as A reads it", 5_000);
+
       const { pairingCode } = await b.adapter.dmAccess.checkInbound({ channel: CHANNEL, senderId: "404040" });
       const approved = await a.operator.dmPairing.approvePairingCode({ channel: CHANNEL, code: pairingCode, notify: true });
-      expect([NotifyStatus.NOTIFY_STATUS_QUEUED, NotifyStatus.NOTIFY_STATUS_NO_ADAPTER]).to.include(approved.notifyStatus);
+      expect(approved.notifyStatus, "an adapter at B counts for an approval at A").to.equal(NotifyStatus.NOTIFY_STATUS_QUEUED);
       expect(approved.notificationId).to.not.equal("");
       await until(() => (feed.items.length >= 1 ? true : undefined), "the notice at B's adapter", 5_000);
       expect(feed.items.map((n) => n.notification?.notificationId)).to.deep.equal([approved.notificationId]);
@@ -315,6 +321,37 @@ withPostgres("several daemons over one PostgreSQL (issue 12)", () => {
         expect(st?.undeliveredNotifications, `undelivered notices at ${d.name} after the ack at B`).to.equal(0);
       }
       await feed.cancel();
+      await until(async () => {
+        const st = await a.operator.admin.getDaemonStatus();
+        return st.instances.every((i) => i.adapterAccounts.length === 0) ? true : undefined;
+      }, "B's record to show its adapter gone", 5_000);
+      const second = await b.adapter.dmAccess.checkInbound({ channel: CHANNEL, senderId: "505050" });
+      const alone = await a.operator.dmPairing.approvePairingCode({ channel: CHANNEL, code: second.pairingCode, notify: true });
+      expect(alone.notifyStatus, "no adapter at any daemon").to.equal(NotifyStatus.NOTIFY_STATUS_NO_ADAPTER);
+    });
+
+    it("lists every daemon sharing the store, and doctor warns when one runs with a different config", async function () {
+      const [a, b] = await startAB();
+      const status = await a.operator.admin.getDaemonStatus();
+      expect(status.instances.map((i) => i.nodeListenAddress).sort()).to.deep.equal([a.nodeAddress, b.nodeAddress].sort());
+      expect(status.instances[0]?.thisDaemon).to.equal(true);
+      expect(new Set(status.instances.map((i) => i.configFingerprint))).to.have.property("size", 1);
+      const same = await a.cli(["doctor", "--json"]);
+      const findings = (JSON.parse(same.stdout) as { findings: { severity: string; check: string; message: string }[] }).findings;
+      expect(findings.filter((f) => f.check === "instances").map((f) => f.severity)).to.deep.equal(["ok"]);
+
+      const c = await startSharedDaemon("C", running!.url, { ...BASE_CONFIG, dm: { maxPending: 7 } });
+      try {
+        const cPid = (await c.operator.admin.getDaemonStatus()).pid;
+        const differs = await a.cli(["doctor", "--json"]);
+        const warn = (JSON.parse(differs.stdout) as { findings: { severity: string; check: string; message: string }[] }).findings.filter((f) => f.check === "instances");
+        expect(warn.map((f) => f.severity)).to.deep.equal(["warning"]);
+        expect(warn[0]?.message).to.include(`pid ${cPid}`);
+        expect(warn[0]?.message).to.include("different config");
+      } finally {
+        await c.stop();
+      }
+      await until(async () => ((await a.operator.admin.getDaemonStatus()).instances.length === 2 ? true : undefined), "C's record removed at its stop", 5_000);
     });
 
     it("emits exactly one expired event per request while both daemons sweep", async function () {

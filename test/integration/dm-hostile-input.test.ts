@@ -213,6 +213,12 @@ describe("DM gate under hostile input (issue 9, real daemon): limiter, Unicode, 
       expect(c.reason).to.match(/^pairing queue full \(2 pending in all channel accounts, dm.maxPendingTotal\)/);
       await t.client.dmPairing.rejectPairingRequest({ channel: "telegram", accountId: "a", code: a.pairingCode });
       expect((await t.client.dmAccess.checkInbound({ channel: "discord", accountId: "c", senderId: "1" })).pairingCode).to.have.length(8);
+      // Full again (answered from the cached count the second time); an approval frees a slot at once.
+      for (let i = 0; i < 2; i++) {
+        expect((await t.client.dmAccess.checkInbound({ channel: "telegram", accountId: "a", senderId: "2" })).pairingCode).to.equal("");
+      }
+      await t.client.dmPairing.approvePairingCode({ channel: "slack", accountId: "b", code: b.pairingCode });
+      expect((await t.client.dmAccess.checkInbound({ channel: "telegram", accountId: "a", senderId: "2" })).pairingCode).to.have.length(8);
     });
 
     it("caps SubscribeNotifications and WatchPairingEvents streams per connection", async () => {

@@ -38,6 +38,32 @@ export function registerDoctorCommand(program: Command, ctx: CliContext): void {
     );
 }
 
+/**
+ * Several daemons over one store: they should run one version with one config (fingerprint), or
+ * callers get different answers depending on the daemon they reach.
+ */
+export function instanceFindings(status: GetDaemonStatusResponse): Finding[] {
+  const all = status.instances;
+  if (all.length === 0) return [];
+  const name = (i: (typeof all)[number]): string => `${i.host} pid ${i.pid} (${i.nodeListenAddress})`;
+  const out: Finding[] = [];
+  const others = all.filter((i) => i.configFingerprint !== status.configFingerprint);
+  if (others.length > 0) {
+    out.push({
+      severity: "warning",
+      check: "instances",
+      message: `${others.length} of the ${all.length} daemons sharing this store run with a different config: ${others.map(name).join(", ")} (fingerprint ${others[0]!.configFingerprint.slice(0, 12)} vs ${status.configFingerprint.slice(0, 12)} here); their DM policies or limits differ`,
+      fix: "give every daemon the same config (only sockets, nodes.listen, TLS files, tlsNames, logLevel and storage may differ), then reload them (SIGHUP)",
+    });
+  }
+  const versions = new Set(all.map((i) => i.version));
+  if (versions.size > 1) {
+    out.push({ severity: "warning", check: "instances", message: `the daemons sharing this store run different versions: ${[...versions].join(", ")}`, fix: "upgrade every daemon to the same version" });
+  }
+  if (out.length === 0) out.push({ severity: "ok", check: "instances", message: `${all.length} daemon(s) share this store, with one version and one config`, fix: "" });
+  return out;
+}
+
 /** Every check, online (through the daemon) where it answers and offline otherwise. */
 async function runChecks(ctx: CliContext): Promise<Finding[]> {
   const { PairgateError } = loadClients();
@@ -60,6 +86,7 @@ async function runChecks(ctx: CliContext): Promise<Finding[]> {
     if (status.version !== CLI_VERSION) {
       findings.push({ severity: "warning", check: "version", message: `the CLI is ${CLI_VERSION} but the daemon is ${status.version}`, fix: "restart the daemon after upgrading (pairgate service install, or restart pairgate serve)" });
     }
+    findings.push(...instanceFindings(status));
     if (status.store?.writable === false) {
       findings.push({ severity: "error", check: "store", message: `the store is fenced (read-only) since ${new Date(status.store.fencedAtMs).toISOString()}: ${status.store.fenceCause}`, fix: "free disk space or fix the disk, then restart pairgate" });
     }

@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { AuditEntry, AuditLog } from "../../domain/audit-log";
 import type { DmPairing } from "../../domain/dm-pairing";
 import type { StoreAdmin } from "../../domain/store-admin";
-import type { AdminServiceServer, AuditRecord } from "../../gen/pairgate/v1/admin_service";
+import type { AdminServiceServer, AuditRecord, DaemonInstance } from "../../gen/pairgate/v1/admin_service";
 import { channelStatus } from "./dm-handlers";
 import { type HandlerEnv, serverStream, unary } from "./handler";
 import { shortText, validate } from "./validate";
@@ -25,6 +25,8 @@ export interface DaemonStatusView {
   pendingNodes: number;
   pairedNodes: number;
   auditRecords: number;
+  configFingerprint: string;
+  instances: DaemonInstance[];
 }
 
 /** What AdminService needs besides the store: the daemon's own view, the audit trail, the DM engine (imports). */

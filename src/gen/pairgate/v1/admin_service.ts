@@ -138,6 +138,42 @@ export interface GetDaemonStatusResponse {
   nodeInsecure: boolean;
   /** Node requests from loopback peers are approved without the owner (`nodes.autoApproveLoopback`). */
   nodeAutoApproveLoopback: boolean;
+  /**
+   * This daemon's config fingerprint: lowercase hex SHA-256 of its config without the keys that differ
+   * per daemon by design (sockets, log level, node listen address, TLS file paths, certificate names,
+   * storage). Daemons sharing one store should all report the same one (`pairgate doctor` compares).
+   */
+  configFingerprint: string;
+  /**
+   * Every live daemon serving this store, this one first, when several daemons share it (PostgreSQL);
+   * empty on the embedded store. Each daemon refreshes its entry every 10 s; entries not refreshed for
+   * 30 s are left out.
+   */
+  instances: DaemonInstance[];
+}
+
+/** One daemon serving a shared store, as it records itself in the store. */
+export interface DaemonInstance {
+  /** Random id of the daemon process (a new one at every start). */
+  instanceId: string;
+  /** Host name of the machine it runs on. */
+  host: string;
+  /** Its process id on that host. */
+  pid: number;
+  /** Its pairgate version. */
+  version: string;
+  /** When it started, in Unix milliseconds. */
+  startedAtMs: number;
+  /** When it last refreshed its entry, in Unix milliseconds. */
+  heartbeatAtMs: number;
+  /** Its config fingerprint (see GetDaemonStatusResponse.config_fingerprint). */
+  configFingerprint: string;
+  /** Its node listener's bound address. */
+  nodeListenAddress: string;
+  /** Channel accounts with an adapter subscribed at that daemon, each "channel/account". */
+  adapterAccounts: string[];
+  /** True for the daemon answering this call. */
+  thisDaemon: boolean;
 }
 
 /** ListAuditRecordsRequest filters and pages the audit trail. */
@@ -1087,6 +1123,8 @@ function createBaseGetDaemonStatusResponse(): GetDaemonStatusResponse {
     auditRecords: 0,
     nodeInsecure: false,
     nodeAutoApproveLoopback: false,
+    configFingerprint: "",
+    instances: [],
   };
 }
 
@@ -1145,6 +1183,12 @@ export const GetDaemonStatusResponse: MessageFns<GetDaemonStatusResponse> = {
     }
     if (message.nodeAutoApproveLoopback !== false) {
       writer.uint32(144).bool(message.nodeAutoApproveLoopback);
+    }
+    if (message.configFingerprint !== "") {
+      writer.uint32(154).string(message.configFingerprint);
+    }
+    for (const v of message.instances) {
+      DaemonInstance.encode(v!, writer.uint32(162).fork()).join();
     }
     return writer;
   },
@@ -1306,6 +1350,22 @@ export const GetDaemonStatusResponse: MessageFns<GetDaemonStatusResponse> = {
             message.nodeAutoApproveLoopback = reader.bool();
             continue;
           }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.configFingerprint = reader.string();
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.instances.push(DaemonInstance.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1392,6 +1452,14 @@ export const GetDaemonStatusResponse: MessageFns<GetDaemonStatusResponse> = {
         : isSet(object.node_auto_approve_loopback)
         ? globalThis.Boolean(object.node_auto_approve_loopback)
         : false,
+      configFingerprint: isSet(object.configFingerprint)
+        ? globalThis.String(object.configFingerprint)
+        : isSet(object.config_fingerprint)
+        ? globalThis.String(object.config_fingerprint)
+        : "",
+      instances: globalThis.Array.isArray(object?.instances)
+        ? object.instances.map((e: any) => DaemonInstance.fromJSON(e))
+        : [],
     };
   },
 
@@ -1451,6 +1519,12 @@ export const GetDaemonStatusResponse: MessageFns<GetDaemonStatusResponse> = {
     if (message.nodeAutoApproveLoopback !== false) {
       obj.nodeAutoApproveLoopback = message.nodeAutoApproveLoopback;
     }
+    if (message.configFingerprint !== "") {
+      obj.configFingerprint = message.configFingerprint;
+    }
+    if (message.instances?.length) {
+      obj.instances = message.instances.map((e) => DaemonInstance.toJSON(e));
+    }
     return obj;
   },
 
@@ -1479,6 +1553,260 @@ export const GetDaemonStatusResponse: MessageFns<GetDaemonStatusResponse> = {
     message.auditRecords = object.auditRecords ?? 0;
     message.nodeInsecure = object.nodeInsecure ?? false;
     message.nodeAutoApproveLoopback = object.nodeAutoApproveLoopback ?? false;
+    message.configFingerprint = object.configFingerprint ?? "";
+    message.instances = object.instances?.map((e) => DaemonInstance.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDaemonInstance(): DaemonInstance {
+  return {
+    instanceId: "",
+    host: "",
+    pid: 0,
+    version: "",
+    startedAtMs: 0,
+    heartbeatAtMs: 0,
+    configFingerprint: "",
+    nodeListenAddress: "",
+    adapterAccounts: [],
+    thisDaemon: false,
+  };
+}
+
+export const DaemonInstance: MessageFns<DaemonInstance> = {
+  encode(message: DaemonInstance, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.instanceId !== "") {
+      writer.uint32(10).string(message.instanceId);
+    }
+    if (message.host !== "") {
+      writer.uint32(18).string(message.host);
+    }
+    if (message.pid !== 0) {
+      writer.uint32(24).int64(message.pid);
+    }
+    if (message.version !== "") {
+      writer.uint32(34).string(message.version);
+    }
+    if (message.startedAtMs !== 0) {
+      writer.uint32(40).int64(message.startedAtMs);
+    }
+    if (message.heartbeatAtMs !== 0) {
+      writer.uint32(48).int64(message.heartbeatAtMs);
+    }
+    if (message.configFingerprint !== "") {
+      writer.uint32(58).string(message.configFingerprint);
+    }
+    if (message.nodeListenAddress !== "") {
+      writer.uint32(66).string(message.nodeListenAddress);
+    }
+    for (const v of message.adapterAccounts) {
+      writer.uint32(74).string(v!);
+    }
+    if (message.thisDaemon !== false) {
+      writer.uint32(80).bool(message.thisDaemon);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DaemonInstance {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDaemonInstance();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.instanceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pid = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.startedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.heartbeatAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.configFingerprint = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.nodeListenAddress = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.adapterAccounts.push(reader.string());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.thisDaemon = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DaemonInstance {
+    return {
+      instanceId: isSet(object.instanceId)
+        ? globalThis.String(object.instanceId)
+        : isSet(object.instance_id)
+        ? globalThis.String(object.instance_id)
+        : "",
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      pid: isSet(object.pid) ? globalThis.Number(object.pid) : 0,
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      startedAtMs: isSet(object.startedAtMs)
+        ? globalThis.Number(object.startedAtMs)
+        : isSet(object.started_at_ms)
+        ? globalThis.Number(object.started_at_ms)
+        : 0,
+      heartbeatAtMs: isSet(object.heartbeatAtMs)
+        ? globalThis.Number(object.heartbeatAtMs)
+        : isSet(object.heartbeat_at_ms)
+        ? globalThis.Number(object.heartbeat_at_ms)
+        : 0,
+      configFingerprint: isSet(object.configFingerprint)
+        ? globalThis.String(object.configFingerprint)
+        : isSet(object.config_fingerprint)
+        ? globalThis.String(object.config_fingerprint)
+        : "",
+      nodeListenAddress: isSet(object.nodeListenAddress)
+        ? globalThis.String(object.nodeListenAddress)
+        : isSet(object.node_listen_address)
+        ? globalThis.String(object.node_listen_address)
+        : "",
+      adapterAccounts: globalThis.Array.isArray(object?.adapterAccounts)
+        ? object.adapterAccounts.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.adapter_accounts)
+        ? object.adapter_accounts.map((e: any) => globalThis.String(e))
+        : [],
+      thisDaemon: isSet(object.thisDaemon)
+        ? globalThis.Boolean(object.thisDaemon)
+        : isSet(object.this_daemon)
+        ? globalThis.Boolean(object.this_daemon)
+        : false,
+    };
+  },
+
+  toJSON(message: DaemonInstance): unknown {
+    const obj: any = {};
+    if (message.instanceId !== "") {
+      obj.instanceId = message.instanceId;
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.pid !== 0) {
+      obj.pid = Math.round(message.pid);
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.startedAtMs !== 0) {
+      obj.startedAtMs = Math.round(message.startedAtMs);
+    }
+    if (message.heartbeatAtMs !== 0) {
+      obj.heartbeatAtMs = Math.round(message.heartbeatAtMs);
+    }
+    if (message.configFingerprint !== "") {
+      obj.configFingerprint = message.configFingerprint;
+    }
+    if (message.nodeListenAddress !== "") {
+      obj.nodeListenAddress = message.nodeListenAddress;
+    }
+    if (message.adapterAccounts?.length) {
+      obj.adapterAccounts = message.adapterAccounts;
+    }
+    if (message.thisDaemon !== false) {
+      obj.thisDaemon = message.thisDaemon;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DaemonInstance>, I>>(base?: I): DaemonInstance {
+    return DaemonInstance.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DaemonInstance>, I>>(object: I): DaemonInstance {
+    const message = createBaseDaemonInstance();
+    message.instanceId = object.instanceId ?? "";
+    message.host = object.host ?? "";
+    message.pid = object.pid ?? 0;
+    message.version = object.version ?? "";
+    message.startedAtMs = object.startedAtMs ?? 0;
+    message.heartbeatAtMs = object.heartbeatAtMs ?? 0;
+    message.configFingerprint = object.configFingerprint ?? "";
+    message.nodeListenAddress = object.nodeListenAddress ?? "";
+    message.adapterAccounts = object.adapterAccounts?.map((e) => e) || [];
+    message.thisDaemon = object.thisDaemon ?? false;
     return message;
   },
 };
