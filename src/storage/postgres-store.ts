@@ -35,6 +35,12 @@ export interface PostgresStoreOptions {
 }
 
 const PAGE = 256;
+/** True when a transaction deletes something. */
+function hasDeletes(writes: TxWrites): boolean {
+  for (const byKey of writes.writes.values()) for (const write of byKey.values()) if (write === null) return true;
+  return false;
+}
+
 /** The `application_name` of a daemon's sessions (how `store migrate` tells that daemons are connected). */
 export const DAEMON_APPLICATION_NAME = "pairgate";
 const MAX_ATTEMPTS = 8;
@@ -135,25 +141,39 @@ export class PostgresStore extends TransactSharedStore {
       const client = await this.#call(() => connect(this.#pool));
       let broken: Error | undefined;
       let committing = false;
+      const lockId = advisoryLockId("lock", this.tenant, lockKey);
+      // BEGIN (with the lock) is sent with the first read or lock of `fn`. A transaction that only
+      // puts, without deletes or events, is then committed as ONE statement that takes the lock first
+      // (see #commit): one round trip instead of three (nonces, sessions, instance records). Deletes
+      // need the BEGIN path: a statement's snapshot predates its lock wait, so a DELETE in it would
+      // miss a row the lock's previous holder inserted (INSERT … ON CONFLICT sees the latest row).
+      let begun: Promise<void> | undefined;
+      const begin = (): Promise<void> =>
+        (begun ??= client.query(`BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_advisory_xact_lock(${lockId})`).then(() => undefined));
       try {
-        await client.query(`BEGIN; SET LOCAL synchronous_commit = on; SELECT pg_advisory_xact_lock(${advisoryLockId("lock", this.tenant, lockKey)})`);
         const writes = new TxWrites();
         const { tx, end } = openTx(writes, {
-          getRecord: (collection, key) => readRecord(client, this.tenant, collection, key),
-          scan: (collection, range) => this.#scan(client, collection, range),
+          getRecord: async (collection, key) => (await begin(), readRecord(client, this.tenant, collection, key)),
+          scan: (collection, range) => this.#scanAfter(begin(), client, collection, range),
           lock: async (key) => {
+            await begin();
             await client.query(`SELECT pg_advisory_xact_lock(${advisoryLockId("lock", this.tenant, key)})`);
           },
         });
         const result = await fn(tx);
         end();
         committing = true;
-        await this.#commit(client, writes);
-        await client.query("COMMIT");
+        if (begun === undefined && writes.events.length === 0 && !hasDeletes(writes)) {
+          await this.#commit(client, writes, lockId);
+        } else {
+          await begin();
+          await this.#commit(client, writes);
+          await client.query("COMMIT");
+        }
         writes.runCommitted();
         return result;
       } catch (err) {
-        await client.query("ROLLBACK").catch((e: Error) => (broken = e));
+        if (begun !== undefined) await client.query("ROLLBACK").catch((e: Error) => (broken = e));
         if (isRetryable(err) && attempt < MAX_ATTEMPTS) {
           await sleep(Math.random() * 5 * attempt);
           continue;
@@ -226,7 +246,19 @@ export class PostgresStore extends TransactSharedStore {
   }
 
   /** Sends the buffered writes and events in one statement (after taking the topics' feed locks). */
-  async #commit(client: PoolClient, writes: TxWrites): Promise<void> {
+  /**
+   * Sends the writes and events of a transaction as one statement. With `lockId` (no BEGIN was sent:
+   * a write-only transaction without events) the statement is the whole transaction: it takes the
+   * advisory lock before any row changes (every write waits on the lock CTE), and commits alone.
+   */
+  async #commit(client: PoolClient, writes: TxWrites, lockId?: string): Promise<void> {
+    if (lockId !== undefined) {
+      if (writes.empty) {
+        await client.query(`SELECT pg_advisory_xact_lock(${lockId})`); // still a barrier for the lock's other holders
+        return;
+      }
+      return this.#writeOnly(client, writes, lockId);
+    }
     if (writes.empty) return;
     const delColl: string[] = [];
     const delKey: Buffer[] = [];
@@ -278,6 +310,36 @@ export class PostgresStore extends TransactSharedStore {
         topics,
       ],
     });
+  }
+
+  /** The puts of a put-only transaction as one autocommit statement that holds `lockId` first. */
+  async #writeOnly(client: PoolClient, writes: TxWrites, lockId: string): Promise<void> {
+    const put: { coll: string[]; key: Buffer[]; value: string[]; expiry: Array<number | null> } = { coll: [], key: [], value: [], expiry: [] };
+    for (const [collection, byKey] of writes.writes) {
+      for (const [key, write] of byKey) {
+        if (write === null) throw new Error("unreachable: put-only transaction with a delete");
+        put.coll.push(collection);
+        put.key.push(keyBytes(key));
+        put.value.push(JSON.stringify(write.value));
+        put.expiry.push(write.expiresAtMs ?? null);
+      }
+    }
+    await client.query({
+      name: "commit_put_only",
+      // The insert reads `l`, so no row is written before the lock is held.
+      text: `WITH l AS (SELECT pg_advisory_xact_lock($6::bigint) AS locked)
+             INSERT INTO pairgate_kv (tenant, coll, key, value, expires_at)
+             SELECT $1, x.coll, x.key, x.value, x.expires_at
+             FROM unnest($2::text[], $3::bytea[], $4::jsonb[], $5::bigint[]) AS x(coll, key, value, expires_at), l
+             ON CONFLICT (tenant, coll, key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`,
+      values: [this.tenant, put.coll, put.key, put.value, put.expiry, lockId],
+    });
+  }
+
+  /** {@link #scan} once `ready` (the transaction's BEGIN) has resolved. */
+  async *#scanAfter(ready: Promise<void>, client: PoolClient, collection: SharedCollectionName, range: KeyRange): AsyncIterable<[string, unknown]> {
+    await ready;
+    yield* this.#scan(client, collection, range);
   }
 
   /** Iterates a key range in pages (keyset pagination), on the pool or inside a transaction. */

@@ -288,6 +288,31 @@ function contract(kind: Kind): void {
       expect((await taken)?.value).to.deep.equal({ v: 2 });
     });
 
+    it("makes a transaction that only writes wait for the lock's holder, whose later write it then replaces", async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const holder = f.a.transact("w", async (t) => {
+        await t.get("meta", "w"); // a reading transaction: holds "w" from here on
+        await gate;
+        t.put("meta", "w", "holder");
+        t.put("meta", "w-del", "holder");
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      let writerDone = false;
+      const writer = f.b
+        .transact("w", async (t) => {
+          t.put("meta", "w", "writer");
+          t.del("meta", "w-del");
+        })
+        .then(() => (writerDone = true));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(writerDone, "the write-only transaction waited for the lock").to.equal(false);
+      release();
+      await Promise.all([holder, writer]);
+      expect(await f.a.get("meta", "w")).to.equal("writer");
+      expect(await f.a.get("meta", "w-del"), "the row the holder inserted is deleted").to.equal(undefined);
+    });
+
     it("creates with putIfAbsent exactly once under concurrency and returns the stored value to everyone", async () => {
       const results = await Promise.all([...Array(10).keys()].map((i) => (i % 2 === 0 ? f.a : f.b).putIfAbsent("meta", "gateway_identity", { who: i })));
       const created = results.filter((r) => r.created);
