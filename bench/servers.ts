@@ -83,9 +83,14 @@ export async function startEcho(socketPath: string): Promise<RunningServer & { t
   return { child, pid: child.pid!, startMs: performance.now() - t0, tcpPort };
 }
 
-/** Extra `node` flags for the daemon process only (BENCH_DAEMON_NODE_FLAGS, space separated), e.g. V8 heap limits. */
-export function daemonNodeFlags(): string[] {
-  return (process.env.BENCH_DAEMON_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f !== "");
+/**
+ * Extra `node` flags of the daemon process (BENCH_DAEMON_NODE_FLAGS, space separated), e.g. V8 heap
+ * limits. A `--baseline-cli` daemon gets BENCH_BASELINE_NODE_FLAGS instead when that is set ("-" for
+ * none), so one build can be compared with itself under other flags in the same rounds.
+ */
+export function daemonNodeFlags(baseline = false): string[] {
+  const set = (baseline ? process.env.BENCH_BASELINE_NODE_FLAGS : undefined) ?? process.env.BENCH_DAEMON_NODE_FLAGS ?? "";
+  return set.split(/\s+/).filter((f) => f !== "" && f !== "-");
 }
 
 export async function startPairgate(
@@ -117,7 +122,7 @@ export async function startPairgate(
   const logFd = openSync(join(home, "daemon.log"), "a");
   const t0 = performance.now();
   const child = track(
-    spawn(process.execPath, [...daemonNodeFlags(), ...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]), baselineCli ?? CLI, "serve", "--config", configPath], {
+    spawn(process.execPath, [...daemonNodeFlags(baselineCli !== undefined), ...(profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]), baselineCli ?? CLI, "serve", "--config", configPath], {
       env: { ...process.env, PAIRGATE_HOME: home, ...(storageUrl === undefined ? {} : { PAIRGATE_STORAGE_URL: storageUrl }) },
       stdio: ["ignore", logFd, logFd],
     }),
