@@ -336,6 +336,9 @@ withPostgres("several daemons over one PostgreSQL (issue 12)", () => {
       expect(status.instances.map((i) => i.nodeListenAddress).sort()).to.deep.equal([a.nodeAddress, b.nodeAddress].sort());
       expect(status.instances[0]?.thisDaemon).to.equal(true);
       expect(new Set(status.instances.map((i) => i.configFingerprint))).to.have.property("size", 1);
+      const human = await a.cli(["status"]);
+      expect(human.stdout).to.include("daemons:         2 share this store");
+      expect(human.stdout).to.include(`pid ${(await b.operator.admin.getDaemonStatus()).pid}, nodes on ${b.nodeAddress}`);
       const same = await a.cli(["doctor", "--json"]);
       const findings = (JSON.parse(same.stdout) as { findings: { severity: string; check: string; message: string }[] }).findings;
       expect(findings.filter((f) => f.check === "instances").map((f) => f.severity)).to.deep.equal(["ok"]);

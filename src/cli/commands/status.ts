@@ -61,8 +61,17 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
         );
         ctx.out.line(`  nodes:           ${s.pairedNodes} paired, ${s.pendingNodes} pending`);
         ctx.out.line(`  audit:           ${s.auditRecords} records (pairgate audit)`);
+        if (s.instances.length > 0) {
+          // Several daemons over one PostgreSQL store: each as it last recorded itself there.
+          const differing = s.instances.filter((i) => i.configFingerprint !== s.configFingerprint).length;
+          ctx.out.line(`  daemons:         ${s.instances.length} share this store${differing === 0 ? "" : `, ${differing} with a different config (pairgate doctor)`}`);
+          for (const i of s.instances) {
+            const adapters = i.adapterAccounts.length === 0 ? "no adapters" : `adapters for ${i.adapterAccounts.join(", ")}`;
+            ctx.out.line(`                   ${i.thisDaemon ? "* " : "  "}${i.host} pid ${i.pid}, nodes on ${i.nodeListenAddress}, ${i.version}, up since ${isoTime(i.startedAtMs)}, ${adapters}`);
+          }
+        }
         ctx.out.line("");
-      
+
         ctx.out.table(
           ["Channel", "Account", "Policy", "Pending", "Allowed", "Adapters"],
           s.channels.map((c) => [
