@@ -3,6 +3,7 @@ import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { StorageChoice } from "./config/storage";
 import { GATEWAY_IDENTITY_KEY, gatewayIdentityOf } from "./domain/gateway-identity";
+import { INSTANCE_KEY_PREFIX } from "./domain/instance-registry";
 import type { SharedCollectionName, SharedStore } from "./domain/shared-store";
 import type { CollectionName } from "./domain/store";
 import { checkStoreIntegrity, type IntegrityProblem } from "./domain/store-integrity";
@@ -72,7 +73,7 @@ export interface MigrateResult {
 
 /** Durable collections copied, in this order; `meta` is copied key by key (see {@link copyMeta}). */
 const COLLECTIONS = Object.keys(SUBLEVELS) as CollectionName[];
-/** Meta keys that belong to one store and never travel. */
+/** Meta keys that belong to one store and never travel (besides the instance records of its daemons). */
 const LOCAL_META = new Set([SCHEMA_VERSION_KEY, MIGRATION_KEY, MIGRATED_TO_KEY, NODE_TLS_KEY]);
 const BATCH = 500;
 const LOCK = "\u0001store-migrate";
@@ -358,7 +359,9 @@ async function clearAll(store: SharedStore): Promise<number> {
 
 /** The meta entries that travel with the store (the gateway identity among them). */
 async function* copiedMeta(store: SharedStore): AsyncIterable<[string, unknown]> {
-  for await (const [key, value] of store.entries("meta", {})) if (!LOCAL_META.has(key)) yield [key, value];
+  for await (const [key, value] of store.entries("meta", {})) {
+    if (!LOCAL_META.has(key) && !key.startsWith(INSTANCE_KEY_PREFIX)) yield [key, value];
+  }
 }
 
 function entriesOf(store: SharedStore, name: CollectionName | "meta"): AsyncIterable<[string, unknown]> {

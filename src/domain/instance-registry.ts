@@ -22,7 +22,9 @@ export interface InstanceRecord {
 
 /** How often a daemon refreshes its record; a record not refreshed for 3 intervals is dead. */
 export const INSTANCE_HEARTBEAT_MS = 10_000;
-const PREFIX = "instance\u0000";
+/** Meta key prefix of the instance records (they belong to one store's live daemons and never travel). */
+export const INSTANCE_KEY_PREFIX = "instance\u0000";
+const PREFIX = INSTANCE_KEY_PREFIX;
 const END = "instance\u0001";
 
 /**

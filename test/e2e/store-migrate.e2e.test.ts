@@ -7,6 +7,8 @@ import { bulkLoad } from "../../bench/bulk-load";
 import { STORAGE_URL_ENV } from "../../src/config/storage";
 import { MIGRATION_KEY, NODE_TLS_KEY } from "../../src/daemon-store";
 import { GATEWAY_IDENTITY_KEY, gatewayIdentityOf } from "../../src/domain/gateway-identity";
+import { INSTANCE_KEY_PREFIX } from "../../src/domain/instance-registry";
+import { LevelStore } from "../../src/storage/level-store";
 import { PostgresStore } from "../../src/storage/postgres-store";
 import { until } from "../helpers/child";
 import { freshDatabase, withPostgres } from "../helpers/postgres";
@@ -141,7 +143,14 @@ withPostgres("pairgate store migrate (built CLI, real PostgreSQL)", () => {
       await d.operator.dmPairing.revokeAllowedSender({ channel: CHANNEL, senderId: "1001" });
       await d.stop();
 
-      // 4. Back to the embedded store: the stale database is moved aside, PostgreSQL's state comes home.
+      // 4. Back to the embedded store: the stale database is moved aside, PostgreSQL's state comes home
+      // (but not the record a SIGKILLed daemon would leave behind in the store).
+      const before = await inspect(url);
+      try {
+        await before.transact("t", async (tx) => tx.put("meta", `${INSTANCE_KEY_PREFIX}dead`, { instanceId: "dead" }, { expiresAtMs: Date.now() + 30_000 }));
+      } finally {
+        await before.close();
+      }
       const back = await migrate(["--to", "level"], pgEnv);
       expect(back.code, back.stderr).to.equal(0);
       expect(back.stdout).to.include("verified every one");
@@ -150,6 +159,15 @@ withPostgres("pairgate store migrate (built CLI, real PostgreSQL)", () => {
       const pgStale = await refusal(home, pgEnv);
       expect(pgStale).to.include("was migrated to the embedded store");
       expect(readFileSync(join(home, "node-tls", "key.pem"), "utf8")).to.equal(tlsKey);
+      const level = await LevelStore.open(join(home, "db"), { createIfMissing: false });
+      try {
+        const metaKeys: string[] = [];
+        for await (const [key] of level.rawEntries()) if (key.startsWith("!meta!")) metaKeys.push(key.slice("!meta!".length));
+        expect(metaKeys).to.include(GATEWAY_IDENTITY_KEY);
+        expect(metaKeys.filter((k) => k.startsWith(INSTANCE_KEY_PREFIX)), "instance records stay behind").to.deep.equal([]);
+      } finally {
+        await level.close();
+      }
 
       d = await start(home);
       try {
