@@ -14,7 +14,7 @@ import { type LevelStore, StoreLockedError } from "./storage/level-store";
 import { levelStoreAdmin } from "./storage/level-store-admin";
 import { PostgresStore } from "./storage/postgres-store";
 import { bindMarkerToGateway, dbPath, openStateStore, StoreDamagedError } from "./storage/state-store";
-import { markerPath, readMarker } from "./storage/store-marker";
+import { markerPath, readMarker, type StoreMarker } from "./storage/store-marker";
 import type { WriteFaults } from "./storage/write-faults";
 import { DaemonStartError } from "./daemon-errors";
 import { type ModeRule, secureStateFiles, UnsafeFileModeError } from "./state-files";
@@ -87,7 +87,9 @@ export async function openDaemonStore(o: DaemonStoreOptions): Promise<DaemonStor
   }
 
   if (storage.kind === "postgres") return openPostgres(storage, home, clock, source);
-  await refuseMigrated(home, source);
+  // An unreadable marker is reported by openStateStore below.
+  const migrated = embeddedMigrationRefusal(await readMarker(home).catch(() => undefined), home, source);
+  if (migrated !== undefined) throw new DaemonStartError(migrated);
 
   let opened: Awaited<ReturnType<typeof openStateStore>>;
   try {
@@ -134,23 +136,41 @@ export async function openDaemonStore(o: DaemonStoreOptions): Promise<DaemonStor
 }
 
 /**
- * Refuses to start on an embedded store that `pairgate store migrate` copied elsewhere (stale: serving
- * it would resurrect what was revoked since) or is still copying into. Throws DaemonStartError.
+ * Why no daemon may serve the embedded store of `home` after `pairgate store migrate` (its marker says
+ * the store was copied elsewhere, so it is stale and serving it would resurrect what was revoked since,
+ * or that a copy into it has not finished), or undefined. Also refuses it as a migration's source.
  */
-async function refuseMigrated(home: string, source: string): Promise<void> {
-  const marker = await readMarker(home).catch(() => undefined); // an unreadable marker is reported by openStateStore
+export function embeddedMigrationRefusal(marker: StoreMarker | undefined, home: string, source: string): string | undefined {
   const db = dbPath(home);
   if (marker?.migratedTo !== undefined) {
-    throw new DaemonStartError(
+    return (
       `the store at ${db} was migrated to ${marker.migratedTo.target} on ${new Date(marker.migratedTo.atMs).toISOString()} and is stale (${markerPath(home)} says so). ` +
-        `Run the daemon on that store (set ${STORAGE_URL_ENV}, or "storage" in ${source}), or bring the data back here with \`pairgate store migrate --to level\` run with that store configured`,
+      `Run the daemon on that store (set ${STORAGE_URL_ENV}, or "storage" in ${source}), or bring the data back here with \`pairgate store migrate --to level\` run with that store configured`
     );
   }
   if (marker?.migrationInProgress !== undefined) {
-    throw new DaemonStartError(
-      `the store at ${db} holds an unfinished copy from ${marker.migrationInProgress.from} (${markerPath(home)} says so): run \`pairgate store migrate --to level\` with that store configured again to finish it`,
+    return `the store at ${db} holds an unfinished copy from ${marker.migrationInProgress.from} (${markerPath(home)} says so): run \`pairgate store migrate --to level\` with that store configured again to finish it`;
+  }
+  return undefined;
+}
+
+/** The same for a PostgreSQL store (`name` as messages call it), from its meta records. Throws UnavailableError. */
+export async function sharedMigrationRefusal(store: SharedStore, name: string): Promise<string | undefined> {
+  const moved = (await store.get("meta", MIGRATED_TO_KEY)) as { target: string; atMs: number } | undefined;
+  if (moved !== undefined) {
+    return (
+      `${name} was migrated to ${moved.target} on ${new Date(moved.atMs).toISOString()} (\`pairgate store migrate\`) and is stale: ` +
+      "run the daemon on that store, or bring the data back with `pairgate store migrate --to <url>` run with that store configured"
     );
   }
+  const unfinished = (await store.get("meta", MIGRATION_KEY)) as { from: string } | undefined;
+  if (unfinished !== undefined) return `${name} holds an unfinished copy from ${unfinished.from}: run \`pairgate store migrate\` from that store again to finish it`;
+  return undefined;
+}
+
+/** The PostgreSQL store as messages name it (the password masked). */
+export function postgresStoreName(storage: { url: string; tenant: string }): string {
+  return `PostgreSQL ${maskedUrl(storage.url)}${storage.tenant === "" ? "" : ` (tenant ${storage.tenant})`}`;
 }
 
 /** `postgres://user:***@host:port/db`: a URL fit for messages (the password masked). */
@@ -171,17 +191,16 @@ async function openPostgres(storage: Extract<StorageChoice, { kind: "postgres" }
       { cause: err },
     );
   }
-  const name = `the PostgreSQL store ${maskedUrl(storage.url)}${storage.tenant === "" ? "" : ` (tenant ${storage.tenant})`}`;
-  const moved = (await pg.get("meta", MIGRATED_TO_KEY).catch(() => undefined)) as { target: string; atMs: number } | undefined;
-  const unfinished = (await pg.get("meta", MIGRATION_KEY).catch(() => undefined)) as { from: string } | undefined;
-  if (moved !== undefined || unfinished !== undefined) {
+  let refusal: string | undefined;
+  try {
+    refusal = await sharedMigrationRefusal(pg, postgresStoreName(storage));
+  } catch (err) {
     await pg.close();
-    throw new DaemonStartError(
-      moved !== undefined
-        ? `${name} was migrated to ${moved.target} on ${new Date(moved.atMs).toISOString()} (\`pairgate store migrate\`) and is stale: ` +
-            `run the daemon on that store, or bring the data back with \`pairgate store migrate --to <url>\` from it`
-        : `${name} holds an unfinished copy from ${unfinished!.from}: run \`pairgate store migrate\` from that store again to finish it`,
-    );
+    throw new DaemonStartError(`cannot read the PostgreSQL store ${maskedUrl(storage.url)}: ${(err as Error).message}`, { cause: err });
+  }
+  if (refusal !== undefined) {
+    await pg.close();
+    throw new DaemonStartError(refusal);
   }
   const status: StoreStatus = { writable: true };
   return {

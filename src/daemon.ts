@@ -169,6 +169,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   let nodeAddress = config.nodes.listen;
   try {
     let current = loaded;
+    let fingerprint = configFingerprint(loaded.config); // of `current`, for status and the instance record
     const startedAtMs = clock.now();
     const startedMono = clock.monotonic();
     const audit = new AuditLog(store, clock);
@@ -185,7 +186,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
             pid: process.pid,
             version: VERSION,
             startedAtMs,
-            configFingerprint: configFingerprint(current.config),
+            configFingerprint: fingerprint,
             nodeListenAddress: nodeAddress,
           }),
           adapterScopes: () => dmEngine?.adapterScopes() ?? [],
@@ -267,7 +268,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
             tls: tlsView?.current(),
             nodeInsecure: current.config.nodes.insecure,
             nodeAutoApproveLoopback: current.config.nodes.autoApproveLoopback,
-            configFingerprint: configFingerprint(current.config),
+            configFingerprint: fingerprint,
             instances: instances === undefined ? undefined : { list: () => instances.list(), self: instances.instanceId },
           }),
       }),
@@ -387,6 +388,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         startSweepers(next.config.nodes.sweepIntervalMs, next.config.dm.sweepIntervalMs);
       }
       current = next;
+      fingerprint = configFingerprint(next.config);
       instances?.changed(); // its config fingerprint
       const recorded = audit.append({ action: "config.reload", role: "daemon", detail: restartOnly.length === 0 ? "applied" : `applied; restart needed for ${restartOnly.join(",")}` }, log);
       auditSweeper?.reconfigure(next.config.audit.maxAgeDays, next.config.audit.maxRecords, recorded);

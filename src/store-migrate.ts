@@ -2,12 +2,21 @@ import { existsSync, readdirSync } from "node:fs";
 import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { StorageChoice } from "./config/storage";
+import { canonicalJson } from "./domain/canonical-json";
 import { GATEWAY_IDENTITY_KEY, gatewayIdentityOf } from "./domain/gateway-identity";
 import { INSTANCE_KEY_PREFIX } from "./domain/instance-registry";
 import type { SharedCollectionName, SharedStore } from "./domain/shared-store";
 import type { CollectionName } from "./domain/store";
 import { checkStoreIntegrity, type IntegrityProblem } from "./domain/store-integrity";
-import { embeddedView, MIGRATED_TO_KEY, MIGRATION_KEY, maskedUrl, NODE_TLS_KEY } from "./daemon-store";
+import {
+  embeddedMigrationRefusal,
+  embeddedView,
+  MIGRATED_TO_KEY,
+  MIGRATION_KEY,
+  NODE_TLS_KEY,
+  postgresStoreName,
+  sharedMigrationRefusal,
+} from "./daemon-store";
 import { SCHEMA_VERSION_KEY, SUBLEVELS, SHARED_SUBLEVELS } from "./storage/keys";
 import { LevelSharedStore } from "./storage/level-shared-store";
 import { LevelStore, StoreLockedError } from "./storage/level-store";
@@ -150,8 +159,7 @@ function sameDatabase(a: { url: string; tenant: string }, b: { url: string; tena
 
 /** "the embedded store in <home>/db" or "PostgreSQL postgres://u:***@h/db [tenant t]" (never a password). */
 function describeChoice(c: StorageChoice | MigrateTarget, home: string): string {
-  if (c.kind === "level") return `the embedded store in ${dbPath(home)}`;
-  return `PostgreSQL ${maskedUrl(c.url)}${c.tenant === "" ? "" : ` (tenant ${c.tenant})`}`;
+  return c.kind === "level" ? `the embedded store in ${dbPath(home)}` : postgresStoreName(c);
 }
 
 async function openPostgres(c: { url: string; tenant: string }, name: string): Promise<PostgresStore> {
@@ -173,7 +181,7 @@ async function openSource(o: MigrateOptions, name: string): Promise<End & { mark
   const now = o.now ?? Date.now;
   if (o.from.kind === "postgres") {
     const pg = await openPostgres(o.from, name);
-    const refusal = await staleOrUnfinished(pg, name);
+    const refusal = await sharedMigrationRefusal(pg, name);
     if (refusal !== undefined) {
       await pg.close();
       throw new MaintenanceError(refusal);
@@ -185,16 +193,8 @@ async function openSource(o: MigrateOptions, name: string): Promise<End & { mark
       markStale: (target) => pg.transact(LOCK, async (tx) => tx.put("meta", MIGRATED_TO_KEY, { target, atMs: now() })),
     };
   }
-  const marker = await markerOf(o.home);
-  if (marker?.migratedTo !== undefined) {
-    throw new MaintenanceError(
-      `${name} was migrated to ${marker.migratedTo.target} on ${new Date(marker.migratedTo.atMs).toISOString()} and is stale; ` +
-        "migrate from the store the daemon runs on now (set PAIRGATE_STORAGE_URL or storage in the config)",
-    );
-  }
-  if (marker?.migrationInProgress !== undefined) {
-    throw new MaintenanceError(`${name} holds an unfinished copy from ${marker.migrationInProgress.from}; run \`pairgate store migrate --to level\` with that store configured to finish it`);
-  }
+  const refusal = embeddedMigrationRefusal(await markerOf(o.home), o.home, "the config");
+  if (refusal !== undefined) throw new MaintenanceError(refusal);
   let opened: Awaited<ReturnType<typeof openStateStore>>;
   try {
     opened = await openStateStore(o.home, { now });
@@ -220,15 +220,6 @@ async function openSource(o: MigrateOptions, name: string): Promise<End & { mark
       await writeMarker(o.home, { ...current, migratedTo: { target, atMs: now() } });
     },
   };
-}
-
-/** Why a PostgreSQL store cannot be a migration's source or a daemon's store, or undefined. */
-async function staleOrUnfinished(pg: SharedStore, name: string): Promise<string | undefined> {
-  const moved = (await pg.get("meta", MIGRATED_TO_KEY)) as { target: string; atMs: number } | undefined;
-  if (moved !== undefined) return `${name} was migrated to ${moved.target} on ${new Date(moved.atMs).toISOString()} and is stale`;
-  const unfinished = (await pg.get("meta", MIGRATION_KEY)) as { from: string } | undefined;
-  if (unfinished !== undefined) return `${name} holds an unfinished copy from ${unfinished.from}; run \`pairgate store migrate\` from that store again`;
-  return undefined;
 }
 
 interface Target {
@@ -408,7 +399,7 @@ async function verifyCopy(from: SharedStore, to: SharedStore, fromName: string, 
       if (x.done === true && y.done === true) break;
       const key = x.done === true ? undefined : x.value[0];
       const other = y.done === true ? undefined : y.value[0];
-      if (key !== other || canonical(x.value?.[1]) !== canonical(y.value?.[1])) {
+      if (key !== other || canonicalJson(x.value?.[1]) !== canonicalJson(y.value?.[1])) {
         throw new MaintenanceError(
           `verification failed: ${name} entry ${JSON.stringify(key ?? other)} differs between ${fromName} and ${toName}; ` +
             "the copy stays marked unfinished (no daemon starts on it). Run the migration again",
@@ -421,14 +412,6 @@ async function verifyCopy(from: SharedStore, to: SharedStore, fromName: string, 
   return counts;
 }
 
-/** JSON with object keys sorted (PostgreSQL's jsonb does not keep key order). */
-function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0)))
-      : v,
-  );
-}
 
 /** Writes the auto-TLS key the nodes pin into `dir` (0600), dropping a certificate of another key. */
 async function writeTlsKey(dir: string, pem: string): Promise<void> {

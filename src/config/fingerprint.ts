@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { canonicalJson } from "../domain/canonical-json";
 import type { Config } from "./schema";
 
 /**
@@ -19,13 +20,4 @@ export function configFingerprint(config: Config): string {
     nodes: { ...nodes, tls: tls === undefined ? "none" : tls === "auto" ? "auto" : "files" },
   };
   return createHash("sha256").update(canonicalJson(shared)).digest("hex");
-}
-
-/** JSON with object keys sorted, so equal configs give equal text whatever the key order of the file. */
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : v,
-  );
 }

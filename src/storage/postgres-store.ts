@@ -35,11 +35,6 @@ export interface PostgresStoreOptions {
 }
 
 const PAGE = 256;
-/** True when a transaction deletes something. */
-function hasDeletes(writes: TxWrites): boolean {
-  for (const byKey of writes.writes.values()) for (const write of byKey.values()) if (write === null) return true;
-  return false;
-}
 
 /** The `application_name` of a daemon's sessions (how `store migrate` tells that daemons are connected). */
 export const DAEMON_APPLICATION_NAME = "pairgate";
@@ -144,7 +139,7 @@ export class PostgresStore extends TransactSharedStore {
       const lockId = advisoryLockId("lock", this.tenant, lockKey);
       // BEGIN (with the lock) is sent with the first read or lock of `fn`. A transaction that only
       // puts, without deletes or events, is then committed as ONE statement that takes the lock first
-      // (see #commit): one round trip instead of three (nonces, sessions, instance records). Deletes
+      // (see #commitPutOnly): one round trip instead of three (nonces, sessions, instance records). Deletes
       // need the BEGIN path: a statement's snapshot predates its lock wait, so a DELETE in it would
       // miss a row the lock's previous holder inserted (INSERT … ON CONFLICT sees the latest row).
       let begun: Promise<void> | undefined;
@@ -164,7 +159,7 @@ export class PostgresStore extends TransactSharedStore {
         end();
         committing = true;
         if (begun === undefined && writes.events.length === 0 && !hasDeletes(writes)) {
-          await this.#commit(client, writes, lockId);
+          await this.#commitPutOnly(client, writes, lockId);
         } else {
           await begin();
           await this.#commit(client, writes);
@@ -246,19 +241,7 @@ export class PostgresStore extends TransactSharedStore {
   }
 
   /** Sends the buffered writes and events in one statement (after taking the topics' feed locks). */
-  /**
-   * Sends the writes and events of a transaction as one statement. With `lockId` (no BEGIN was sent:
-   * a write-only transaction without events) the statement is the whole transaction: it takes the
-   * advisory lock before any row changes (every write waits on the lock CTE), and commits alone.
-   */
-  async #commit(client: PoolClient, writes: TxWrites, lockId?: string): Promise<void> {
-    if (lockId !== undefined) {
-      if (writes.empty) {
-        await client.query(`SELECT pg_advisory_xact_lock(${lockId})`); // still a barrier for the lock's other holders
-        return;
-      }
-      return this.#writeOnly(client, writes, lockId);
-    }
+  async #commit(client: PoolClient, writes: TxWrites): Promise<void> {
     if (writes.empty) return;
     const delColl: string[] = [];
     const delKey: Buffer[] = [];
@@ -312,8 +295,16 @@ export class PostgresStore extends TransactSharedStore {
     });
   }
 
-  /** The puts of a put-only transaction as one autocommit statement that holds `lockId` first. */
-  async #writeOnly(client: PoolClient, writes: TxWrites, lockId: string): Promise<void> {
+  /**
+   * A transaction that sent no BEGIN and only puts: one autocommit statement that takes the advisory
+   * lock `lockId` before it writes a row (the insert reads the lock CTE), committed on its own. With
+   * nothing to write it still takes the lock (a barrier for the lock's other holders).
+   */
+  async #commitPutOnly(client: PoolClient, writes: TxWrites, lockId: string): Promise<void> {
+    if (writes.empty) {
+      await client.query(`SELECT pg_advisory_xact_lock(${lockId})`);
+      return;
+    }
     const put: { coll: string[]; key: Buffer[]; value: string[]; expiry: Array<number | null> } = { coll: [], key: [], value: [], expiry: [] };
     for (const [collection, byKey] of writes.writes) {
       for (const [key, write] of byKey) {
@@ -326,7 +317,6 @@ export class PostgresStore extends TransactSharedStore {
     }
     await client.query({
       name: "commit_put_only",
-      // The insert reads `l`, so no row is written before the lock is held.
       text: `WITH l AS (SELECT pg_advisory_xact_lock($6::bigint) AS locked)
              INSERT INTO pairgate_kv (tenant, coll, key, value, expires_at)
              SELECT $1, x.coll, x.key, x.value, x.expires_at
@@ -410,6 +400,12 @@ function sqlState(err: unknown): string | undefined {
 }
 
 /** Deadlock or serialization failure: the transaction can be run again. */
+/** True when a transaction deletes something (it then needs the BEGIN path, see transact). */
+function hasDeletes(writes: TxWrites): boolean {
+  for (const byKey of writes.writes.values()) for (const write of byKey.values()) if (write === null) return true;
+  return false;
+}
+
 function isRetryable(err: unknown): boolean {
   const code = sqlState(err);
   return code === "40001" || code === "40P01";

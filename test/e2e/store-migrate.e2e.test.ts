@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -235,7 +236,6 @@ withPostgres("pairgate store migrate (built CLI, real PostgreSQL)", () => {
       const { gatewayId } = await bulkLoad(home, 100_000, 10);
 
       // SIGKILL the migration once the first rows have reached PostgreSQL.
-      const { spawn } = await import("node:child_process");
       const child = spawn(process.execPath, [CLI, "store", "migrate", "--to", url], { env: { ...process.env, PAIRGATE_HOME: home }, stdio: "ignore" });
       const exited = new Promise((resolve) => child.once("exit", resolve));
       const pg = await inspect(url);

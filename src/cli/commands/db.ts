@@ -172,8 +172,8 @@ const SUBLEVEL_OF: Record<string, string> = {
   nodeRequestExpiry: "node_request_expiry", nodes: "nodes", audit: "audit", nodeInvites: "node_invites",
 };
 
-/** Offline commands must not run while a daemon serves the same store. */
-async function refuseWhileRunning(ctx: CliContext, command: string): Promise<void> {
+/** Offline commands must not run while a daemon serves the same store. Throws CliFailure when one answers. */
+export async function refuseWhileRunning(ctx: CliContext, command: string): Promise<void> {
   try {
     await ctx.client().admin.getStoreStatus();
   } catch (err) {

@@ -5,6 +5,7 @@ import type * as ConfigStorage from "../../config/storage";
 import type * as Maintenance from "../../store-maintenance";
 import type * as Migrate from "../../store-migrate";
 import { type CliContext, CliFailure, UsageError } from "../context";
+import { refuseWhileRunning } from "./db";
 
 /**
  * `pairgate store migrate --to URL|level`: copies the configured store into another and verifies it
@@ -43,7 +44,7 @@ export function registerStoreCommands(program: Command, ctx: CliContext): void {
           throw err;
         }
         const to = parseTarget(opts.to, tenant);
-        await refuseWhileRunning(ctx);
+        await refuseWhileRunning(ctx, "store migrate");
         const m = require("../../store-migrate") as typeof Migrate;
         const { MaintenanceError } = require("../../store-maintenance") as typeof Maintenance;
         const progress = !opts.json && process.stderr.isTTY === true;
@@ -79,16 +80,6 @@ function parseTarget(to: string, tenant: string): Migrate.MigrateTarget {
     return { kind: "postgres", url: to, tenant };
   }
   throw new UsageError(`--to: expected a postgres:// URL or "level", got ${JSON.stringify(to.replace(/:[^@/]*@/, ":***@"))}`);
-}
-
-async function refuseWhileRunning(ctx: CliContext): Promise<void> {
-  try {
-    await ctx.client().admin.getStoreStatus();
-  } catch (err) {
-    if (err instanceof Error && (err as { code?: unknown }).code === "daemon_not_running") return;
-    throw err;
-  }
-  throw new CliFailure(`pairgate: the daemon is running on ${ctx.socketPath()}; stop it (and every daemon sharing its store) before \`pairgate store migrate\``);
 }
 
 function printResult(ctx: CliContext, r: Migrate.MigrateResult, to: Migrate.MigrateTarget, configPath: string): void {
