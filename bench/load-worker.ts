@@ -19,6 +19,7 @@ import {
   NodePairingServiceService,
 } from "../src/gen/pairgate/v1/node_pairing_service";
 import { benchNode, benchSender, type BenchNode } from "./bench-data";
+import { type Op, run } from "./load-loop";
 import { decodeEcho, ECHO_PATH, ECHO_PAYLOAD, type EchoMessage, encodeEcho } from "./echo-service";
 
 /** Which calls a worker makes. */
@@ -38,6 +39,11 @@ export interface WorkerSpec {
   /** handshake / heartbeat: the number of paired nodes to pick from, and the gateway id they sign. */
   nodes?: number;
   gatewayId?: string;
+  /**
+   * Paced (open-loop) runs: this worker starts operations at this rate, evenly spaced, with at most
+   * `concurrency` in flight; absent = closed loop (a new operation as soon as one completes).
+   */
+  ratePerS?: number;
 }
 
 /** Messages from the orchestrator. */
@@ -66,8 +72,6 @@ export type FromWorker = { type: "ready" } | { type: "done"; result: WorkerResul
 export const UNKNOWN_ACCOUNTS = 1_000;
 export const UNKNOWN_REPEAT_SHARE = 0.25;
 const UNKNOWN_REGULARS = 3;
-
-type Op = () => Promise<string>;
 
 function call<Req, Res>(
   client: Client,
@@ -122,7 +126,8 @@ async function authenticate(client: Client, node: BenchNode & { tokenDigest: Buf
 
 /**
  * One Connect session (docs/protocol.md §9): open the stream with hello (a fresh client nonce, so the
- * gateway signs its challenge), sign the challenge, wait for the session, then end the stream. The
+ * gateway signs its challenge), sign the challenge, wait for the session, then half-close and wait for
+ * the server's OK. The
  * load generator does not verify the gateway's signature (that is client CPU, not measured here).
  */
 function connectSession(client: Client, node: BenchNode & { tokenDigest: Buffer }, gatewayId: string): Promise<void> {
@@ -146,12 +151,18 @@ function connectSession(client: Client, node: BenchNode & { tokenDigest: Buffer 
         const payload = nodeSignedPayload(NodeSignPurpose.connect, gatewayId, node.nodeId, r.message.value.nonce, node.tokenDigest);
         call.write({ message: { $case: "proof", value: { signature: sign(null, payload, node.privateKey), token: node.token } } });
       } else if (r.message?.$case === "session") {
+        // Half-close, as a node that disconnects cleanly does; the server then ends the stream (OK).
+        // Not cancel(): a RST_STREAM per session trips HTTP/2's rapid-reset protection, which closes
+        // the whole connection (INTERNAL) with every other session on it.
+        sessionOpen = true;
         call.end();
-        call.cancel();
-        done();
       }
     });
-    call.on("error", (err: ServiceError) => done(err.code === 1 /* CANCELLED, after the session */ ? undefined : err));
+    let sessionOpen = false;
+    call.on("status", (s: { code: number }) => {
+      if (s.code === 0 && sessionOpen) done();
+    });
+    call.on("error", (err: ServiceError) => done(err));
     call.write({ message: { $case: "hello", value: { nodeId: node.nodeId, clientNonce: randomBytes(32) } } });
   });
 }
@@ -240,34 +251,6 @@ async function makeOp(spec: WorkerSpec, client: Client): Promise<Op> {
   }
 }
 
-/** Runs `op` closed-loop with `concurrency` in flight for `ms`, then waits for calls in flight. */
-async function run(op: Op, concurrency: number, ms: number): Promise<WorkerResult> {
-  const latenciesUs: number[] = [];
-  const outcomes: Record<string, number> = {};
-  let errors = 0;
-  let firstError = "";
-  const cpu0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
-  const end = t0 + BigInt(ms) * 1_000_000n;
-  const loop = async (): Promise<void> => {
-    while (process.hrtime.bigint() < end) {
-      const start = process.hrtime.bigint();
-      try {
-        const outcome = await op();
-        latenciesUs.push(Number(process.hrtime.bigint() - start) / 1000);
-        outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
-      } catch (err) {
-        errors++;
-        if (firstError === "") firstError = (err as Error).message;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, loop));
-  const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  return { ops: latenciesUs.length, errors, firstError, latenciesUs, cpuUs: cpu.user + cpu.system, wallUs, outcomes };
-}
-
 function send(message: FromWorker): void {
   process.send?.(message);
 }
@@ -285,7 +268,7 @@ process.on("message", (message: ToWorker) => {
       send({ type: "ready" });
     } else if (message.type === "run") {
       if (op === undefined || spec === undefined) throw new Error("run before init");
-      send({ type: "done", result: await run(op, spec.concurrency, message.ms) });
+      send({ type: "done", result: await run(op, spec.concurrency, message.ms, spec.ratePerS) });
     } else {
       client?.close();
       process.exit(0);

@@ -12,6 +12,7 @@ import { clockTicks, processCpuUs, statusKb } from "./proc-stats";
 import { formatGoals, formatTable, type Row, spreadGoal } from "./report";
 import { pairOrder, RoundBook } from "./rounds";
 import { children, CLI, freePort, log, type RunningServer, startEcho, startPairgate, stopProcess } from "./servers";
+import { pacedId, SAME_RATE } from "./same-rate";
 import { reconnectStorm } from "./storm";
 
 /**
@@ -240,6 +241,22 @@ async function main(): Promise<void> {
       book.add(row);
       return row;
     };
+    const runPaced = async (w: Workload, base: Workload, pace: (typeof SAME_RATE)[string], c: number, round: number): Promise<void> => {
+      const echoPerS = pace.echoPerS ?? SAME_RATE[pace.like ?? ""]?.echoPerS ?? pace.opsPerS;
+      const basePaced: Workload = { ...base, id: pacedId(base.id, echoPerS), workload: `${base.workload}, paced ${echoPerS}/s`, baseline: pacedId(base.id, echoPerS), ratePerS: echoPerS };
+      const daemonPaced: Workload = { ...w, id: pacedId(w.id, pace.opsPerS), workload: `${w.workload}, paced ${pace.opsPerS}/s`, baseline: basePaced.id, ratePerS: pace.opsPerS };
+      pidOf.set(basePaced.id, pidOf.get(base.id)!);
+      pidOf.set(daemonPaced.id, pidOf.get(w.id)!);
+      if (pace.like !== undefined) {
+        await run(daemonPaced, c);
+        return;
+      }
+      const [first, second] = pairOrder(round, basePaced, daemonPaced);
+      const a = await run(first, c);
+      const b = await run(second, c);
+      const [baseRow, daemonRow] = first === basePaced ? [a, b] : [b, a];
+      book.addPair(daemonRow, baseRow);
+    };
     for (let round = 0; round < options.rounds; round++) {
       log(`round ${round + 1}/${options.rounds}`);
       for (const c of concurrencies) {
@@ -256,6 +273,8 @@ async function main(): Promise<void> {
           const b = await run(second, c);
           const [baseRow, daemonRow] = first === base ? [a, b] : [b, a];
           book.addPair(daemonRow, baseRow);
+          const pace = SAME_RATE[w.id.replace(/@base$/, "")];
+          if (pace !== undefined && c === Math.max(...concurrencies) && c >= 10) await runPaced(w, base, pace, c, round);
         }
       }
     }

@@ -24,6 +24,8 @@ export interface Workload {
   senders?: number;
   nodes?: number;
   gatewayId?: string;
+  /** Paced: operations per second over all workers (open loop, see load-worker.ts); absent = closed loop. */
+  ratePerS?: number;
 }
 
 function message(child: ChildProcess, type: FromWorker["type"]): Promise<FromWorker> {
@@ -68,6 +70,7 @@ export async function runWorkload(
         ...(w.senders === undefined ? {} : { senders: w.senders }),
         ...(w.nodes === undefined ? {} : { nodes: w.nodes }),
         ...(w.gatewayId === undefined ? {} : { gatewayId: w.gatewayId }),
+        ...(w.ratePerS === undefined ? {} : { ratePerS: w.ratePerS / n }),
       };
       c.send({ type: "init", spec } satisfies ToWorker);
     });

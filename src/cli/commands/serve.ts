@@ -2,6 +2,7 @@
 import { type Command, Option } from "commander";
 import type * as ConfigLoad from "../../config/load";
 import type * as DaemonModule from "../../daemon";
+import type * as HeapDefaults from "../../heap-defaults";
 import { type CliContext, CliFailure, UsageError } from "../context";
 
 const LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -45,6 +46,8 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
         let onHangup: () => void = () => ctx.out.error("pairgate: SIGHUP ignored: the daemon is still starting");
         const hangup = (): void => onHangup();
         process.on("SIGHUP", hangup);
+        // Before the daemon's modules load: the memory goal holds with no node flags (src/heap-defaults.ts).
+        (require("../../heap-defaults") as typeof HeapDefaults).applyHeapDefaults();
         const { ConfigError, discoverConfig } = require("../../config/load") as typeof ConfigLoad;
         const { DaemonStartError, startDaemon } = require("../../daemon") as typeof DaemonModule;
         const home = ctx.home();
