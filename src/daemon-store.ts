@@ -12,7 +12,8 @@ import { checkStoreIntegrity } from "./domain/store-integrity";
 import { LevelSharedStore } from "./storage/level-shared-store";
 import { type LevelStore, StoreLockedError } from "./storage/level-store";
 import { levelStoreAdmin } from "./storage/level-store-admin";
-import { PostgresStore } from "./storage/postgres-store";
+import type * as PostgresStoreModule from "./storage/postgres-store";
+import type { PostgresStore } from "./storage/postgres-store";
 import { bindMarkerToGateway, dbPath, openStateStore, StoreDamagedError } from "./storage/state-store";
 import { markerPath, readMarker, type StoreMarker } from "./storage/store-marker";
 import type { WriteFaults } from "./storage/write-faults";
@@ -182,6 +183,9 @@ export function maskedUrl(url: string): string {
 async function openPostgres(storage: Extract<StorageChoice, { kind: "postgres" }>, home: string, clock: Clock, source: string): Promise<DaemonStore> {
   let pg: PostgresStore;
   try {
+    // Loaded only here: a daemon on the embedded store never loads the PostgreSQL driver (start-up, memory).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { PostgresStore } = require("./storage/postgres-store") as typeof PostgresStoreModule;
     pg = await PostgresStore.open({ url: storage.url, tenant: storage.tenant });
   } catch (err) {
     const from = storage.urlFrom === "env" ? STORAGE_URL_ENV : `storage.url in ${source}`;
