@@ -59,9 +59,11 @@ export function checkGoals(
     spreadGoal(`handshake: server CPU per handshake vs one echo call (tcp, c=50, paced at ${rateOf("handshake@1k")})`, row(paced("handshake@1k"))?.cpuRatioSpread, { max: 3 }),
     spreadGoal(`Connect: server CPU per established session vs one echo call (tcp, c=50, paced at ${rateOf("connect@1k")})`, row(paced("connect@1k"))?.cpuRatioSpread, { max: 2.5 }),
     spreadGoal(`scale: CheckInbound allowed CPU/call vs 1k (c=50, paced at ${rateOf("allowed@1k")})`, book.crossRatio(paced("allowed@big"), paced("allowed@1k"), cpu), { max: 1.25 }),
-    spreadGoal(`scale: CheckInbound allowed p99 vs 1k (c=50, paced at ${rateOf("allowed@1k")})`, book.crossRatio(paced("allowed@big"), paced("allowed@1k"), p99), { max: 1.25 }),
+    // p99 under saturation (closed loop, ~2,000+ samples a run): the paced runs' p99 is a dozen samples
+    // of ~1,200 and mostly shows GC pauses.
+    spreadGoal("scale: CheckInbound allowed p99 vs 1k (c=50, closed loop)", book.crossRatio("allowed@big/c50", "allowed@1k/c50", p99), { max: 1.25 }),
     spreadGoal(`scale: handshake CPU/handshake vs 1k (c=50, paced at ${rateOf("handshake@1k")})`, book.crossRatio(paced("handshake@big"), paced("handshake@1k"), cpu), { max: 1.25 }),
-    spreadGoal(`scale: handshake p99 vs 1k (c=50, paced at ${rateOf("handshake@1k")})`, book.crossRatio(paced("handshake@big"), paced("handshake@1k"), p99), { max: 1.25 }),
+    spreadGoal("scale: handshake p99 vs 1k (c=50, closed loop)", book.crossRatio("handshake@big/c50", "handshake@1k/c50", p99), { max: 1.25 }),
     ...BASELINE_WORKLOADS.filter((id) => book.samples(`${id}@base/c50`).length > 0).map((id) =>
       spreadGoal(`vs baseline build: ${id} server CPU/op at c=50 (this build / baseline, per round)`, book.crossRatio(`${id}/c50`, `${id}@base/c50`, cpu), { max: baselineMax() }),
     ),
