@@ -122,7 +122,29 @@ function machine(): Record<string, string | number> {
   };
 }
 
+/** What `--help` prints. */
+const USAGE = `usage: node dist/bench/run.js [options]   (make bench = a full default run, ~15 min)
+  --smoke                 short runs on a small scale store (~75 s)
+  --rounds=N              rounds (default 5); --duration=S, --warmup=S per run (default 2.5, 0.5)
+  --concurrency=N,M       calls in flight per run (default 1,50); --workers=N load processes (default 2)
+  --senders=N --nodes=N   scale of the big store (default 1000000 / 100000)
+  --only=echo,small,big,pg,cli   phases to run;  --workloads=REGEX  only matching workload ids
+  --baseline-cli=PATH     another build's dist/src/cli/main.js, measured in the same rounds (A/B)
+  --profile=DIR           the daemon runs with --cpu-prof into DIR;  --keep  keep the temp state dirs
+  --out=FILE              where the JSON goes (default bench/results/latest.json for a full run)
+Every flag has a BENCH_* environment variable; see bench/README.md.`;
+
 async function main(): Promise<void> {
+  if (process.argv.slice(2).some((a) => a === "--help" || a === "-h")) {
+    console.log(USAGE);
+    return;
+  }
+  const unknown = process.argv.slice(2).find((a) => !/^--(smoke|keep|(duration|warmup|rounds|concurrency|workers|senders|nodes|out|only|workloads|profile|baseline-cli)(=.*)?)$/.test(a));
+  if (unknown !== undefined) {
+    console.error(`bench: unknown option ${unknown}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
   const options = parseOptions(process.argv.slice(2), process.env);
   const started = performance.now();
   const facts = machine();

@@ -1,7 +1,8 @@
-import { setFlagsFromString } from "node:v8";
+import { PerformanceObserver } from "node:perf_hooks";
+import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
 
 /**
- * The V8 heap setting `pairgate serve` applies to itself, so a daemon on a large store stays within
+ * The V8 heap settings `pairgate serve` applies to itself, so a daemon on a large store stays within
  * its memory goal with no flags from the user (README, Performance).
  *
  * V8 lets the old generation grow to a multiple of what survived the last full collection before it
@@ -27,4 +28,40 @@ export function applyHeapDefaults(execArgv: readonly string[] = process.execArgv
   const flag = `${HEAP_GROWING_FLAG}=${HEAP_GROWING_PERCENT}`;
   setFlagsFromString(flag);
   return flag;
+}
+
+/** The young generation's cap (both semi-spaces), MB: V8's own limit is 32 MB on 64-bit (2 × 16 MB). */
+export const YOUNG_GENERATION_CAP_MB = 16;
+
+/** The flags the young-generation cap works through, and the ones that mean the operator sized it. */
+const GROWTH_FLAG = "--semi-space-growth-factor";
+const OPERATOR_YOUNG_FLAGS = ["--max-semi-space-size", "--semi-space-growth-factor", "--max_semi_space_size", "--semi_space_growth_factor"];
+
+/**
+ * Caps the young generation at {@link YOUNG_GENERATION_CAP_MB} from inside the process. Its maximum
+ * size is fixed when the isolate starts, but each growth step reads `--semi-space-growth-factor`, so
+ * after every collection this sets the factor to 1 (no growth) once the new space has reached the cap
+ * and back to V8's default 2 below it (V8 shrinks the new space again when the allocation rate drops).
+ * Under load that keeps ~16 MB of short-lived garbage out of resident memory. Does nothing when the
+ * operator passed a young-generation flag. Returns a function that stops it. Never throws.
+ */
+export function capYoungGeneration(execArgv: readonly string[] = process.execArgv, capMb = YOUNG_GENERATION_CAP_MB): () => void {
+  if (execArgv.some((a) => OPERATOR_YOUNG_FLAGS.some((f) => a.startsWith(f)))) return () => undefined;
+  const cap = capMb * 1024 * 1024;
+  let factor = 2;
+  const check = (): void => {
+    const space = getHeapSpaceStatistics().find((s) => s.space_name === "new_space");
+    if (space === undefined) return;
+    const wanted = space.space_size >= cap ? 1 : 2;
+    if (wanted !== factor) {
+      factor = wanted;
+      setFlagsFromString(`${GROWTH_FLAG}=${factor}`);
+    }
+  };
+  const observer = new PerformanceObserver(check);
+  observer.observe({ entryTypes: ["gc"] });
+  return () => {
+    observer.disconnect();
+    if (factor !== 2) setFlagsFromString(`${GROWTH_FLAG}=2`);
+  };
 }

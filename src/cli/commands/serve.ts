@@ -47,7 +47,9 @@ export function registerServeCommand(program: Command, ctx: CliContext): void {
         const hangup = (): void => onHangup();
         process.on("SIGHUP", hangup);
         // Before the daemon's modules load: the memory goal holds with no node flags (src/heap-defaults.ts).
-        (require("../../heap-defaults") as typeof HeapDefaults).applyHeapDefaults();
+        const heap = require("../../heap-defaults") as typeof HeapDefaults;
+        heap.applyHeapDefaults();
+        heap.capYoungGeneration();
         const { ConfigError, discoverConfig } = require("../../config/load") as typeof ConfigLoad;
         const { DaemonStartError, startDaemon } = require("../../daemon") as typeof DaemonModule;
         const home = ctx.home();
