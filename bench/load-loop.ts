@@ -44,4 +44,3 @@ export async function run(op: Op, concurrency: number, ms: number, ratePerS?: nu
   const cpu = process.cpuUsage(cpu0);
   return { ops: latenciesUs.length, errors, firstError, latenciesUs, cpuUs: cpu.user + cpu.system, wallUs, outcomes };
 }
-

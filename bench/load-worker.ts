@@ -127,8 +127,8 @@ async function authenticate(client: Client, node: BenchNode & { tokenDigest: Buf
 /**
  * One Connect session (docs/protocol.md §9): open the stream with hello (a fresh client nonce, so the
  * gateway signs its challenge), sign the challenge, wait for the session, then half-close and wait for
- * the server's OK. The
- * load generator does not verify the gateway's signature (that is client CPU, not measured here).
+ * the server's OK. The load generator does not verify the gateway's signature (that is client CPU, not
+ * measured here).
  */
 function connectSession(client: Client, node: BenchNode & { tokenDigest: Buffer }, gatewayId: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -65,6 +65,19 @@ export interface BenchOptions {
   baselineCli: string | undefined;
 }
 
+/** The options that take a value (`--name=value`); any of them makes a run partial. */
+const VALUE_OPTIONS = ["only", "workloads", "profile", "duration", "warmup", "rounds", "concurrency", "workers", "senders", "nodes", "baseline-cli", "out"] as const;
+/** The options without a value. */
+const SWITCHES = ["smoke", "keep"] as const;
+
+/** The first argument that is not a known option, or undefined. */
+export function unknownOption(argv: readonly string[]): string | undefined {
+  return argv.find((a) => {
+    const name = a.startsWith("--") ? a.slice(2).split("=")[0]! : "";
+    return !((VALUE_OPTIONS as readonly string[]).includes(name) || ((SWITCHES as readonly string[]).includes(name) && !a.includes("=")));
+  });
+}
+
 /** Reads options from argv flags, then environment variables, then defaults. */
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions {
   const flag = (name: string): string | undefined => {
@@ -83,7 +96,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
   const smoke = (value("smoke", "BENCH_SMOKE") ?? "0") !== "0";
   // Only a complete, default run may replace the committed bench/results/latest.json.
   const partial =
-    ["only", "workloads", "profile", "duration", "warmup", "rounds", "concurrency", "workers", "senders", "nodes", "baseline-cli"].some((n) => flag(n) !== undefined) ||
+    VALUE_OPTIONS.filter((n) => n !== "out").some((n) => flag(n) !== undefined) ||
     ["BENCH_ONLY", "BENCH_WORKLOADS", "BENCH_PROFILE", "BENCH_DURATION", "BENCH_WARMUP", "BENCH_ROUNDS", "BENCH_CONCURRENCY", "BENCH_WORKERS", "BENCH_SENDERS", "BENCH_NODES", "BENCH_DAEMON_NODE_FLAGS", "BENCH_BASELINE_CLI"].some(
       (n) => (env[n] ?? "") !== "",
     );
@@ -139,7 +152,7 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const unknown = process.argv.slice(2).find((a) => !/^--(smoke|keep|(duration|warmup|rounds|concurrency|workers|senders|nodes|out|only|workloads|profile|baseline-cli)(=.*)?)$/.test(a));
+  const unknown = unknownOption(process.argv.slice(2));
   if (unknown !== undefined) {
     console.error(`bench: unknown option ${unknown}\n${USAGE}`);
     process.exitCode = 2;
@@ -263,6 +276,14 @@ async function main(): Promise<void> {
       book.add(row);
       return row;
     };
+    /** Runs a daemon workload right next to its baseline (pairOrder) and records their per-round ratio. */
+    const runPair = async (base: Workload, daemon: Workload, c: number, round: number): Promise<void> => {
+      const [first, second] = pairOrder(round, base, daemon);
+      const a = await run(first, c);
+      const b = await run(second, c);
+      const [baseRow, daemonRow] = first === base ? [a, b] : [b, a];
+      book.addPair(daemonRow, baseRow);
+    };
     const runPaced = async (w: Workload, base: Workload, pace: (typeof SAME_RATE)[string], c: number, round: number): Promise<void> => {
       const echoPerS = pace.echoPerS ?? SAME_RATE[pace.like ?? ""]?.echoPerS ?? pace.opsPerS;
       const basePaced: Workload = { ...base, id: pacedId(base.id, echoPerS), workload: `${base.workload}, paced ${echoPerS}/s`, baseline: pacedId(base.id, echoPerS), ratePerS: echoPerS };
@@ -273,11 +294,7 @@ async function main(): Promise<void> {
         await run(daemonPaced, c);
         return;
       }
-      const [first, second] = pairOrder(round, basePaced, daemonPaced);
-      const a = await run(first, c);
-      const b = await run(second, c);
-      const [baseRow, daemonRow] = first === basePaced ? [a, b] : [b, a];
-      book.addPair(daemonRow, baseRow);
+      await runPair(basePaced, daemonPaced, c, round);
     };
     for (let round = 0; round < options.rounds; round++) {
       log(`round ${round + 1}/${options.rounds}`);
@@ -290,11 +307,7 @@ async function main(): Promise<void> {
             await run(w, c);
             continue;
           }
-          const [first, second] = pairOrder(round, base, w);
-          const a = await run(first, c);
-          const b = await run(second, c);
-          const [baseRow, daemonRow] = first === base ? [a, b] : [b, a];
-          book.addPair(daemonRow, baseRow);
+          await runPair(base, w, c, round);
           const pace = SAME_RATE[w.id.replace(/@base$/, "")];
           if (pace !== undefined && c === Math.max(...concurrencies) && c >= 10) await runPaced(w, base, pace, c, round);
         }

@@ -24,7 +24,7 @@ export interface Workload {
   senders?: number;
   nodes?: number;
   gatewayId?: string;
-  /** Paced: operations per second over all workers (open loop, see load-worker.ts); absent = closed loop. */
+  /** Paced: operations per second over all workers (open loop, see load-loop.ts); absent = closed loop. */
   ratePerS?: number;
 }
 

@@ -11,7 +11,7 @@ import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
  * that headroom fills with garbage and shows up as resident memory. `--heap-growing-percent` caps the
  * growth step: the next full collection comes once the old generation has grown by this share of its
  * live size. V8 reads it whenever it computes the next limit, so it works when set at run time (the
- * young-generation size does not: that is fixed when the isolate starts, see bench/README.md).
+ * young generation's maximum does not: it is fixed when the isolate starts; see capYoungGeneration).
  */
 export const HEAP_GROWING_PERCENT = 30;
 
@@ -23,8 +23,7 @@ export const HEAP_GROWING_FLAG = "--heap-growing-percent";
  * `execArgv` or `NODE_OPTIONS`); returns the flag it set, or undefined. Never throws.
  */
 export function applyHeapDefaults(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ""): string | undefined {
-  const spelled = (s: string): boolean => s.includes(HEAP_GROWING_FLAG) || s.includes(HEAP_GROWING_FLAG.replaceAll("-", "_").replace(/^__/, "--"));
-  if (execArgv.some(spelled) || spelled(nodeOptions)) return undefined;
+  if (operatorSet([...execArgv, ...nodeOptions.split(/\s+/)], [HEAP_GROWING_FLAG])) return undefined;
   const flag = `${HEAP_GROWING_FLAG}=${HEAP_GROWING_PERCENT}`;
   setFlagsFromString(flag);
   return flag;
@@ -33,9 +32,17 @@ export function applyHeapDefaults(execArgv: readonly string[] = process.execArgv
 /** The young generation's cap (both semi-spaces), MB: V8's own limit is 32 MB on 64-bit (2 × 16 MB). */
 export const YOUNG_GENERATION_CAP_MB = 16;
 
-/** The flags the young-generation cap works through, and the ones that mean the operator sized it. */
+/** The flag the young-generation cap works through; it or the size flag on the command line means the operator sized it. */
 const GROWTH_FLAG = "--semi-space-growth-factor";
-const OPERATOR_YOUNG_FLAGS = ["--max-semi-space-size", "--semi-space-growth-factor", "--max_semi_space_size", "--semi_space_growth_factor"];
+const YOUNG_SIZE_FLAG = "--max-semi-space-size";
+
+/** Whether one of `args` sets one of `flags` (V8 accepts `_` for `-` in flag names). */
+function operatorSet(args: readonly string[], flags: readonly string[]): boolean {
+  return args.some((a) => {
+    const name = a.split("=")[0]!.replaceAll("_", "-");
+    return flags.includes(name);
+  });
+}
 
 /**
  * Caps the young generation at {@link YOUNG_GENERATION_CAP_MB} from inside the process. Its maximum
@@ -46,7 +53,7 @@ const OPERATOR_YOUNG_FLAGS = ["--max-semi-space-size", "--semi-space-growth-fact
  * operator passed a young-generation flag. Returns a function that stops it. Never throws.
  */
 export function capYoungGeneration(execArgv: readonly string[] = process.execArgv, capMb = YOUNG_GENERATION_CAP_MB): () => void {
-  if (execArgv.some((a) => OPERATOR_YOUNG_FLAGS.some((f) => a.startsWith(f)))) return () => undefined;
+  if (operatorSet(execArgv, [GROWTH_FLAG, YOUNG_SIZE_FLAG])) return () => undefined;
   const cap = capMb * 1024 * 1024;
   let factor = 2;
   const check = (): void => {
